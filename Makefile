@@ -1,0 +1,56 @@
+# sqlsession — developer commands. `make test` is what CI runs (via .ci/run).
+GO      ?= go
+TOOLS    = $(GO) tool -modfile=$(CURDIR)/tools/go.mod
+SQLC     = $(TOOLS) sqlc
+STATICCHECK = $(TOOLS) staticcheck
+MODULES  = . integration
+RACE    ?= -race
+BENCHTIME ?= 2s
+BENCHCOUNT ?= 5
+
+.PHONY: all generate check-generated vet-sql lint test test-root test-integration bench demo node-deps tidy
+
+all: check-generated lint test
+
+## generate: regenerate db/pgdb and db/sqlitedb from db/queries with sqlc.
+generate:
+	$(SQLC) generate
+
+## check-generated: fail when the committed sqlc output is stale.
+check-generated:
+	$(SQLC) diff
+	$(SQLC) vet
+	$(SQLC) compile
+
+## lint: gofmt, go vet and staticcheck on every module.
+lint:
+	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
+	@for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && $(GO) vet ./...) || exit 1; done
+	@for m in $(MODULES); do echo "staticcheck ($$m)"; (cd $$m && $(STATICCHECK) ./...) || exit 1; done
+
+## node-deps: install the npm packages the express-compatibility tests run.
+node-deps:
+	@if [ -f sessions/testdata/express/package.json ]; then \
+		cd sessions/testdata/express && npm ci --no-audit --no-fund --loglevel=error; fi
+
+## test: every test of the root module and of the integration module, with -race.
+test: test-root test-integration
+
+test-root: node-deps
+	$(GO) test $(RACE) -count=1 ./...
+
+test-integration:
+	@if [ -f integration/go.mod ]; then cd integration && $(GO) test $(RACE) -count=1 ./...; fi
+
+## bench: benchmarks (see BENCHMARKS.md).
+bench:
+	cd integration && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./...
+
+## demo: build and run examples/basic (SQLite in ./sqlsession-demo.db, or Postgres when DATABASE_URL is set).
+demo:
+	$(GO) build -o bin/sqlsession-demo ./examples/basic
+	./bin/sqlsession-demo
+
+tidy:
+	@for m in . integration tools; do (cd $$m && $(GO) mod tidy) || exit 1; done

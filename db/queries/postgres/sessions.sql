@@ -1,0 +1,69 @@
+-- Queries of pgstore. Every read filters on expires_at, so an expired row is
+-- never returned whether or not sess-gc has run.
+
+-- name: GetSession :one
+SELECT data, expires_at, created_at, user_id
+FROM http_sessions
+WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
+
+-- name: InsertSession :execrows
+-- Creates a session. A dead (expired, not yet reaped) row with the same hash
+-- is replaced; a live one is left alone and 0 rows are reported.
+INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id)
+VALUES (sqlc.arg(id_hash), sqlc.arg(data), sqlc.arg(expires_at), sqlc.arg(created_at), sqlc.narg(user_id))
+ON CONFLICT (id_hash) DO UPDATE
+SET data = EXCLUDED.data,
+    expires_at = EXCLUDED.expires_at,
+    created_at = EXCLUDED.created_at,
+    user_id = EXCLUDED.user_id
+WHERE http_sessions.expires_at <= sqlc.arg(now);
+
+-- name: MergeSession :execrows
+-- Writes only what a request changed: removes deleted_keys, then overlays
+-- the top-level keys of changed. Concurrent merges of different keys never
+-- lose each other's writes (the row lock serialises them).
+UPDATE http_sessions
+SET data = (data - sqlc.arg(deleted_keys)::text[]) || sqlc.arg(changed)::jsonb,
+    expires_at = sqlc.arg(expires_at),
+    user_id = CASE WHEN sqlc.arg(set_user)::boolean THEN sqlc.narg(user_id) ELSE user_id END
+WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
+
+-- name: TouchSession :execrows
+UPDATE http_sessions
+SET expires_at = sqlc.arg(expires_at)
+WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
+
+-- name: DeleteSession :execrows
+DELETE FROM http_sessions
+WHERE id_hash = sqlc.arg(id_hash);
+
+-- name: DeleteUserSessions :execrows
+DELETE FROM http_sessions
+WHERE user_id = sqlc.arg(user_id)::text;
+
+-- name: ListUserSessions :many
+SELECT id_hash, data, expires_at, created_at
+FROM http_sessions
+WHERE user_id = sqlc.arg(user_id)::text AND expires_at > sqlc.arg(now)
+ORDER BY created_at DESC, id_hash;
+
+-- name: DeleteExpiredBatch :execrows
+-- One batch of the reaper. SKIP LOCKED lets several reapers (one per host)
+-- run at once: each takes rows no other is deleting, none waits.
+DELETE FROM http_sessions
+WHERE id_hash IN (
+    SELECT dead.id_hash
+    FROM http_sessions AS dead
+    WHERE dead.expires_at <= sqlc.arg(before)
+    ORDER BY dead.expires_at
+    LIMIT sqlc.arg(batch_size)
+    FOR UPDATE SKIP LOCKED
+);
+
+-- name: CountExpired :one
+SELECT count(*) FROM http_sessions
+WHERE expires_at <= sqlc.arg(before);
+
+-- name: CountLive :one
+SELECT count(*) FROM http_sessions
+WHERE expires_at > sqlc.arg(now);

@@ -1,0 +1,78 @@
+-- Queries of sqlitestore. Times are unix milliseconds. Every read filters on
+-- expires_at, so an expired row is never returned whether or not sess-gc has
+-- run.
+
+-- name: GetSession :one
+SELECT data, expires_at, created_at, user_id
+FROM http_sessions
+WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
+
+-- name: InsertSession :execrows
+-- Creates a session. A dead (expired, not yet reaped) row with the same hash
+-- is replaced; a live one is left alone and 0 rows are reported.
+INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id)
+VALUES (sqlc.arg(id_hash), sqlc.arg(data), sqlc.arg(expires_at), sqlc.arg(created_at), sqlc.narg(user_id))
+ON CONFLICT (id_hash) DO UPDATE
+SET data = excluded.data,
+    expires_at = excluded.expires_at,
+    created_at = excluded.created_at,
+    user_id = excluded.user_id
+WHERE http_sessions.expires_at <= sqlc.arg(now);
+
+-- name: LockSession :execrows
+-- First statement of a merge transaction: a write, so the transaction holds
+-- SQLite's write lock before it reads (no stale snapshot, no lost update),
+-- whatever the driver's default transaction mode.
+UPDATE http_sessions
+SET expires_at = expires_at
+WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
+
+-- name: GetSessionData :one
+SELECT data FROM http_sessions
+WHERE id_hash = sqlc.arg(id_hash);
+
+-- name: UpdateSession :exec
+UPDATE http_sessions
+SET data = sqlc.arg(data),
+    expires_at = sqlc.arg(expires_at),
+    user_id = CASE WHEN CAST(sqlc.arg(set_user) AS BOOLEAN) THEN sqlc.narg(user_id) ELSE user_id END
+WHERE id_hash = sqlc.arg(id_hash);
+
+-- name: TouchSession :execrows
+UPDATE http_sessions
+SET expires_at = sqlc.arg(expires_at)
+WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
+
+-- name: DeleteSession :execrows
+DELETE FROM http_sessions
+WHERE id_hash = sqlc.arg(id_hash);
+
+-- name: DeleteUserSessions :execrows
+DELETE FROM http_sessions
+WHERE user_id = CAST(sqlc.arg(user_id) AS TEXT);
+
+-- name: ListUserSessions :many
+SELECT id_hash, data, expires_at, created_at
+FROM http_sessions
+WHERE user_id = CAST(sqlc.arg(user_id) AS TEXT) AND expires_at > sqlc.arg(now)
+ORDER BY created_at DESC, id_hash;
+
+-- name: DeleteExpiredBatch :execrows
+-- One batch of the reaper; SQLite has a single writer, so no SKIP LOCKED is
+-- needed (or available).
+DELETE FROM http_sessions
+WHERE id_hash IN (
+    SELECT dead.id_hash
+    FROM http_sessions AS dead
+    WHERE dead.expires_at <= sqlc.arg(before)
+    ORDER BY dead.expires_at
+    LIMIT sqlc.arg(batch_size)
+);
+
+-- name: CountExpired :one
+SELECT count(*) FROM http_sessions
+WHERE expires_at <= sqlc.arg(before);
+
+-- name: CountLive :one
+SELECT count(*) FROM http_sessions
+WHERE expires_at > sqlc.arg(now);

@@ -1,0 +1,156 @@
+// Package pgtest gives tests a private schema on a real PostgreSQL server.
+//
+// The server is named by SQLSESSION_TEST_POSTGRES_DSN. When it is unset the
+// test is skipped with a one-line reason, unless SQLSESSION_REQUIRE_POSTGRES=1
+// (as in CI), which makes it a failure. Each call creates a schema with a
+// random name, points every connection's search_path at it, and drops it
+// (CASCADE) when the test ends, so concurrent runs never see each other's
+// rows.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/sqlsession/sqlsession/db"
+)
+
+// EnvDSN names the variable holding the test server's DSN.
+const EnvDSN = "SQLSESSION_TEST_POSTGRES_DSN"
+
+// EnvRequire names the variable that, set to 1, turns a missing server into
+// a test failure instead of a skip.
+const EnvRequire = "SQLSESSION_REQUIRE_POSTGRES"
+
+// Required reports whether SQLSESSION_REQUIRE_POSTGRES=1.
+func Required() bool { return os.Getenv(EnvRequire) == "1" }
+
+// Unavailable skips the test with reason, or fails it when Postgres is
+// required.
+func Unavailable(t testing.TB, reason string) {
+	t.Helper()
+	if Required() {
+		t.Fatalf("postgres required (%s=1) but unavailable: %s", EnvRequire, reason)
+	}
+	t.Skipf("postgres unavailable: %s", reason)
+}
+
+// ServerDSN returns SQLSESSION_TEST_POSTGRES_DSN, or skips (fails when
+// required) if it is unset.
+func ServerDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv(EnvDSN)
+	if dsn == "" {
+		Unavailable(t, "set "+EnvDSN+" (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
+	}
+	return dsn
+}
+
+// Env is one test's private schema.
+type Env struct {
+	Schema string        // the random schema name
+	DSN    string        // a DSN whose connections use the schema
+	Pool   *pgxpool.Pool // a pool on DSN, closed at cleanup
+	DB     *sql.DB       // a database/sql handle on DSN (pgx stdlib), closed at cleanup
+}
+
+// New creates an empty private schema on the server named by
+// SQLSESSION_TEST_POSTGRES_DSN.
+func New(t testing.TB) *Env {
+	t.Helper()
+	return NewOn(t, ServerDSN(t))
+}
+
+// Migrated is New followed by db.Migrate.
+func Migrated(t testing.TB) *Env {
+	t.Helper()
+	e := New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := db.Migrate(ctx, e.DB, db.Postgres); err != nil {
+		t.Fatalf("pgtest: migrate: %v", err)
+	}
+	return e
+}
+
+// NewOn creates an empty private schema on the server at serverDSN.
+func NewOn(t testing.TB, serverDSN string) *Env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	admin, err := pgx.Connect(ctx, serverDSN)
+	if err != nil {
+		t.Fatalf("pgtest: connect to %s: %v", EnvDSN, err)
+	}
+	defer admin.Close(context.Background())
+
+	schema := "sqlsession_test_" + randomHex(8)
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		t.Fatalf("pgtest: create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, serverDSN)
+		if err != nil {
+			t.Errorf("pgtest: drop schema %s: %v", schema, err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("pgtest: drop schema %s: %v", schema, err)
+		}
+	})
+
+	e := &Env{Schema: schema, DSN: WithSearchPath(serverDSN, schema)}
+	pcfg, err := pgxpool.ParseConfig(e.DSN)
+	if err != nil {
+		t.Fatalf("pgtest: parse dsn: %v", err)
+	}
+	e.Pool, err = pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		t.Fatalf("pgtest: pool: %v", err)
+	}
+	t.Cleanup(e.Pool.Close)
+
+	ccfg, err := pgx.ParseConfig(e.DSN)
+	if err != nil {
+		t.Fatalf("pgtest: parse dsn: %v", err)
+	}
+	e.DB = stdlib.OpenDB(*ccfg)
+	t.Cleanup(func() { _ = e.DB.Close() })
+	return e
+}
+
+// WithSearchPath returns dsn (URL or keyword/value form) with its
+// search_path set to schema.
+func WithSearchPath(dsn, schema string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err == nil {
+			q := u.Query()
+			q.Set("search_path", schema)
+			u.RawQuery = q.Encode()
+			return u.String()
+		}
+	}
+	return strings.TrimSpace(dsn) + " search_path=" + schema
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
