@@ -1,0 +1,213 @@
+package db_test
+
+import (
+	"context"
+	"database/sql"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/sqlsession/sqlsession/db"
+	"github.com/sqlsession/sqlsession/internal/pgtest"
+)
+
+func openSQLite(t *testing.T) *sql.DB {
+	t.Helper()
+	conn, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+func queryStrings(t *testing.T, conn *sql.DB, q string, args ...any) []string {
+	t.Helper()
+	rows, err := conn.Query(q, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestMigratePostgres(t *testing.T) {
+	e := pgtest.New(t)
+	ctx := context.Background()
+
+	// The application's own goose table, which we must never touch.
+	if _, err := e.DB.Exec(`CREATE TABLE goose_db_version (id serial primary key, version_id bigint not null, is_applied boolean not null, tstamp timestamp default now());
+		INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, true), (20240101, true)`); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := db.Migrate(ctx, e.DB, db.Postgres); err != nil {
+		t.Fatalf("first Migrate: %v", err)
+	}
+	if err := db.Migrate(ctx, e.DB, db.Postgres); err != nil {
+		t.Fatalf("second Migrate (must be a no-op): %v", err)
+	}
+	assertPostgresSchema(t, e)
+
+	var appVersions int
+	if err := e.DB.QueryRow(`SELECT count(*) FROM goose_db_version`).Scan(&appVersions); err != nil {
+		t.Fatal(err)
+	}
+	if appVersions != 2 {
+		t.Errorf("application's goose_db_version has %d rows, want the 2 it had", appVersions)
+	}
+	var applied int
+	if err := e.DB.QueryRow(`SELECT count(*) FROM sqlsession_goose_version WHERE version_id = 1 AND is_applied`).Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	if applied != 1 {
+		t.Errorf("sqlsession_goose_version records version 1 %d times, want once", applied)
+	}
+
+	if err := db.MigrateDown(ctx, e.DB, db.Postgres); err != nil {
+		t.Fatalf("MigrateDown: %v", err)
+	}
+	if got := queryStrings(t, e.DB, `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'http_sessions'`, e.Schema); len(got) != 0 {
+		t.Fatalf("http_sessions still exists after down")
+	}
+	if err := db.Migrate(ctx, e.DB, db.Postgres); err != nil {
+		t.Fatalf("Migrate after down: %v", err)
+	}
+	assertPostgresSchema(t, e)
+}
+
+func assertPostgresSchema(t *testing.T, e *pgtest.Env) {
+	t.Helper()
+	want := map[string]string{
+		"id_hash":    "bytea NO",
+		"data":       "jsonb NO",
+		"expires_at": "timestamp with time zone NO",
+		"created_at": "timestamp with time zone NO",
+		"user_id":    "text YES",
+	}
+	cols := queryStrings(t, e.DB, `SELECT column_name || ' ' || data_type || ' ' || is_nullable
+		FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'http_sessions'`, e.Schema)
+	if len(cols) != len(want) {
+		t.Fatalf("http_sessions columns = %v, want %d columns", cols, len(want))
+	}
+	for _, c := range cols {
+		name, rest, _ := strings.Cut(c, " ")
+		if want[name] != rest {
+			t.Errorf("column %s: got %q, want %q", name, rest, want[name])
+		}
+	}
+	pk := queryStrings(t, e.DB, `SELECT a.attname FROM pg_index i
+		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+		WHERE i.indrelid = (quote_ident($1) || '.http_sessions')::regclass AND i.indisprimary`, e.Schema)
+	if len(pk) != 1 || pk[0] != "id_hash" {
+		t.Errorf("primary key = %v, want [id_hash]", pk)
+	}
+	idx := queryStrings(t, e.DB, `SELECT indexname || ': ' || indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'http_sessions' ORDER BY indexname`, e.Schema)
+	joined := strings.Join(idx, "\n")
+	if !strings.Contains(joined, "http_sessions_expires_at_idx: CREATE INDEX http_sessions_expires_at_idx ON "+e.Schema+".http_sessions USING btree (expires_at)") {
+		t.Errorf("expires_at index missing:\n%s", joined)
+	}
+	if !strings.Contains(joined, "USING btree (user_id) WHERE (user_id IS NOT NULL)") {
+		t.Errorf("partial user_id index missing:\n%s", joined)
+	}
+}
+
+func TestMigrateSQLite(t *testing.T) {
+	conn := openSQLite(t)
+	ctx := context.Background()
+	if _, err := conn.Exec(`CREATE TABLE goose_db_version (id INTEGER PRIMARY KEY, version_id INTEGER NOT NULL, is_applied INTEGER NOT NULL);
+		INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, 1), (7, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := db.Migrate(ctx, conn, db.SQLite); err != nil {
+			t.Fatalf("Migrate #%d: %v", i+1, err)
+		}
+	}
+	assertSQLiteSchema(t, conn)
+	if got := queryStrings(t, conn, `SELECT CAST(count(*) AS TEXT) FROM goose_db_version`); got[0] != "2" {
+		t.Errorf("application's goose_db_version has %s rows, want 2", got[0])
+	}
+	if got := queryStrings(t, conn, `SELECT CAST(count(*) AS TEXT) FROM sqlsession_goose_version WHERE version_id = 1`); got[0] != "1" {
+		t.Errorf("sqlsession_goose_version records version 1 %s times, want once", got[0])
+	}
+	if err := db.MigrateDown(ctx, conn, db.SQLite); err != nil {
+		t.Fatalf("MigrateDown: %v", err)
+	}
+	if got := queryStrings(t, conn, `SELECT name FROM sqlite_master WHERE name LIKE 'http_sessions%'`); len(got) != 0 {
+		t.Fatalf("after down, still present: %v", got)
+	}
+	if err := db.Migrate(ctx, conn, db.SQLite); err != nil {
+		t.Fatalf("Migrate after down: %v", err)
+	}
+	assertSQLiteSchema(t, conn)
+}
+
+func assertSQLiteSchema(t *testing.T, conn *sql.DB) {
+	t.Helper()
+	want := map[string]string{
+		"id_hash":    "BLOB notnull=1 pk=1",
+		"data":       "TEXT notnull=1 pk=0",
+		"expires_at": "INTEGER notnull=1 pk=0",
+		"created_at": "INTEGER notnull=1 pk=0",
+		"user_id":    "TEXT notnull=0 pk=0",
+	}
+	cols := queryStrings(t, conn, `SELECT name || ' ' || type || ' notnull=' || "notnull" || ' pk=' || pk FROM pragma_table_info('http_sessions')`)
+	if len(cols) != len(want) {
+		t.Fatalf("columns = %v", cols)
+	}
+	for _, c := range cols {
+		name, rest, _ := strings.Cut(c, " ")
+		if want[name] != rest {
+			t.Errorf("column %s: got %q, want %q", name, rest, want[name])
+		}
+	}
+	idx := strings.Join(queryStrings(t, conn, `SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'http_sessions' AND sql IS NOT NULL ORDER BY name`), "\n")
+	if !strings.Contains(idx, "http_sessions_expires_at_idx ON http_sessions (expires_at)") {
+		t.Errorf("expires_at index missing:\n%s", idx)
+	}
+	if !strings.Contains(idx, "http_sessions_user_id_idx ON http_sessions (user_id) WHERE user_id IS NOT NULL") {
+		t.Errorf("partial user_id index missing:\n%s", idx)
+	}
+}
+
+func TestMigrateRejectsBadInput(t *testing.T) {
+	if err := db.Migrate(context.Background(), nil, db.Postgres); err == nil {
+		t.Error("Migrate(nil db) = nil, want error")
+	}
+	conn := openSQLite(t)
+	err := db.Migrate(context.Background(), conn, db.Dialect("mysql"))
+	if err == nil || !strings.Contains(err.Error(), `unknown dialect "mysql"`) {
+		t.Errorf("Migrate(mysql) = %v, want unknown dialect error", err)
+	}
+}
+
+func TestMigrationsMatchAcrossDialects(t *testing.T) {
+	for _, d := range []db.Dialect{db.Postgres, db.SQLite} {
+		fsys, err := db.Migrations(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, err := fs.Glob(fsys, "*.sql")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(names, ",") != "00001_create_http_sessions.sql" {
+			t.Errorf("%s migrations = %v", d, names)
+		}
+	}
+}
