@@ -145,3 +145,42 @@ type Store interface {
 	// Count counts live sessions (expiring after now).
 	Count(ctx context.Context, now time.Time) (int, error)
 }
+
+// DataSize returns the size in bytes of data encoded as one JSON object
+// (what a store writes), without encoding it.
+func DataSize(data map[string]json.RawMessage) int {
+	n := 2 // {}
+	for k, v := range data {
+		if n > 2 {
+			n++ // ,
+		}
+		b, _ := json.Marshal(k)
+		n += len(b) + 1 + len(v)
+	}
+	return n
+}
+
+// EncodeData encodes data as one JSON object, checking each value is valid
+// JSON. Stores use it to turn a Record's or Change's data into a column.
+func EncodeData(data map[string]json.RawMessage) ([]byte, error) {
+	if data == nil {
+		return []byte("{}"), nil
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("encode session data: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeData decodes a stored JSON object into its top-level entries.
+func DecodeData(b []byte) (map[string]json.RawMessage, error) {
+	var data map[string]json.RawMessage
+	if err := json.Unmarshal(b, &data); err != nil {
+		return nil, fmt.Errorf("decode session data: %w", err)
+	}
+	if data == nil {
+		data = map[string]json.RawMessage{}
+	}
+	return data, nil
+}

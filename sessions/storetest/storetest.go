@@ -1,0 +1,503 @@
+// Package storetest is the contract every sessions.Store must pass.
+//
+// A store's own tests call Run with a function that returns a fresh, empty
+// store (for SQL stores: on a freshly migrated schema or file):
+//
+//	func TestContract(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) sessions.Store { return memstore.New() })
+//	}
+//
+// The suite expects the store's data limit to be
+// sessions.DefaultMaxDataBytes.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sqlsession/sqlsession/sessions"
+)
+
+// base is a fixed clock reading; stores are told the time explicitly, so
+// the suite never sleeps. Millisecond precision suits every store.
+var base = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// Run runs the contract suite against stores made by newStore.
+func Run(t *testing.T, newStore func(t *testing.T) sessions.Store) {
+	t.Helper()
+	tests := []struct {
+		name string
+		fn   func(*testing.T, sessions.Store)
+	}{
+		{"RoundTrip", testRoundTrip},
+		{"LoadMissing", testLoadMissing},
+		{"Expiry", testExpiry},
+		{"CreateOverLive", testCreateOverLive},
+		{"CreateOverExpired", testCreateOverExpired},
+		{"UpdateMerges", testUpdateMerges},
+		{"UpdateReplacesNestedValues", testUpdateReplacesNested},
+		{"UpdateMissingOrExpired", testUpdateMissing},
+		{"Touch", testTouch},
+		{"Destroy", testDestroy},
+		{"Users", testUsers},
+		{"DeleteExpiredBatches", testDeleteExpired},
+		{"Counts", testCounts},
+		{"SizeLimit", testSizeLimit},
+		{"ConcurrentMerges", testConcurrentMerges},
+		{"ConcurrentMixed", testConcurrentMixed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
+	}
+}
+
+func hash(name string) sessions.IDHash { return sessions.HashID("storetest-" + name) }
+
+func raw(t *testing.T, v any) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func record(t *testing.T, values map[string]any, expires time.Duration) sessions.Record {
+	t.Helper()
+	data := map[string]json.RawMessage{}
+	for k, v := range values {
+		data[k] = raw(t, v)
+	}
+	return sessions.Record{Data: data, CreatedAt: base, ExpiresAt: base.Add(expires)}
+}
+
+func create(t *testing.T, s sessions.Store, h sessions.IDHash, r sessions.Record) {
+	t.Helper()
+	if err := s.Create(context.Background(), h, r, base); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+}
+
+func load(t *testing.T, s sessions.Store, h sessions.IDHash, now time.Time) sessions.Record {
+	t.Helper()
+	r, err := s.Load(context.Background(), h, now)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return r
+}
+
+// decoded turns stored data into plain Go values, so that equal JSON
+// compares equal whatever the store's whitespace or key order.
+func decoded(t *testing.T, data map[string]json.RawMessage) map[string]any {
+	t.Helper()
+	out := map[string]any{}
+	for k, v := range data {
+		var x any
+		if err := json.Unmarshal(v, &x); err != nil {
+			t.Fatalf("key %q holds invalid JSON %q: %v", k, v, err)
+		}
+		out[k] = x
+	}
+	return out
+}
+
+func wantData(t *testing.T, got map[string]json.RawMessage, want map[string]any) {
+	t.Helper()
+	w := decoded(t, record(t, want, 0).Data)
+	if g := decoded(t, got); !reflect.DeepEqual(g, w) {
+		t.Errorf("data = %v\nwant   %v", g, w)
+	}
+}
+
+func wantNotFound(t *testing.T, err error, what string) {
+	t.Helper()
+	if !errors.Is(err, sessions.ErrNotFound) {
+		t.Errorf("%s: err = %v, want ErrNotFound", what, err)
+	}
+}
+
+func testRoundTrip(t *testing.T, s sessions.Store) {
+	values := map[string]any{
+		"cookie":  map[string]any{"originalMaxAge": 3600000, "expires": "2026-03-01T13:00:00.000Z", "httpOnly": true, "path": "/", "secure": false, "domain": nil, "sameSite": "lax"},
+		"nested":  map[string]any{"a": []any{1.5, "two", nil, true, false, map[string]any{"deep": nil}}, "empty": map[string]any{}},
+		"unicode": "żółć 日本語 🎉 \u2028 \"quoted\" <tag> & \\",
+		"ключ ✓":  "unicode key",
+		"number":  12345678901234.0,
+		"null":    nil,
+		"list":    []any{},
+	}
+	r := record(t, values, time.Hour)
+	r.UserID = "user-ü"
+	h := hash("roundtrip")
+	create(t, s, h, r)
+	got := load(t, s, h, base)
+	wantData(t, got.Data, values)
+	if !got.ExpiresAt.Equal(r.ExpiresAt) || !got.CreatedAt.Equal(r.CreatedAt) {
+		t.Errorf("times = created %v expires %v, want %v %v", got.CreatedAt, got.ExpiresAt, r.CreatedAt, r.ExpiresAt)
+	}
+	if got.UserID != "user-ü" {
+		t.Errorf("UserID = %q, want user-ü", got.UserID)
+	}
+	// The caller owns what Load returned: changing it changes nothing stored.
+	got.Data["number"] = json.RawMessage(`0`)
+	wantData(t, load(t, s, h, base).Data, values)
+}
+
+func testLoadMissing(t *testing.T, s sessions.Store) {
+	_, err := s.Load(context.Background(), hash("missing"), base)
+	wantNotFound(t, err, "Load of a missing session")
+}
+
+func testExpiry(t *testing.T, s sessions.Store) {
+	h := hash("expiry")
+	create(t, s, h, record(t, map[string]any{"k": 1}, time.Minute))
+	load(t, s, h, base.Add(time.Minute-time.Millisecond))
+	_, err := s.Load(context.Background(), h, base.Add(time.Minute))
+	wantNotFound(t, err, "Load at the expiry instant")
+	_, err = s.Load(context.Background(), h, base.Add(time.Hour))
+	wantNotFound(t, err, "Load after expiry")
+}
+
+func testCreateOverLive(t *testing.T, s sessions.Store) {
+	h := hash("dup")
+	create(t, s, h, record(t, map[string]any{"owner": "first"}, time.Hour))
+	err := s.Create(context.Background(), h, record(t, map[string]any{"owner": "second"}, time.Hour), base)
+	if !errors.Is(err, sessions.ErrExists) {
+		t.Fatalf("Create over a live session: err = %v, want ErrExists", err)
+	}
+	wantData(t, load(t, s, h, base).Data, map[string]any{"owner": "first"})
+}
+
+func testCreateOverExpired(t *testing.T, s sessions.Store) {
+	h := hash("reuse")
+	create(t, s, h, record(t, map[string]any{"owner": "dead"}, time.Minute))
+	later := base.Add(2 * time.Minute)
+	r := record(t, map[string]any{"owner": "new"}, time.Hour)
+	r.CreatedAt, r.ExpiresAt = later, later.Add(time.Hour)
+	if err := s.Create(context.Background(), h, r, later); err != nil {
+		t.Fatalf("Create over an expired session: %v", err)
+	}
+	got := load(t, s, h, later)
+	wantData(t, got.Data, map[string]any{"owner": "new"})
+	if !got.CreatedAt.Equal(later) {
+		t.Errorf("CreatedAt = %v, want %v (the new session's)", got.CreatedAt, later)
+	}
+}
+
+func testUpdateMerges(t *testing.T, s sessions.Store) {
+	h := hash("merge")
+	create(t, s, h, record(t, map[string]any{"keep": "k", "change": 1, "drop": true}, time.Hour))
+	c := sessions.Change{
+		Set:       map[string]json.RawMessage{"change": raw(t, 2), "add": raw(t, []int{1, 2})},
+		Deleted:   []string{"drop", "never-existed"},
+		ExpiresAt: base.Add(2 * time.Hour),
+	}
+	if err := s.Update(context.Background(), h, c, base); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	got := load(t, s, h, base)
+	wantData(t, got.Data, map[string]any{"keep": "k", "change": 2, "add": []int{1, 2}})
+	if !got.ExpiresAt.Equal(base.Add(2 * time.Hour)) {
+		t.Errorf("ExpiresAt = %v, want %v", got.ExpiresAt, base.Add(2*time.Hour))
+	}
+	if !got.CreatedAt.Equal(base) {
+		t.Errorf("CreatedAt changed to %v", got.CreatedAt)
+	}
+}
+
+func testUpdateReplacesNested(t *testing.T, s sessions.Store) {
+	h := hash("nested")
+	create(t, s, h, record(t, map[string]any{"obj": map[string]any{"a": 1, "b": map[string]any{"c": 1}}}, time.Hour))
+	newObj := map[string]any{"b": map[string]any{"d": nil}, "e": false}
+	c := sessions.Change{Set: map[string]json.RawMessage{"obj": raw(t, newObj)}, ExpiresAt: base.Add(time.Hour)}
+	if err := s.Update(context.Background(), h, c, base); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	// A top-level key's value is replaced whole: no deep merge, nested nulls kept.
+	wantData(t, load(t, s, h, base).Data, map[string]any{"obj": newObj})
+}
+
+func testUpdateMissing(t *testing.T, s sessions.Store) {
+	ctx := context.Background()
+	c := sessions.Change{Set: map[string]json.RawMessage{"k": raw(t, 1)}, ExpiresAt: base.Add(time.Hour)}
+	wantNotFound(t, s.Update(ctx, hash("nobody"), c, base), "Update of a missing session")
+	h := hash("expired-update")
+	create(t, s, h, record(t, map[string]any{"k": 0}, time.Minute))
+	later := base.Add(2 * time.Minute)
+	c.ExpiresAt = later.Add(time.Hour)
+	wantNotFound(t, s.Update(ctx, h, c, later), "Update of an expired session")
+	// Neither Update brought a session (back) to life.
+	for _, hh := range []sessions.IDHash{hash("nobody"), h} {
+		_, err := s.Load(ctx, hh, later)
+		wantNotFound(t, err, "Load after a refused Update")
+	}
+}
+
+func testTouch(t *testing.T, s sessions.Store) {
+	ctx := context.Background()
+	h := hash("touch")
+	values := map[string]any{"k": "v"}
+	create(t, s, h, record(t, values, time.Minute))
+	if err := s.Touch(ctx, h, base.Add(time.Hour), base.Add(30*time.Second)); err != nil {
+		t.Fatalf("Touch: %v", err)
+	}
+	got := load(t, s, h, base.Add(30*time.Minute))
+	if !got.ExpiresAt.Equal(base.Add(time.Hour)) {
+		t.Errorf("ExpiresAt = %v, want %v", got.ExpiresAt, base.Add(time.Hour))
+	}
+	wantData(t, got.Data, values)
+	wantNotFound(t, s.Touch(ctx, hash("nobody"), base.Add(time.Hour), base), "Touch of a missing session")
+	wantNotFound(t, s.Touch(ctx, h, base.Add(3*time.Hour), base.Add(2*time.Hour)), "Touch of an expired session")
+}
+
+func testDestroy(t *testing.T, s sessions.Store) {
+	ctx := context.Background()
+	h, other := hash("destroy"), hash("bystander")
+	create(t, s, h, record(t, map[string]any{"k": 1}, time.Hour))
+	create(t, s, other, record(t, map[string]any{"k": 2}, time.Hour))
+	if err := s.Destroy(ctx, h); err != nil {
+		t.Fatalf("Destroy: %v", err)
+	}
+	_, err := s.Load(ctx, h, base)
+	wantNotFound(t, err, "Load after Destroy")
+	load(t, s, other, base)
+	if err := s.Destroy(ctx, h); err != nil {
+		t.Errorf("Destroy of a missing session: %v, want nil", err)
+	}
+}
+
+func testUsers(t *testing.T, s sessions.Store) {
+	ctx := context.Background()
+	mk := func(name, user string, created time.Duration, expires time.Duration) sessions.IDHash {
+		r := record(t, map[string]any{"name": name}, expires)
+		r.CreatedAt = base.Add(created)
+		r.UserID = user
+		h := hash(name)
+		create(t, s, h, r)
+		return h
+	}
+	a1 := mk("alice-1", "alice", 0, time.Hour)
+	a2 := mk("alice-2", "alice", time.Second, time.Hour)
+	mk("alice-dead", "alice", 2*time.Second, time.Millisecond)
+	b1 := mk("bob-1", "bob", 0, time.Hour)
+	anon := mk("anon", "", 0, time.Hour)
+
+	now := base.Add(time.Minute)
+	list, err := s.ListUser(ctx, "alice", now)
+	if err != nil {
+		t.Fatalf("ListUser: %v", err)
+	}
+	if len(list) != 2 || list[0].Hash != a2 || list[1].Hash != a1 {
+		t.Fatalf("ListUser(alice) = %d sessions %v, want alice-2 then alice-1 (newest first, expired left out)", len(list), list)
+	}
+	wantData(t, list[0].Data, map[string]any{"name": "alice-2"})
+	if !list[0].CreatedAt.Equal(base.Add(time.Second)) || !list[0].ExpiresAt.Equal(base.Add(time.Hour)) {
+		t.Errorf("ListUser times = %v %v", list[0].CreatedAt, list[0].ExpiresAt)
+	}
+	if l, err := s.ListUser(ctx, "", now); err != nil || len(l) != 0 {
+		t.Errorf("ListUser(\"\") = %v, %v; want no sessions (anonymous sessions are nobody's)", l, err)
+	}
+
+	// SetUser on Update assigns, and clears, the principal.
+	c := sessions.Change{ExpiresAt: base.Add(time.Hour), SetUser: true, UserID: "alice"}
+	if err := s.Update(ctx, anon, c, now); err != nil {
+		t.Fatal(err)
+	}
+	if got := load(t, s, anon, now).UserID; got != "alice" {
+		t.Errorf("UserID after SetUser = %q", got)
+	}
+	c = sessions.Change{ExpiresAt: base.Add(time.Hour), SetUser: true, UserID: ""}
+	if err := s.Update(ctx, b1, c, now); err != nil {
+		t.Fatal(err)
+	}
+	if got := load(t, s, b1, now).UserID; got != "" {
+		t.Errorf("UserID after clearing = %q", got)
+	}
+	c = sessions.Change{ExpiresAt: base.Add(time.Hour)}
+	if err := s.Update(ctx, a1, c, now); err != nil {
+		t.Fatal(err)
+	}
+	if got := load(t, s, a1, now).UserID; got != "alice" {
+		t.Errorf("UserID after an Update without SetUser = %q, want alice kept", got)
+	}
+
+	n, err := s.DestroyUser(ctx, "alice")
+	if err != nil {
+		t.Fatalf("DestroyUser: %v", err)
+	}
+	if n != 4 { // alice-1, alice-2, alice-dead and the formerly anonymous one
+		t.Errorf("DestroyUser(alice) = %d, want 4", n)
+	}
+	for _, h := range []sessions.IDHash{a1, a2, anon} {
+		_, err := s.Load(ctx, h, now)
+		wantNotFound(t, err, "Load after DestroyUser")
+	}
+	load(t, s, b1, now)
+	if n, err := s.DestroyUser(ctx, "nobody"); err != nil || n != 0 {
+		t.Errorf("DestroyUser(nobody) = %d, %v; want 0, nil", n, err)
+	}
+}
+
+func testDeleteExpired(t *testing.T, s sessions.Store) {
+	ctx := context.Background()
+	for i := range 25 {
+		create(t, s, hash(fmt.Sprint("dead-", i)), record(t, map[string]any{"i": i}, time.Duration(i+1)*time.Second))
+	}
+	for i := range 5 {
+		create(t, s, hash(fmt.Sprint("live-", i)), record(t, map[string]any{"i": i}, time.Hour))
+	}
+	now := base.Add(time.Minute)
+	var got []int
+	for range 5 {
+		n, err := s.DeleteExpired(ctx, now, 10)
+		if err != nil {
+			t.Fatalf("DeleteExpired: %v", err)
+		}
+		got = append(got, n)
+		if n == 0 {
+			break
+		}
+	}
+	if fmt.Sprint(got) != "[10 10 5 0]" {
+		t.Errorf("DeleteExpired batches = %v, want [10 10 5 0]", got)
+	}
+	for i := range 5 {
+		load(t, s, hash(fmt.Sprint("live-", i)), now)
+	}
+	if _, err := s.DeleteExpired(ctx, now, 0); err == nil {
+		t.Error("DeleteExpired with limit 0: want an error")
+	}
+}
+
+func testCounts(t *testing.T, s sessions.Store) {
+	ctx := context.Background()
+	for i := range 3 {
+		create(t, s, hash(fmt.Sprint("c-dead-", i)), record(t, nil, time.Second))
+	}
+	for i := range 4 {
+		create(t, s, hash(fmt.Sprint("c-live-", i)), record(t, nil, time.Hour))
+	}
+	now := base.Add(time.Minute)
+	if n, err := s.CountExpired(ctx, now); err != nil || n != 3 {
+		t.Errorf("CountExpired = %d, %v; want 3", n, err)
+	}
+	if n, err := s.Count(ctx, now); err != nil || n != 4 {
+		t.Errorf("Count = %d, %v; want 4", n, err)
+	}
+	if n, err := s.CountExpired(ctx, base); err != nil || n != 0 {
+		t.Errorf("CountExpired(before any expiry) = %d, %v; want 0", n, err)
+	}
+}
+
+func testSizeLimit(t *testing.T, s sessions.Store) {
+	ctx := context.Background()
+	limit := sessions.DefaultMaxDataBytes
+	// {"big":"xxx…"}: 10 bytes of frame around the string.
+	fits := strings.Repeat("x", limit-10)
+	h := hash("big")
+	r := record(t, map[string]any{"big": fits}, time.Hour)
+	if got := sessions.DataSize(r.Data); got != limit {
+		t.Fatalf("test setup: DataSize = %d, want exactly %d", got, limit)
+	}
+	create(t, s, h, r)
+	if got := load(t, s, h, base); len(got.Data["big"]) != len(fits)+2 {
+		t.Errorf("large value came back with %d bytes, want %d", len(got.Data["big"]), len(fits)+2)
+	}
+
+	over := record(t, map[string]any{"big": fits + "x"}, time.Hour)
+	err := s.Create(ctx, hash("too-big"), over, base)
+	var se *sessions.SizeError
+	if !errors.Is(err, sessions.ErrTooLarge) || !errors.As(err, &se) || se.Size != limit+1 || se.Limit != limit {
+		t.Fatalf("Create over the limit: err = %v, want a *SizeError{Size: %d, Limit: %d}", err, limit+1, limit)
+	}
+	_, err = s.Load(ctx, hash("too-big"), base)
+	wantNotFound(t, err, "Load of the refused session")
+
+	c := sessions.Change{Set: map[string]json.RawMessage{"more": raw(t, strings.Repeat("y", limit))}, ExpiresAt: base.Add(time.Hour)}
+	if err := s.Update(ctx, h, c, base); !errors.Is(err, sessions.ErrTooLarge) {
+		t.Fatalf("Update over the limit: err = %v, want ErrTooLarge", err)
+	}
+	if got := load(t, s, h, base); len(got.Data) != 1 {
+		t.Errorf("refused Update changed the session: keys %d", len(got.Data))
+	}
+}
+
+func testConcurrentMerges(t *testing.T, s sessions.Store) {
+	ctx := context.Background()
+	h := hash("concurrent")
+	create(t, s, h, record(t, map[string]any{"cookie": map[string]any{"path": "/"}}, time.Hour))
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			c := sessions.Change{
+				Set:       map[string]json.RawMessage{fmt.Sprintf("key-%03d", i): json.RawMessage(fmt.Sprint(i))},
+				ExpiresAt: base.Add(time.Hour),
+			}
+			if err := s.Update(ctx, h, c, base); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent Update: %v", err)
+	}
+	got := load(t, s, h, base)
+	if len(got.Data) != n+1 {
+		t.Errorf("after %d concurrent merges of distinct keys: %d keys stored, want %d", n, len(got.Data), n+1)
+	}
+	for i := range n {
+		if v := string(got.Data[fmt.Sprintf("key-%03d", i)]); v != fmt.Sprint(i) {
+			t.Errorf("key-%03d = %q, want %d", i, v, i)
+		}
+	}
+}
+
+func testConcurrentMixed(t *testing.T, s sessions.Store) {
+	ctx := context.Background()
+	const workers = 16
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*20)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range 20 {
+				h := hash(fmt.Sprintf("mixed-%d-%d", w, i%4))
+				var err error
+				switch i % 5 {
+				case 0:
+					err = s.Create(ctx, h, record(t, map[string]any{"w": w}, time.Hour), base)
+					if errors.Is(err, sessions.ErrExists) {
+						err = nil
+					}
+				case 1:
+					_, err = s.Load(ctx, h, base)
+				case 2:
+					err = s.Update(ctx, h, sessions.Change{Set: map[string]json.RawMessage{"i": json.RawMessage(fmt.Sprint(i))}, ExpiresAt: base.Add(time.Hour)}, base)
+				case 3:
+					err = s.Touch(ctx, h, base.Add(2*time.Hour), base)
+				case 4:
+					_, err = s.Count(ctx, base)
+				}
+				if err != nil && !errors.Is(err, sessions.ErrNotFound) {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent operation: %v", err)
+	}
+}
