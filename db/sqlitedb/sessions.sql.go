@@ -33,6 +33,23 @@ func (q *Queries) CountLive(ctx context.Context, now int64) (int64, error) {
 	return count, err
 }
 
+const deleteDeadSession = `-- name: DeleteDeadSession :exec
+DELETE FROM http_sessions
+WHERE id_hash = ?1 AND expires_at <= ?2
+`
+
+type DeleteDeadSessionParams struct {
+	IDHash []byte
+	Now    int64
+}
+
+// First statement of Create's transaction: clears an expired, not yet
+// reaped row with the same hash, so InsertSession can replace it.
+func (q *Queries) DeleteDeadSession(ctx context.Context, arg DeleteDeadSessionParams) error {
+	_, err := q.db.ExecContext(ctx, deleteDeadSession, arg.IDHash, arg.Now)
+	return err
+}
+
 const deleteExpiredBatch = `-- name: DeleteExpiredBatch :execrows
 DELETE FROM http_sessions
 WHERE id_hash IN (
@@ -134,12 +151,7 @@ func (q *Queries) GetSessionData(ctx context.Context, idHash []byte) (string, er
 const insertSession = `-- name: InsertSession :execrows
 INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id)
 VALUES (?1, ?2, ?3, ?4, ?5)
-ON CONFLICT (id_hash) DO UPDATE
-SET data = excluded.data,
-    expires_at = excluded.expires_at,
-    created_at = excluded.created_at,
-    user_id = excluded.user_id
-WHERE http_sessions.expires_at <= sqlc.arg(now)
+ON CONFLICT (id_hash) DO NOTHING
 `
 
 type InsertSessionParams struct {
@@ -150,8 +162,9 @@ type InsertSessionParams struct {
 	UserID    *string
 }
 
-// Creates a session. A dead (expired, not yet reaped) row with the same hash
-// is replaced; a live one is left alone and 0 rows are reported.
+// Creates a session; a live row with the same hash is left alone and 0 rows
+// are reported. (sqlc's SQLite engine does not rewrite parameters inside an
+// upsert's WHERE, hence DeleteDeadSession instead of DO UPDATE ... WHERE.)
 func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (int64, error) {
 	result, err := q.db.ExecContext(ctx, insertSession,
 		arg.IDHash,

@@ -7,17 +7,19 @@ SELECT data, expires_at, created_at, user_id
 FROM http_sessions
 WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
 
+-- name: DeleteDeadSession :exec
+-- First statement of Create's transaction: clears an expired, not yet
+-- reaped row with the same hash, so InsertSession can replace it.
+DELETE FROM http_sessions
+WHERE id_hash = sqlc.arg(id_hash) AND expires_at <= sqlc.arg(now);
+
 -- name: InsertSession :execrows
--- Creates a session. A dead (expired, not yet reaped) row with the same hash
--- is replaced; a live one is left alone and 0 rows are reported.
+-- Creates a session; a live row with the same hash is left alone and 0 rows
+-- are reported. (sqlc's SQLite engine does not rewrite parameters inside an
+-- upsert's WHERE, hence DeleteDeadSession instead of DO UPDATE ... WHERE.)
 INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id)
 VALUES (sqlc.arg(id_hash), sqlc.arg(data), sqlc.arg(expires_at), sqlc.arg(created_at), sqlc.narg(user_id))
-ON CONFLICT (id_hash) DO UPDATE
-SET data = excluded.data,
-    expires_at = excluded.expires_at,
-    created_at = excluded.created_at,
-    user_id = excluded.user_id
-WHERE http_sessions.expires_at <= sqlc.arg(now);
+ON CONFLICT (id_hash) DO NOTHING;
 
 -- name: LockSession :execrows
 -- First statement of a merge transaction: a write, so the transaction holds

@@ -1,0 +1,173 @@
+package sqlitestore_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/sqlsession/sqlsession/db"
+	"github.com/sqlsession/sqlsession/sessions"
+	"github.com/sqlsession/sqlsession/sessions/sqlitestore"
+	"github.com/sqlsession/sqlsession/sessions/storetest"
+)
+
+func openMigrated(t *testing.T, open func(path string) (*sql.DB, error)) *sql.DB {
+	t.Helper()
+	conn, err := open(filepath.Join(t.TempDir(), "sessions.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if err := db.Migrate(context.Background(), conn, db.SQLite); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+func recommended(path string) (*sql.DB, error) { return sqlitestore.Open(context.Background(), path) }
+
+// plain is what a user gets from sql.Open without our DSN: deferred
+// transactions, no WAL, no busy timeout.
+func plain(path string) (*sql.DB, error) { return sql.Open("sqlite", "file:"+path) }
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) sessions.Store { return sqlitestore.New(openMigrated(t, recommended)) })
+}
+
+// Merges must not lose updates even with the driver's default (deferred)
+// transactions; one connection keeps SQLite's lock from failing fast.
+func TestContractPlainDSN(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) sessions.Store {
+		conn := openMigrated(t, plain)
+		conn.SetMaxOpenConns(1)
+		return sqlitestore.New(conn)
+	})
+}
+
+func TestOpenConfiguresWAL(t *testing.T) {
+	conn := openMigrated(t, recommended)
+	for pragma, want := range map[string]string{"journal_mode": "wal", "busy_timeout": "10000", "synchronous": "1"} {
+		var got string
+		if err := conn.QueryRow("PRAGMA " + pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
+		}
+	}
+}
+
+func TestStoresOnlyTheHash(t *testing.T) {
+	conn := openMigrated(t, recommended)
+	s := sqlitestore.New(conn)
+	const id = "raw-session-id-that-must-not-be-stored"
+	now := time.Now()
+	rec := sessions.Record{
+		Data:      map[string]json.RawMessage{"cart": json.RawMessage(`[1,2]`)},
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour), UserID: "u1",
+	}
+	if err := s.Create(context.Background(), sessions.HashID(id), rec, now); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		idHash           []byte
+		data, user       string
+		expires, created int64
+	)
+	if err := conn.QueryRow(`SELECT id_hash, data, expires_at, created_at, user_id FROM http_sessions`).Scan(&idHash, &data, &expires, &created, &user); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(id))
+	if string(idHash) != string(sum[:]) {
+		t.Errorf("id_hash = %x, want sha256(id) = %x", idHash, sum)
+	}
+	for _, col := range []string{string(idHash), data, user} {
+		if strings.Contains(col, id) {
+			t.Errorf("raw id found in a column: %q", col)
+		}
+	}
+	if data != `{"cart":[1,2]}` {
+		t.Errorf("data = %s", data)
+	}
+	if expires != now.Add(time.Hour).UnixMilli() || created != now.UnixMilli() {
+		t.Errorf("expires_at, created_at = %d, %d; want unix ms %d, %d", expires, created, now.Add(time.Hour).UnixMilli(), now.UnixMilli())
+	}
+}
+
+// 64 goroutines writing and reading at once through the recommended DSN:
+// not one "database is locked".
+func TestNoLockErrorsUnderConcurrency(t *testing.T) {
+	conn := openMigrated(t, recommended)
+	s := sqlitestore.New(conn)
+	ctx := context.Background()
+	now := time.Now()
+	const workers, iterations = 64, 40
+	var ops, failures atomic.Int64
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			h := sessions.HashID(fmt.Sprint("worker-", w%8))
+			for i := range iterations {
+				var err error
+				switch i % 4 {
+				case 0:
+					err = s.Create(ctx, h, sessions.Record{Data: map[string]json.RawMessage{"w": json.RawMessage(fmt.Sprint(w))}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, now)
+					if errors.Is(err, sessions.ErrExists) {
+						err = nil
+					}
+				case 1:
+					err = s.Update(ctx, h, sessions.Change{Set: map[string]json.RawMessage{fmt.Sprint("k", w): json.RawMessage(fmt.Sprint(i))}, ExpiresAt: now.Add(time.Hour)}, now)
+				case 2:
+					_, err = s.Load(ctx, h, now)
+				case 3:
+					err = s.Touch(ctx, h, now.Add(2*time.Hour), now)
+				}
+				ops.Add(1)
+				if err != nil && !errors.Is(err, sessions.ErrNotFound) {
+					failures.Add(1)
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if failures.Load() != 0 {
+		t.Fatalf("%d of %d operations failed; first: %v", failures.Load(), ops.Load(), firstErr)
+	}
+	// Every worker's key landed in its session.
+	for g := range 8 {
+		r, err := s.Load(ctx, sessions.HashID(fmt.Sprint("worker-", g)), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Data) != 1+workers/8 {
+			t.Errorf("session %d has %d keys, want %d", g, len(r.Data), 1+workers/8)
+		}
+	}
+}
+
+func TestDSN(t *testing.T) {
+	got := sqlitestore.DSN("/var/lib/app/s.db")
+	for _, want := range []string{"file:/var/lib/app/s.db?", "journal_mode%28WAL%29", "busy_timeout%2810000%29", "synchronous%28NORMAL%29", "_txlock=immediate"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("DSN = %s, missing %s", got, want)
+		}
+	}
+}
