@@ -1,0 +1,196 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Manager is the session middleware. Create it with New; it is safe for
+// concurrent use.
+type Manager struct {
+	store Store
+	opts  Options
+}
+
+// New returns a Manager that keeps sessions in store. It returns an error
+// for a nil store, no (or an empty) secret, and invalid cookie options, such
+// as SameSite None without Secure or a Path that does not start with "/".
+func New(store Store, opts Options) (*Manager, error) {
+	if store == nil {
+		return nil, errors.New("sessions: New: nil Store")
+	}
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{store: store, opts: o}, nil
+}
+
+type contextKey struct{}
+
+// FromContext returns the request's session, or nil outside a handler
+// wrapped by Manager.Handler (and for requests outside Cookie.Path). The
+// methods of a nil *Session are safe: they return ErrNoSession or do
+// nothing.
+func FromContext(ctx context.Context) *Session {
+	s, _ := ctx.Value(contextKey{}).(*Session)
+	return s
+}
+
+// Handler wraps next: it loads the request's session (FromContext returns
+// it), runs next, and saves the session and sets the cookie before the
+// first byte of the response reaches the client. Every response gets
+// Vary: Cookie.
+func (m *Manager) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if FromContext(r.Context()) != nil {
+			next.ServeHTTP(w, r) // already inside a session middleware
+			return
+		}
+		addVary(w.Header())
+		if !strings.HasPrefix(r.URL.Path, m.opts.Cookie.Path) {
+			next.ServeHTTP(w, r) // outside the cookie's path: no session, as in express-session
+			return
+		}
+		s, err := m.load(r)
+		if err != nil {
+			m.fail(w, r, err)
+			return
+		}
+		sw := &responseWriter{ResponseWriter: w, s: s, m: m, r: r}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), contextKey{}, s)))
+		sw.finish()
+	})
+}
+
+func addVary(h http.Header) {
+	for _, v := range h.Values("Vary") {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); strings.EqualFold(f, "Cookie") || f == "*" {
+				return
+			}
+		}
+	}
+	h.Add("Vary", "Cookie")
+}
+
+// storeCtx bounds one store call: the request's values, not its
+// cancellation (a client that hangs up must not lose a write), and
+// Options.StoreTimeout.
+func (m *Manager) storeCtx(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(r.Context()), m.opts.StoreTimeout)
+}
+
+// load returns the request's session: the stored one its cookie names, or
+// a new one.
+func (m *Manager) load(r *http.Request) (*Session, error) {
+	now := m.opts.Now()
+	s := &Session{m: m, r: r, values: map[string]jsonValue{}}
+	s.cookieID = m.sessionIDFromRequest(r)
+	if s.cookieID != "" {
+		ctx, cancel := m.storeCtx(r)
+		rec, err := m.store.Load(ctx, HashID(s.cookieID), now)
+		cancel()
+		switch {
+		case err == nil && !m.pastAbsolute(rec.CreatedAt, now):
+			s.inflate(s.cookieID, rec)
+			return s, nil
+		case err == nil, errors.Is(err, ErrNotFound):
+			// Expired or unknown: start afresh, as express-session does.
+		default:
+			return nil, fmt.Errorf("sessions: load: %w", err)
+		}
+	}
+	if err := s.generate(now); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (m *Manager) pastAbsolute(created, now time.Time) bool {
+	return m.opts.AbsoluteTimeout > 0 && !now.Before(created.Add(m.opts.AbsoluteTimeout))
+}
+
+func (m *Manager) genID(r *http.Request) (string, error) {
+	if m.opts.GenID == nil {
+		return newID(), nil
+	}
+	id := m.opts.GenID(r)
+	if id == "" {
+		return "", errors.New("sessions: Options.GenID returned an empty id")
+	}
+	if len(id) > 1024 {
+		return "", fmt.Errorf("sessions: Options.GenID returned a %d-byte id; keep ids short (the signed cookie must fit in %d bytes)", len(id), MaxCookieBytes)
+	}
+	return id, nil
+}
+
+// fail answers with the ErrorHandler.
+func (m *Manager) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if m.opts.ErrorHandler != nil {
+		m.opts.ErrorHandler(w, r, err)
+		return
+	}
+	m.opts.Logger.ErrorContext(r.Context(), "sqlsession: session store error", "err", err, "method", r.Method, "path", r.URL.Path)
+	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+}
+
+// event logs a session event. Only the id's hash (its first 16 hex digits)
+// is ever logged, never the id.
+func (m *Manager) event(ctx context.Context, msg string, h IDHash, r *http.Request, user string, attrs ...any) {
+	a := []any{"id_hash", h.String()[:16]}
+	if r != nil {
+		a = append(a, "ip", m.clientIP(r))
+	}
+	if user != "" {
+		a = append(a, "user", user)
+	}
+	m.opts.Logger.Log(ctx, slog.LevelInfo, msg, append(a, attrs...)...)
+}
+
+// DestroyUser deletes every session of the user (the user_id set with
+// Session.SetUser) and returns how many: "log out everywhere".
+func (m *Manager) DestroyUser(ctx context.Context, userID string) (int, error) {
+	if userID == "" {
+		return 0, errors.New("sessions: DestroyUser: empty user id")
+	}
+	n, err := m.store.DestroyUser(ctx, userID)
+	if err != nil {
+		return 0, fmt.Errorf("sessions: destroy user: %w", err)
+	}
+	m.opts.Logger.InfoContext(ctx, "sqlsession: user sessions destroyed", "user", userID, "count", n)
+	return n, nil
+}
+
+// ListUserSessions returns the user's live sessions, newest first. Each
+// carries its IDHash, the handle DestroySession takes; ids are never
+// revealed.
+func (m *Manager) ListUserSessions(ctx context.Context, userID string) ([]SessionInfo, error) {
+	if userID == "" {
+		return nil, errors.New("sessions: ListUserSessions: empty user id")
+	}
+	list, err := m.store.ListUser(ctx, userID, m.opts.Now())
+	if err != nil {
+		return nil, fmt.Errorf("sessions: list user sessions: %w", err)
+	}
+	for i := range list {
+		delete(list[i].Data, cookieKey)
+	}
+	return list, nil
+}
+
+// DestroySession deletes the session with the given hash, for example one
+// of ListUserSessions' ("revoke this device"). Check that it belongs to the
+// user asking before calling it.
+func (m *Manager) DestroySession(ctx context.Context, h IDHash) error {
+	if err := m.store.Destroy(ctx, h); err != nil {
+		return fmt.Errorf("sessions: destroy session: %w", err)
+	}
+	m.event(ctx, "sqlsession: session destroyed", h, nil, "")
+	return nil
+}

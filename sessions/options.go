@@ -1,0 +1,250 @@
+package sessions
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// SecureMode says when the session cookie gets the Secure attribute
+// (express-session's cookie.secure: false, true or "auto").
+type SecureMode int
+
+const (
+	// SecureOff never marks the cookie Secure (express: secure: false).
+	SecureOff SecureMode = iota
+	// SecureOn always marks it Secure; over plain HTTP the cookie is then
+	// not sent at all, as express-session does (secure: true).
+	SecureOn
+	// SecureAuto marks it Secure when the request came over HTTPS: TLS, or
+	// X-Forwarded-Proto: https when Options.TrustProxy is set
+	// (secure: "auto").
+	SecureAuto
+)
+
+// UnsetMode says what happens to a session the handler unsets with
+// Session.Unset (express-session's unset option).
+type UnsetMode int
+
+const (
+	// UnsetKeep keeps the stored session but saves nothing this request
+	// changed (express: unset: "keep", the default).
+	UnsetKeep UnsetMode = iota
+	// UnsetDestroy deletes the stored session when the response is written
+	// (express: unset: "destroy").
+	UnsetDestroy
+)
+
+// CookieOptions are the session cookie's attributes (express-session's
+// cookie option).
+type CookieOptions struct {
+	// Path of the cookie; default "/". Requests whose path is outside it
+	// get no session, as in express-session.
+	Path string
+	// Domain of the cookie; default none (host-only).
+	Domain string
+	// MaxAge is the cookie's lifetime (express: maxAge). 0 makes a
+	// browser-session cookie, kept in the store for Options.DefaultTTL.
+	// Session.SetMaxAge overrides it per session.
+	MaxAge time.Duration
+	// Expires, when MaxAge is 0, fixes the expiry of new sessions' cookies
+	// (express: expires); it becomes a max age counted from the session's
+	// creation. Prefer MaxAge.
+	Expires time.Time
+	// Secure: SecureOff (default), SecureOn or SecureAuto.
+	Secure SecureMode
+	// DisableHTTPOnly sends the cookie without HttpOnly, letting scripts
+	// read it (express: httpOnly: false). HttpOnly is on by default.
+	DisableHTTPOnly bool
+	// SameSite: http.SameSiteLaxMode, StrictMode, NoneMode (needs Secure),
+	// or the zero value for no attribute (express's default).
+	SameSite http.SameSite
+	// Partitioned adds the Partitioned attribute (CHIPS).
+	Partitioned bool
+	// Priority adds the Priority attribute: "low", "medium" or "high".
+	Priority string
+}
+
+// Options configures a Manager. Secrets is required; every other field has
+// a default.
+type Options struct {
+	// Name of the session cookie; default "sid".
+	Name string
+	// Secrets sign the cookie: the first signs, all verify, so a secret can
+	// be rotated by putting the new one first. Required; load them from
+	// the environment, never from source.
+	Secrets []string
+	// Cookie holds the cookie's attributes.
+	Cookie CookieOptions
+	// Resave writes an unmodified session back to the store on every
+	// request (express: resave). Off by default: unmodified sessions are
+	// only touched.
+	Resave bool
+	// SaveUninitialized saves and cookies new sessions that the request did
+	// not modify (express: saveUninitialized). Off by default, which keeps
+	// anonymous traffic out of the store.
+	SaveUninitialized bool
+	// Rolling re-sends the cookie, with a fresh expiry, on every response
+	// (express: rolling).
+	Rolling bool
+	// TrustProxy honours X-Forwarded-Proto (SecureAuto) and
+	// X-Forwarded-For (client IP in logs) from a reverse proxy
+	// (express: proxy).
+	TrustProxy bool
+	// Unset says what Session.Unset does: UnsetKeep (default) or
+	// UnsetDestroy (express: unset).
+	Unset UnsetMode
+	// GenID returns a new session id (express: genid). It must return a
+	// unique, unguessable, non-empty string. Default: 24 bytes from
+	// crypto/rand, base64url without padding.
+	GenID func(*http.Request) string
+	// TouchAfter skips the store write that moves an unmodified session's
+	// expiry when it would move it by less than this (connect-mongo's
+	// touchAfter). 0 touches on every request, as express-session does.
+	TouchAfter time.Duration
+	// AbsoluteTimeout, when set, ends every session this long after it was
+	// created, however active (rolling or not).
+	AbsoluteTimeout time.Duration
+	// DefaultTTL is how long the store keeps a session whose cookie has no
+	// max age (a browser-session cookie); default 24h.
+	DefaultTTL time.Duration
+	// MaxDataBytes limits the JSON size of a session's values; default
+	// DefaultMaxDataBytes. Session.Set returns ErrTooLarge beyond it.
+	MaxDataBytes int
+	// StoreTimeout bounds each store call the middleware makes; default 5s.
+	StoreTimeout time.Duration
+	// ErrorHandler answers a request whose session could not be loaded or
+	// saved. Default: log with Logger and respond 500 without details.
+	ErrorHandler func(http.ResponseWriter, *http.Request, error)
+	// Logger receives session events (created, regenerated, destroyed,
+	// with the id's hash, never the id) and errors; default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; default time.Now. For tests.
+	Now func() time.Time
+}
+
+// Defaults.
+const (
+	DefaultName         = "sid"
+	DefaultTTL          = 24 * time.Hour
+	DefaultStoreTimeout = 5 * time.Second
+	// MaxCookieBytes is the largest session cookie value accepted; longer
+	// ones are ignored unread (browsers keep at most 4096 bytes a cookie).
+	MaxCookieBytes = 4096
+)
+
+// withDefaults validates o and returns it with defaults filled in.
+func (o Options) withDefaults() (Options, error) {
+	if len(o.Secrets) == 0 {
+		return o, errors.New("sessions: Options.Secrets is required (at least one secret to sign cookies)")
+	}
+	for i, s := range o.Secrets {
+		if s == "" {
+			return o, fmt.Errorf("sessions: Options.Secrets[%d] is empty", i)
+		}
+	}
+	o.Secrets = append([]string(nil), o.Secrets...)
+	if o.Name == "" {
+		o.Name = DefaultName
+	}
+	if !isToken(o.Name) {
+		return o, fmt.Errorf("sessions: Options.Name %q is not a valid cookie name", o.Name)
+	}
+	c := &o.Cookie
+	if c.Path == "" {
+		c.Path = "/"
+	}
+	if !strings.HasPrefix(c.Path, "/") || strings.ContainsFunc(c.Path, badAttrRune) {
+		return o, fmt.Errorf("sessions: Cookie.Path %q must start with / and hold no ';' or control characters", c.Path)
+	}
+	if c.Domain != "" && !validDomain(c.Domain) {
+		return o, fmt.Errorf("sessions: Cookie.Domain %q is not a valid domain", c.Domain)
+	}
+	if c.MaxAge < 0 {
+		return o, fmt.Errorf("sessions: Cookie.MaxAge %v is negative", c.MaxAge)
+	}
+	switch c.Secure {
+	case SecureOff, SecureOn, SecureAuto:
+	default:
+		return o, fmt.Errorf("sessions: Cookie.Secure %d is not SecureOff, SecureOn or SecureAuto", c.Secure)
+	}
+	switch c.SameSite {
+	case 0, http.SameSiteDefaultMode, http.SameSiteLaxMode, http.SameSiteStrictMode:
+	case http.SameSiteNoneMode:
+		if c.Secure == SecureOff {
+			return o, errors.New("sessions: Cookie.SameSite None needs Cookie.Secure (SecureOn or SecureAuto): browsers reject SameSite=None cookies without Secure")
+		}
+	default:
+		return o, fmt.Errorf("sessions: Cookie.SameSite %d is not a valid http.SameSite", c.SameSite)
+	}
+	switch c.Priority {
+	case "", "low", "medium", "high":
+	default:
+		return o, fmt.Errorf("sessions: Cookie.Priority %q must be low, medium or high", c.Priority)
+	}
+	switch o.Unset {
+	case UnsetKeep, UnsetDestroy:
+	default:
+		return o, fmt.Errorf("sessions: Options.Unset %d is not UnsetKeep or UnsetDestroy", o.Unset)
+	}
+	for name, d := range map[string]time.Duration{"TouchAfter": o.TouchAfter, "AbsoluteTimeout": o.AbsoluteTimeout, "DefaultTTL": o.DefaultTTL, "StoreTimeout": o.StoreTimeout} {
+		if d < 0 {
+			return o, fmt.Errorf("sessions: Options.%s %v is negative", name, d)
+		}
+	}
+	if o.MaxDataBytes < 0 {
+		return o, fmt.Errorf("sessions: Options.MaxDataBytes %d is negative", o.MaxDataBytes)
+	}
+	if o.DefaultTTL == 0 {
+		o.DefaultTTL = DefaultTTL
+	}
+	if o.StoreTimeout == 0 {
+		o.StoreTimeout = DefaultStoreTimeout
+	}
+	if o.MaxDataBytes == 0 {
+		o.MaxDataBytes = DefaultMaxDataBytes
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o, nil
+}
+
+// isToken reports whether s is an RFC 7230 token (a valid cookie name).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r > 126 || r <= 32 || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r) {
+			return false
+		}
+	}
+	return true
+}
+
+func badAttrRune(r rune) bool { return r == ';' || r < 32 || r == 127 }
+
+func validDomain(d string) bool {
+	d = strings.TrimPrefix(d, ".")
+	if d == "" || len(d) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(d, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
