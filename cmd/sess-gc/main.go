@@ -1,0 +1,228 @@
+// Command sess-gc deletes expired sqlsession sessions, from cron or as a
+// long-running process. Several copies may run against one database at
+// once: on Postgres each batch skips rows another copy is deleting.
+//
+//	sess-gc -driver postgres -dsn "$DATABASE_URL" -once
+//	sess-gc -driver sqlite -dsn /var/lib/app/sessions.db -every 5m
+//
+// It prints one summary line per run on stdout (deleted=N batches=B
+// took=D, or JSON with -json) and logs the rest on stderr. Exit status: 0
+// on success (also when stopped by SIGINT/SIGTERM, after the batch in
+// flight), 1 when the run failed, 2 for a usage error.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sqlsession/sqlsession/sessions"
+)
+
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+type config struct {
+	driver, dsn string
+	once        bool
+	every       time.Duration
+	batch       int
+	dryRun      bool
+	migrate     bool
+	timeout     time.Duration
+	json        bool
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("sess-gc", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported in one line below; -h prints the usage
+	fs.StringVar(&c.driver, "driver", "", "database: postgres or sqlite (required)")
+	fs.StringVar(&c.dsn, "dsn", "", "database DSN: a postgres:// URL, or a SQLite file path or file: DSN (default $DATABASE_URL)")
+	fs.BoolVar(&c.once, "once", false, "run once and exit (the default when -every is not given)")
+	fs.DurationVar(&c.every, "every", 0, "run now, then at this interval until SIGINT/SIGTERM (e.g. 5m)")
+	fs.IntVar(&c.batch, "batch", sessions.DefaultBatchSize, "rows deleted per statement")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "count the expired sessions, delete nothing")
+	fs.BoolVar(&c.migrate, "migrate", false, "apply sqlsession's migrations first (creates http_sessions)")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "limit on one run (connecting, migrating and deleting)")
+	fs.BoolVar(&c.json, "json", false, "print the summary as JSON")
+	usage := func() {
+		fmt.Fprint(stderr, `sess-gc deletes expired sqlsession sessions (table http_sessions) in batches.
+
+Usage:
+  sess-gc -driver postgres|sqlite -dsn DSN [-once | -every D] [-batch N] [-dry-run] [-migrate] [-timeout D] [-json]
+
+Examples:
+  sess-gc -driver postgres -dsn 'postgres://app@db/app' -once
+  DATABASE_URL=postgres://app@db/app sess-gc -driver postgres -every 5m
+  sess-gc -driver sqlite -dsn /var/lib/app/sessions.db -dry-run
+
+Output: one line per run, "deleted=N batches=B took=D" ("would_delete=N" with
+-dry-run), or JSON with -json. Exit status: 0 ok, 1 run failed, 2 usage.
+
+Flags:
+`)
+		fs.SetOutput(stderr)
+		fs.PrintDefaults()
+	}
+	fs.Usage = func() {}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage()
+			return c, err
+		}
+		return c, usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return c, usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	if c.dsn == "" {
+		c.dsn = getenv("DATABASE_URL")
+	}
+	switch {
+	case c.driver == "":
+		return c, usageError{"-driver is required (postgres or sqlite)"}
+	case c.driver != "postgres" && c.driver != "sqlite":
+		return c, usageError{fmt.Sprintf("unknown -driver %q (want postgres or sqlite)", c.driver)}
+	case c.dsn == "":
+		return c, usageError{"no DSN: pass -dsn or set DATABASE_URL"}
+	case c.once && c.every != 0:
+		return c, usageError{"-once and -every exclude each other"}
+	case c.every < 0:
+		return c, usageError{"-every must be positive"}
+	case c.batch <= 0:
+		return c, usageError{"-batch must be positive"}
+	case c.timeout <= 0:
+		return c, usageError{"-timeout must be positive"}
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	c, err := parseFlags(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sess-gc: %v (see sess-gc -h)\n", err)
+		return exitUsage
+	}
+
+	openCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	store, closeStore, err := open(openCtx, c)
+	cancel()
+	if err != nil {
+		fmt.Fprintf(stderr, "sess-gc: %s\n", oneLine(err))
+		var ue usageError
+		if errors.As(err, &ue) {
+			return exitUsage
+		}
+		return exitFailure
+	}
+	defer closeStore()
+
+	if c.every == 0 {
+		if err := runOnce(ctx, c, store, stdout); err != nil {
+			fmt.Fprintf(stderr, "sess-gc: %s\n", oneLine(err))
+			return exitFailure
+		}
+		return exitOK
+	}
+	t := time.NewTicker(c.every)
+	defer t.Stop()
+	for {
+		if err := runOnce(ctx, c, store, stdout); err != nil {
+			logger.Error("sess-gc: run failed; trying again at the next interval", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			logger.Info("sess-gc: stopped")
+			return exitOK
+		case <-t.C:
+		}
+	}
+}
+
+type summary struct {
+	Deleted     int   `json:"deleted"`
+	Batches     int   `json:"batches"`
+	WouldDelete *int  `json:"would_delete,omitempty"`
+	TookMS      int64 `json:"took_ms"`
+	DryRun      bool  `json:"dry_run"`
+	Interrupted bool  `json:"interrupted,omitempty"`
+}
+
+// runOnce reaps once and prints the summary. A run stopped by a signal
+// finishes its batch and is a success.
+func runOnce(ctx context.Context, c config, store sessions.Store, stdout io.Writer) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	runCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	now := time.Now()
+	var s summary
+	if c.dryRun {
+		n, err := store.CountExpired(runCtx, now)
+		if err != nil {
+			return explain(err)
+		}
+		s.DryRun, s.WouldDelete = true, &n
+		s.TookMS = time.Since(now).Milliseconds()
+		return printSummary(stdout, c, s, time.Since(now))
+	}
+	res, err := sessions.DeleteExpired(runCtx, store, now, c.batch)
+	s.Deleted, s.Batches, s.TookMS = res.Deleted, res.Batches, res.Took.Milliseconds()
+	if err != nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
+		return explain(err)
+	}
+	s.Interrupted = err != nil
+	return printSummary(stdout, c, s, res.Took)
+}
+
+func printSummary(w io.Writer, c config, s summary, took time.Duration) error {
+	if c.json {
+		return json.NewEncoder(w).Encode(s)
+	}
+	var err error
+	if s.DryRun {
+		_, err = fmt.Fprintf(w, "would_delete=%d dry_run=true took=%s\n", *s.WouldDelete, took.Round(time.Millisecond))
+	} else {
+		extra := ""
+		if s.Interrupted {
+			extra = " interrupted=true"
+		}
+		_, err = fmt.Fprintf(w, "deleted=%d batches=%d took=%s%s\n", s.Deleted, s.Batches, took.Round(time.Millisecond), extra)
+	}
+	return err
+}
+
+// oneLine folds a multi-line error (pgconn lists every address it tried)
+// into the one line sess-gc prints.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+}

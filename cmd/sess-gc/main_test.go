@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sqlsession/sqlsession/db"
+	"github.com/sqlsession/sqlsession/internal/pgtest"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds sess-gc once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sess-gc-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "sess-gc")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runGC(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{code, out.String(), errb.String()}
+}
+
+var summaryRE = regexp.MustCompile(`^deleted=(\d+) batches=(\d+) took=\S+\n$`)
+
+func parseDeleted(t *testing.T, stdout string) (deleted, batches int) {
+	t.Helper()
+	m := summaryRE.FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("summary line %q does not match %s", stdout, summaryRE)
+	}
+	deleted, _ = strconv.Atoi(m[1])
+	batches, _ = strconv.Atoi(m[2])
+	return deleted, batches
+}
+
+func TestUsageErrors(t *testing.T) {
+	cases := map[string][]string{
+		"no driver":        {"-dsn", "x"},
+		"unknown driver":   {"-driver", "mysql", "-dsn", "x"},
+		"no dsn":           {"-driver", "sqlite"},
+		"once and every":   {"-driver", "sqlite", "-dsn", "x", "-once", "-every", "1m"},
+		"zero batch":       {"-driver", "sqlite", "-dsn", "x", "-batch", "0"},
+		"unknown flag":     {"-driver", "sqlite", "-dsn", "x", "-bogus"},
+		"bad postgres dsn": {"-driver", "postgres", "-dsn", "postgres://%zz"},
+	}
+	for name, args := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := runGC(t, []string{"DATABASE_URL="}, args...)
+			if r.code != exitUsage || r.stdout != "" || !strings.HasPrefix(r.stderr, "sess-gc: ") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and a sess-gc: line", r.code, r.stdout, r.stderr)
+			}
+		})
+	}
+	r := runGC(t, nil, "-h")
+	if r.code != 0 || !strings.Contains(r.stderr, "Examples:") || !strings.Contains(r.stderr, "-dry-run") {
+		t.Errorf("-h: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+func TestRuntimeErrors(t *testing.T) {
+	r := runGC(t, nil, "-driver", "postgres", "-dsn", "postgres://postgres@127.0.0.1:1/x?connect_timeout=2")
+	if r.code != exitFailure || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "connect to postgres") {
+		t.Errorf("unreachable: exit %d, stderr %q; want exit 1 and one line", r.code, r.stderr)
+	}
+	missing := filepath.Join(t.TempDir(), "missing.db")
+	r = runGC(t, nil, "-driver", "sqlite", "-dsn", missing)
+	if r.code != exitFailure || !strings.Contains(r.stderr, "unable to open") {
+		t.Errorf("missing file: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Error("sess-gc created the database file it was pointed at by mistake")
+	}
+	empty := filepath.Join(t.TempDir(), "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = runGC(t, nil, "-driver", "sqlite", "-dsn", empty)
+	if r.code != exitFailure || !strings.Contains(r.stderr, "table http_sessions not found: create it with sess-gc -migrate") {
+		t.Errorf("no table: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func seedSQLite(t *testing.T, conn *sql.DB, dead, live int) {
+	t.Helper()
+	now := time.Now().UnixMilli()
+	tx, err := conn.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range dead + live {
+		exp := now - 60_000
+		if i >= dead {
+			exp = now + 3_600_000
+		}
+		if _, err := tx.Exec(`INSERT INTO http_sessions (id_hash, data, expires_at, created_at) VALUES (randomblob(32), '{}', ?, ?)`, exp, now-7_200_000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func countRows(t *testing.T, conn *sql.DB, q string) int {
+	t.Helper()
+	var n int
+	if err := conn.QueryRow(q).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestSQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	if r := runGC(t, nil, "-driver", "sqlite", "-dsn", path, "-migrate"); r.code != 0 || r.stdout != "deleted=0 batches=0 took=0s\n" && !summaryRE.MatchString(r.stdout) {
+		t.Fatalf("-migrate on a new file: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	conn, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	seedSQLite(t, conn, 30, 5)
+
+	r := runGC(t, nil, "-driver", "sqlite", "-dsn", path, "-dry-run")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "would_delete=30 dry_run=true took=") {
+		t.Fatalf("dry run: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if n := countRows(t, conn, `SELECT count(*) FROM http_sessions`); n != 35 {
+		t.Fatalf("dry run deleted rows: %d left", n)
+	}
+	r = runGC(t, nil, "-driver", "sqlite", "-dsn", path, "-batch", "7", "-once")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if d, b := parseDeleted(t, r.stdout); d != 30 || b != 5 {
+		t.Errorf("deleted=%d batches=%d, want 30 in 5 batches of 7", d, b)
+	}
+	if n := countRows(t, conn, `SELECT count(*) FROM http_sessions`); n != 5 {
+		t.Errorf("%d rows left, want the 5 live ones", n)
+	}
+	r = runGC(t, []string{"DATABASE_URL=" + path}, "-driver", "sqlite", "-json")
+	var s summary
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil || r.code != 0 || s.Deleted != 0 || s.DryRun {
+		t.Errorf("-json with DATABASE_URL: exit %d %q (%v)", r.code, r.stdout, err)
+	}
+}
+
+func TestPostgresConcurrentReapers(t *testing.T) {
+	e := pgtest.Migrated(t)
+	const dead, live = 20000, 50
+	if _, err := e.DB.Exec(`INSERT INTO http_sessions (id_hash, data, expires_at, created_at)
+		SELECT sha256(('dead' || i)::bytea), '{}', now() - interval '1 minute', now() - interval '2 hours' FROM generate_series(1, $1) i`, dead); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.DB.Exec(`INSERT INTO http_sessions (id_hash, data, expires_at, created_at)
+		SELECT sha256(('live' || i)::bytea), '{}', now() + interval '1 hour', now() FROM generate_series(1, $1) i`, live); err != nil {
+		t.Fatal(err)
+	}
+	r := runGC(t, nil, "-driver", "postgres", "-dsn", e.DSN, "-dry-run")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, fmt.Sprintf("would_delete=%d ", dead)) {
+		t.Fatalf("dry run: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	var wg sync.WaitGroup
+	results := make([]result, 3)
+	for i := range results {
+		wg.Go(func() { results[i] = runGC(t, nil, "-driver", "postgres", "-dsn", e.DSN, "-batch", "200") })
+	}
+	wg.Wait()
+	total := 0
+	for i, r := range results {
+		if r.code != 0 || r.stderr != "" {
+			t.Errorf("reaper %d: exit %d, stderr %q", i, r.code, r.stderr)
+			continue
+		}
+		d, _ := parseDeleted(t, r.stdout)
+		total += d
+	}
+	if total != dead {
+		t.Errorf("reapers deleted %d rows between them, want exactly %d", total, dead)
+	}
+	if n := countRows(t, e.DB, `SELECT count(*) FROM http_sessions`); n != live {
+		t.Errorf("%d rows left, want the %d live ones", n, live)
+	}
+}
+
+func TestEveryStopsOnSIGTERM(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	if r := runGC(t, nil, "-driver", "sqlite", "-dsn", path, "-migrate"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	cmd := exec.Command(binary(t), "-driver", "sqlite", "-dsn", path, "-every", "1h")
+	stdout, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !summaryRE.MatchString(line) {
+		_ = cmd.Process.Kill()
+		t.Fatalf("first run: %q %v", line, err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("after SIGTERM: %v (stderr %q), want exit 0", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("sess-gc -every did not stop on SIGTERM")
+	}
+}
+
+func TestMigrateRunTwice(t *testing.T) {
+	e := pgtest.New(t)
+	for i := range 2 {
+		r := runGC(t, nil, "-driver", "postgres", "-dsn", e.DSN, "-migrate")
+		if r.code != 0 {
+			t.Fatalf("run %d with -migrate: exit %d %s", i+1, r.code, r.stderr)
+		}
+	}
+	if n := countRows(t, e.DB, `SELECT count(*) FROM `+db.VersionTable+` WHERE version_id > 0`); n != 1 {
+		t.Errorf("%s records %d migrations, want 1", db.VersionTable, n)
+	}
+}
