@@ -52,6 +52,11 @@ type Store struct {
 	db   *sql.DB
 	q    *sqlitedb.Queries
 	opts Options
+	// writer is held by each write: SQLite has one writer at a time, and
+	// queueing writers here hands the lock over at once, where SQLite's
+	// busy handler would make them sleep and retry. busy_timeout still
+	// arbitrates between processes.
+	writer chan struct{}
 }
 
 var _ sessions.Store = (*Store)(nil)
@@ -61,7 +66,7 @@ func New(conn *sql.DB) *Store { return NewWithOptions(conn, Options{}) }
 
 // NewWithOptions returns a Store on conn with options.
 func NewWithOptions(conn *sql.DB, opts Options) *Store {
-	return &Store{db: conn, q: sqlitedb.New(conn), opts: opts}
+	return &Store{db: conn, q: sqlitedb.New(conn), opts: opts, writer: make(chan struct{}, 1)}
 }
 
 // DriverName is the database/sql driver name Open uses: modernc.org/sqlite
@@ -157,21 +162,35 @@ func (s *Store) Create(ctx context.Context, h sessions.IDHash, r sessions.Record
 	return nil
 }
 
+// write runs fn holding the Store's write slot, or fails when ctx ends
+// first.
+func (s *Store) write(ctx context.Context, fn func() error) error {
+	select {
+	case s.writer <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.writer }()
+	return fn()
+}
+
 // inTx runs fn in a transaction, committing when it returns nil. fn's first
 // statement must be a write (see the package doc).
 func (s *Store) inTx(ctx context.Context, fn func(q *sqlitedb.Queries) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(s.q.WithTx(tx)); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return s.write(ctx, func() error {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		if err := fn(s.q.WithTx(tx)); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	})
 }
 
 // Update implements sessions.Store. It reads, merges and writes the row in
@@ -219,7 +238,11 @@ func (s *Store) Update(ctx context.Context, h sessions.IDHash, c sessions.Change
 
 // Touch implements sessions.Store.
 func (s *Store) Touch(ctx context.Context, h sessions.IDHash, expiresAt, now time.Time) error {
-	n, err := s.q.TouchSession(ctx, sqlitedb.TouchSessionParams{ExpiresAt: ms(expiresAt), IDHash: h[:], Now: ms(now)})
+	var n int64
+	err := s.write(ctx, func() (err error) {
+		n, err = s.q.TouchSession(ctx, sqlitedb.TouchSessionParams{ExpiresAt: ms(expiresAt), IDHash: h[:], Now: ms(now)})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("sqlitestore: touch: %w", err)
 	}
@@ -231,7 +254,7 @@ func (s *Store) Touch(ctx context.Context, h sessions.IDHash, expiresAt, now tim
 
 // Destroy implements sessions.Store.
 func (s *Store) Destroy(ctx context.Context, h sessions.IDHash) error {
-	if _, err := s.q.DeleteSession(ctx, h[:]); err != nil {
+	if err := s.write(ctx, func() error { _, err := s.q.DeleteSession(ctx, h[:]); return err }); err != nil {
 		return fmt.Errorf("sqlitestore: destroy: %w", err)
 	}
 	return nil
@@ -242,7 +265,8 @@ func (s *Store) DestroyUser(ctx context.Context, userID string) (int, error) {
 	if userID == "" {
 		return 0, nil
 	}
-	n, err := s.q.DeleteUserSessions(ctx, userID)
+	var n int64
+	err := s.write(ctx, func() (err error) { n, err = s.q.DeleteUserSessions(ctx, userID); return err })
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: destroy user: %w", err)
 	}
@@ -276,7 +300,11 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 	if limit <= 0 {
 		return 0, fmt.Errorf("sqlitestore: delete expired: limit %d, want > 0", limit)
 	}
-	n, err := s.q.DeleteExpiredBatch(ctx, sqlitedb.DeleteExpiredBatchParams{Before: ms(before), BatchSize: int64(limit)})
+	var n int64
+	err := s.write(ctx, func() (err error) {
+		n, err = s.q.DeleteExpiredBatch(ctx, sqlitedb.DeleteExpiredBatchParams{Before: ms(before), BatchSize: int64(limit)})
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: delete expired: %w", err)
 	}
