@@ -8,7 +8,7 @@ RACE    ?= -race
 BENCHTIME ?= 2s
 BENCHCOUNT ?= 5
 
-.PHONY: all generate check-generated vet-sql lint test test-root test-integration bench demo node-deps tidy
+.PHONY: all generate check-generated lint test test-root test-integration fuzz bench demo node-deps tidy
 
 all: check-generated lint test
 
@@ -35,13 +35,19 @@ node-deps:
 		cd sessions/testdata/express && npm ci --no-audit --no-fund --loglevel=error; fi
 
 ## test: every test of the root module and of the integration module, with -race.
-test: test-root test-integration
+test: test-root test-integration fuzz
 
 test-root: node-deps
 	$(GO) test $(RACE) -count=1 ./...
 
 test-integration:
-	@if [ -f integration/go.mod ]; then cd integration && $(GO) test $(RACE) -count=1 ./...; fi
+	cd integration && $(GO) test $(RACE) -count=1 ./...
+
+## fuzz: a short, bounded run of the fuzz targets (part of make test).
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzUnsign$$' -fuzztime $(FUZZTIME) ./sessions/cookiesig
+	cd integration && $(GO) test -run '^$$' -fuzz '^FuzzCookie$$' -fuzztime $(FUZZTIME) .
 
 ## bench: benchmarks (see BENCHMARKS.md).
 bench:

@@ -25,6 +25,7 @@ import (
 	"github.com/sqlsession/sqlsession/integration/internal/testpg"
 	"github.com/sqlsession/sqlsession/sessions"
 	"github.com/sqlsession/sqlsession/sessions/cookiesig"
+	"github.com/sqlsession/sqlsession/sessions/memstore"
 	"github.com/sqlsession/sqlsession/sessions/pgstore"
 	"github.com/sqlsession/sqlsession/sessions/sqlitestore"
 )
@@ -227,3 +228,7 @@ func (c *client) sessionID() string {
 }
 
 func hashOf(id string) sessions.IDHash { return sha256.Sum256([]byte(id)) }
+
+func memstoreQuiet() sessions.Store {
+	return memstore.NewWithOptions(memstore.Options{Logger: slog.New(slog.DiscardHandler)})
+}
