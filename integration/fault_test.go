@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -46,7 +47,7 @@ func TestPostgresGoesDownAndComesBack(t *testing.T) {
 	_ = sqlDB.Close()
 
 	var panics atomic.Int64
-	srv := httptest.NewUnstartedServer(app(t, pgstore.New(pool), sessions.Options{StoreTimeout: 3 * time.Second}))
+	srv := httptest.NewUnstartedServer(app(t, pgstore.New(pool), sessions.Options{StoreTimeout: 3 * time.Second, Logger: slog.New(slog.DiscardHandler)}))
 	srv.Config.ErrorLog = log.New(panicCounter{&panics}, "", 0)
 	srv.Start()
 

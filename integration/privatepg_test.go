@@ -83,14 +83,16 @@ func (p *privatePG) run(name string, args ...string) ([]byte, error) {
 
 func (p *privatePG) start() {
 	p.t.Helper()
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off", p.port, p.dir)
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", p.port, p.dir)
 	if out, err := p.run("pg_ctl", "-D", p.data, "-o", opts, "-l", filepath.Join(p.dir, "log"), "-w", "-t", "60", "start"); err != nil {
 		log, _ := os.ReadFile(filepath.Join(p.dir, "log"))
 		p.t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
 	}
 }
 
-// stop kills the server the hard way (as a crash or a failover would).
+// stop kills the server the hard way (as a crash would). Commits are
+// synchronous (the default), so every acknowledged write survives it;
+// fsync=off only gives up durability against an OS crash.
 func (p *privatePG) stop() {
 	p.t.Helper()
 	if out, err := p.run("pg_ctl", "-D", p.data, "-m", "immediate", "-w", "stop"); err != nil {
