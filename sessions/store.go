@@ -160,15 +160,20 @@ func DataSize(data map[string]json.RawMessage) int {
 	return n
 }
 
-// EncodeData encodes data as one JSON object, checking each value is valid
-// JSON. Stores use it to turn a Record's or Change's data into a column.
-func EncodeData(data map[string]json.RawMessage) ([]byte, error) {
+// EncodeData encodes data as one JSON object, checking that each value is
+// valid JSON and that the whole fits in limit bytes (0 or less means
+// DefaultMaxDataBytes; a *SizeError otherwise). Stores use it to turn a
+// Record's or Change's data into a column.
+func EncodeData(data map[string]json.RawMessage, limit int) ([]byte, error) {
 	if data == nil {
-		return []byte("{}"), nil
+		data = map[string]json.RawMessage{}
 	}
 	b, err := json.Marshal(data)
 	if err != nil {
 		return nil, fmt.Errorf("encode session data: %w", err)
+	}
+	if err := CheckSize(len(b), limit); err != nil {
+		return nil, err
 	}
 	return b, nil
 }

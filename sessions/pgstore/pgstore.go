@@ -9,7 +9,6 @@ package pgstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -77,7 +76,7 @@ func (s *Store) Load(ctx context.Context, h sessions.IDHash, now time.Time) (ses
 
 // Create implements sessions.Store.
 func (s *Store) Create(ctx context.Context, h sessions.IDHash, r sessions.Record, now time.Time) error {
-	data, err := s.encode(r.Data)
+	data, err := sessions.EncodeData(r.Data, s.opts.MaxDataBytes)
 	if err != nil {
 		return fmt.Errorf("pgstore: create: %w", err)
 	}
@@ -95,7 +94,7 @@ func (s *Store) Create(ctx context.Context, h sessions.IDHash, r sessions.Record
 
 // Update implements sessions.Store.
 func (s *Store) Update(ctx context.Context, h sessions.IDHash, c sessions.Change, now time.Time) error {
-	changed, err := s.encode(c.Set)
+	changed, err := sessions.EncodeData(c.Set, s.opts.MaxDataBytes)
 	if err != nil {
 		return fmt.Errorf("pgstore: update: %w", err)
 	}
@@ -199,15 +198,4 @@ func (s *Store) Count(ctx context.Context, now time.Time) (int, error) {
 		return 0, fmt.Errorf("pgstore: count: %w", err)
 	}
 	return int(n), nil
-}
-
-func (s *Store) encode(data map[string]json.RawMessage) ([]byte, error) {
-	b, err := sessions.EncodeData(data)
-	if err != nil {
-		return nil, err
-	}
-	if err := sessions.CheckSize(len(b), s.opts.MaxDataBytes); err != nil {
-		return nil, err
-	}
-	return b, nil
 }

@@ -29,7 +29,6 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -139,7 +138,7 @@ func (s *Store) Load(ctx context.Context, h sessions.IDHash, now time.Time) (ses
 // Create implements sessions.Store. An expired row with the same hash is
 // replaced, in one transaction; a live one is kept and ErrExists returned.
 func (s *Store) Create(ctx context.Context, h sessions.IDHash, r sessions.Record, now time.Time) error {
-	data, err := s.encode(r.Data)
+	data, err := sessions.EncodeData(r.Data, s.opts.MaxDataBytes)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: create: %w", err)
 	}
@@ -222,7 +221,7 @@ func (s *Store) Update(ctx context.Context, h sessions.IDHash, c sessions.Change
 		for k, v := range c.Set {
 			data[k] = v
 		}
-		merged, err := s.encode(data)
+		merged, err := sessions.EncodeData(data, s.opts.MaxDataBytes)
 		if err != nil {
 			return err
 		}
@@ -327,15 +326,4 @@ func (s *Store) Count(ctx context.Context, now time.Time) (int, error) {
 		return 0, fmt.Errorf("sqlitestore: count: %w", err)
 	}
 	return int(n), nil
-}
-
-func (s *Store) encode(data map[string]json.RawMessage) ([]byte, error) {
-	b, err := sessions.EncodeData(data)
-	if err != nil {
-		return nil, err
-	}
-	if err := sessions.CheckSize(len(b), s.opts.MaxDataBytes); err != nil {
-		return nil, err
-	}
-	return b, nil
 }
