@@ -5,7 +5,7 @@ SQLC     = $(TOOLS) sqlc
 STATICCHECK = $(TOOLS) staticcheck
 MODULES  = . integration
 RACE    ?= -race
-BENCHTIME ?= 2s
+BENCHTIME ?= 1s
 BENCHCOUNT ?= 5
 
 .PHONY: all generate check-generated lint test test-root test-integration fuzz bench demo node-deps tidy
@@ -49,9 +49,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzUnsign$$' -fuzztime $(FUZZTIME) ./sessions/cookiesig
 	cd integration && $(GO) test -run '^$$' -fuzz '^FuzzCookie$$' -fuzztime $(FUZZTIME) .
 
-## bench: benchmarks (see BENCHMARKS.md).
+## bench: peer benchmarks on Postgres (see BENCHMARKS.md); needs SQLSESSION_TEST_POSTGRES_DSN.
 bench:
-	cd integration && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./...
+	cd integration && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./bench | tee bench.out
 
 ## demo: build and run examples/basic (SQLite in ./sqlsession-demo.db, or Postgres when DATABASE_URL is set).
 demo:
