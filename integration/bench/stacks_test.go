@@ -52,6 +52,7 @@ type stack struct {
 	name     string
 	handlers map[string]http.Handler
 	stmts    *statementCounter
+	pool     *pgxpool.Pool
 }
 
 func newPool(b *testing.B, e *pgtest.Env) (*pgxpool.Pool, *statementCounter) {
@@ -115,7 +116,7 @@ func ceilingStack(b *testing.B) stack {
 			}
 		}
 	})
-	return stack{name: "ceiling (raw pgx)", stmts: c, handlers: map[string]http.Handler{
+	return stack{name: "ceiling (raw pgx)", stmts: c, pool: pool, handlers: map[string]http.Handler{
 		routeRead:      read,
 		routeRollingTA: read, // at most one expiry write a minute: almost always just the read
 		routeRolling:   rolling,
@@ -158,7 +159,7 @@ func sqlsessionStack(b *testing.B) stack {
 		_, _ = sessions.FromContext(r.Context()).Get("user", &u)
 		w.Write([]byte(u[:1]))
 	}
-	return stack{name: "sqlsession + pgstore", stmts: c, handlers: map[string]http.Handler{
+	return stack{name: "sqlsession + pgstore", stmts: c, pool: pool, handlers: map[string]http.Handler{
 		routeRead:      mk(sessions.Options{}, read), // defaults: touches the expiry on every request, as express-session does
 		routeRolling:   mk(sessions.Options{Rolling: true}, read),
 		routeRollingTA: mk(sessions.Options{Rolling: true, TouchAfter: time.Minute}, read),
@@ -190,7 +191,7 @@ func scsStack(b *testing.B) stack {
 	read := func(sm *scs.SessionManager) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(sm.GetString(r.Context(), "user")[:1])) }
 	}
-	return stack{name: "scs + pgxstore", stmts: c, handlers: map[string]http.Handler{
+	return stack{name: "scs + pgxstore", stmts: c, pool: pool, handlers: map[string]http.Handler{
 		routeRead:      mk(0, read),
 		routeRolling:   mk(24*time.Hour, read), // IdleTimeout: scs re-commits on every request
 		routeRollingTA: mk(24*time.Hour, read), // scs has no TouchAfter
@@ -294,7 +295,7 @@ func gorillaStack(b *testing.B) stack {
 			save(w, r, sess) // gorilla extends a session by saving it whole
 		}
 	})
-	return stack{name: "gorilla/sessions + Postgres", stmts: c, handlers: map[string]http.Handler{
+	return stack{name: "gorilla/sessions + Postgres", stmts: c, pool: pool, handlers: map[string]http.Handler{
 		routeRead:      read,
 		routeRolling:   rolling,
 		routeRollingTA: rolling, // no TouchAfter in gorilla
