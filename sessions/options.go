@@ -128,8 +128,12 @@ type Options struct {
 
 // Defaults.
 const (
-	DefaultName         = "sid"
-	DefaultTTL          = 24 * time.Hour
+	// DefaultName is the default cookie name.
+	DefaultName = "sid"
+	// DefaultTTL is how long the store keeps a browser-session cookie's
+	// session by default.
+	DefaultTTL = 24 * time.Hour
+	// DefaultStoreTimeout bounds each store call the middleware makes.
 	DefaultStoreTimeout = 5 * time.Second
 	// MaxCookieBytes is the largest session cookie value accepted; longer
 	// ones are ignored unread (browsers keep at most 4096 bytes a cookie).

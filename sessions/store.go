@@ -33,6 +33,7 @@ type SizeError struct {
 	Limit int // the limit in force
 }
 
+// Error describes the size and the limit.
 func (e *SizeError) Error() string {
 	return fmt.Sprintf("session data too large: %d bytes of JSON, limit %d", e.Size, e.Limit)
 }
