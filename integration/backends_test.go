@@ -27,6 +27,7 @@ import (
 	"github.com/sqlsession/sqlsession/sessions/cookiesig"
 	"github.com/sqlsession/sqlsession/sessions/memstore"
 	"github.com/sqlsession/sqlsession/sessions/pgstore"
+	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 	"github.com/sqlsession/sqlsession/sessions/sqlitestore"
 )
 
@@ -117,7 +118,7 @@ type countingStore struct {
 	loads atomic.Int64
 }
 
-func (c *countingStore) Load(ctx context.Context, h sessions.IDHash, now time.Time) (sessions.Record, error) {
+func (c *countingStore) Load(ctx context.Context, h sessions.IDHash, now time.Time) (sessionstore.Record, error) {
 	c.loads.Add(1)
 	return c.Store.Load(ctx, h, now)
 }

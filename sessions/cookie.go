@@ -31,7 +31,7 @@ func (m *Manager) sessionIDFromRequest(r *http.Request) string {
 		}
 		raw = c.Value
 	}
-	if raw == "" || len(raw) > MaxCookieBytes {
+	if raw == "" || len(raw) > maxCookieBytes {
 		return ""
 	}
 	if v, err := url.PathUnescape(raw); err == nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sqlsession/sqlsession/sessions"
 	"github.com/sqlsession/sqlsession/sessions/cookiesig"
+	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 )
 
 // startExpress runs testdata/express/server.js (real express +
@@ -115,7 +116,7 @@ func TestExpressCompatibility(t *testing.T) {
 			t.Fatalf("express Set-Cookie = %q", sc)
 		}
 		now := time.Now()
-		rec := sessions.Record{Data: map[string]json.RawMessage{"from": json.RawMessage(`"node"`)}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		rec := sessionstore.Record{Data: map[string]json.RawMessage{"from": json.RawMessage(`"node"`)}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 		if err := store.Create(context.Background(), sessions.HashID(id), rec, now); err != nil {
 			t.Fatal(err)
 		}

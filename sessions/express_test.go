@@ -16,6 +16,7 @@ import (
 
 	"github.com/sqlsession/sqlsession/sessions"
 	"github.com/sqlsession/sqlsession/sessions/cookiesig"
+	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 )
 
 // express: "should error without secret"; "secret option" "should reject empty arrays".
@@ -554,7 +555,7 @@ func TestReload(t *testing.T) {
 		s := sessions.FromContext(r.Context())
 		_ = s.Set("user", "mallory")
 		// Another request changes the stored session meanwhile.
-		_ = hs.store.Store.Update(r.Context(), s.IDHash(), sessions.Change{Set: map[string]json.RawMessage{"user": json.RawMessage(`"bob"`)}, ExpiresAt: hs.clock.Now().Add(time.Hour)}, hs.clock.Now())
+		_ = hs.store.Store.Update(r.Context(), s.IDHash(), sessionstore.Change{Set: map[string]json.RawMessage{"user": json.RawMessage(`"bob"`)}, ExpiresAt: hs.clock.Now().Add(time.Hour)}, hs.clock.Now())
 		if err := s.Reload(r.Context()); err != nil {
 			http.Error(w, err.Error(), 500)
 			return
@@ -681,7 +682,7 @@ func TestSaveWritesOnlyChangedKeys(t *testing.T) {
 	h := hashOf(t, cookie)
 	// Another request changes "other" meanwhile; ours changes "mine" and deletes "user".
 	hs.h = hs.m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = hs.store.Store.Update(r.Context(), h, sessions.Change{Set: map[string]json.RawMessage{"other": json.RawMessage(`1`)}, ExpiresAt: hs.clock.Now().Add(time.Hour)}, hs.clock.Now())
+		_ = hs.store.Store.Update(r.Context(), h, sessionstore.Change{Set: map[string]json.RawMessage{"other": json.RawMessage(`1`)}, ExpiresAt: hs.clock.Now().Add(time.Hour)}, hs.clock.Now())
 		s := sessions.FromContext(r.Context())
 		_ = s.Set("mine", 2)
 		s.Delete("user")

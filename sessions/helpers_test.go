@@ -15,6 +15,7 @@ import (
 
 	"github.com/sqlsession/sqlsession/sessions"
 	"github.com/sqlsession/sqlsession/sessions/memstore"
+	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 )
 
 const secret = "keyboard cat"
@@ -60,21 +61,21 @@ func (s *spyStore) reset() {
 	s.calls = map[string]int{}
 }
 
-func (s *spyStore) Load(ctx context.Context, h sessions.IDHash, now time.Time) (sessions.Record, error) {
+func (s *spyStore) Load(ctx context.Context, h sessions.IDHash, now time.Time) (sessionstore.Record, error) {
 	if err := s.hit("Load"); err != nil {
-		return sessions.Record{}, err
+		return sessionstore.Record{}, err
 	}
 	return s.Store.Load(ctx, h, now)
 }
 
-func (s *spyStore) Create(ctx context.Context, h sessions.IDHash, r sessions.Record, now time.Time) error {
+func (s *spyStore) Create(ctx context.Context, h sessions.IDHash, r sessionstore.Record, now time.Time) error {
 	if err := s.hit("Create"); err != nil {
 		return err
 	}
 	return s.Store.Create(ctx, h, r, now)
 }
 
-func (s *spyStore) Update(ctx context.Context, h sessions.IDHash, c sessions.Change, now time.Time) error {
+func (s *spyStore) Update(ctx context.Context, h sessions.IDHash, c sessionstore.Change, now time.Time) error {
 	if err := s.hit("Update"); err != nil {
 		return err
 	}

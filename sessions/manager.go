@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -15,6 +16,9 @@ import (
 type Manager struct {
 	store Store
 	opts  Options
+	// cookieReserve is an upper bound of the bytes the cookie JSON takes
+	// in a stored session: Session.Set counts it against MaxDataBytes.
+	cookieReserve int
 }
 
 // New returns a Manager that keeps sessions in store. It returns an error
@@ -28,17 +32,49 @@ func New(store Store, opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{store: store, opts: o}, nil
+	m := &Manager{store: store, opts: o}
+	longest := m.encodeStoredCookie(time.Duration(math.MaxInt64), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), true)
+	m.cookieReserve = entrySize(cookieKey, longest)
+	if m.cookieReserve+2 > o.MaxDataBytes {
+		return nil, fmt.Errorf("sessions: Options.MaxDataBytes %d leaves no room for the %d bytes of cookie JSON stored with every session", o.MaxDataBytes, m.cookieReserve)
+	}
+	return m, nil
 }
 
+// contextKey finds the innermost session of any Manager in a context.
 type contextKey struct{}
+
+// sessionContext is the handler's request context: it carries the session
+// under the Manager's own key (the *Manager) and under contextKey, at the
+// cost of no allocation beyond the Session itself.
+type sessionContext struct {
+	context.Context
+	s *Session
+}
+
+// Value returns the session for the Manager's key or contextKey.
+func (c *sessionContext) Value(key any) any {
+	if key == any(c.s.m) || key == any(contextKey{}) {
+		return c.s
+	}
+	return c.Context.Value(key)
+}
 
 // FromContext returns the request's session, or nil outside a handler
 // wrapped by Manager.Handler (and for requests outside Cookie.Path). The
 // methods of a nil *Session are safe: they return ErrNoSession or do
-// nothing.
+// nothing. With several Managers nested (two cookies), it returns the
+// innermost one's session; use Manager.FromContext to choose.
 func FromContext(ctx context.Context) *Session {
 	s, _ := ctx.Value(contextKey{}).(*Session)
+	return s
+}
+
+// FromContext returns this Manager's session of the request, or nil outside
+// its Handler. Use it when several Managers (several session cookies) wrap
+// one handler.
+func (m *Manager) FromContext(ctx context.Context) *Session {
+	s, _ := ctx.Value(m).(*Session)
 	return s
 }
 
@@ -48,8 +84,8 @@ func FromContext(ctx context.Context) *Session {
 // Vary: Cookie.
 func (m *Manager) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if FromContext(r.Context()) != nil {
-			next.ServeHTTP(w, r) // already inside a session middleware
+		if m.FromContext(r.Context()) != nil {
+			next.ServeHTTP(w, r) // this Manager wraps the handler twice
 			return
 		}
 		addVary(w.Header())
@@ -63,7 +99,7 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 			return
 		}
 		sw := &responseWriter{ResponseWriter: w, s: s, m: m, r: r}
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), contextKey{}, s)))
+		next.ServeHTTP(sw, r.WithContext(&s.ctx))
 		sw.finish()
 	})
 }
@@ -90,7 +126,7 @@ func (m *Manager) storeCtx(r *http.Request) (context.Context, context.CancelFunc
 // a new one.
 func (m *Manager) load(r *http.Request) (*Session, error) {
 	now := m.opts.Now()
-	s := &Session{m: m, r: r, values: map[string]jsonValue{}}
+	s := m.newSession(r)
 	s.cookieID = m.sessionIDFromRequest(r)
 	if s.cookieID != "" {
 		ctx, cancel := m.storeCtx(r)
@@ -106,9 +142,11 @@ func (m *Manager) load(r *http.Request) (*Session, error) {
 			return nil, fmt.Errorf("sessions: load: %w", err)
 		}
 	}
-	if err := s.generate(now); err != nil {
+	id, err := m.genID(r)
+	if err != nil {
 		return nil, err
 	}
+	s.generate(id, now)
 	return s, nil
 }
 
@@ -125,7 +163,7 @@ func (m *Manager) genID(r *http.Request) (string, error) {
 		return "", errors.New("sessions: Options.GenID returned an empty id")
 	}
 	if len(id) > 1024 {
-		return "", fmt.Errorf("sessions: Options.GenID returned a %d-byte id; keep ids short (the signed cookie must fit in %d bytes)", len(id), MaxCookieBytes)
+		return "", fmt.Errorf("sessions: Options.GenID returned a %d-byte id; keep ids short (the signed cookie must fit in %d bytes)", len(id), maxCookieBytes)
 	}
 	return id, nil
 }
@@ -136,7 +174,7 @@ func (m *Manager) fail(w http.ResponseWriter, r *http.Request, err error) {
 		m.opts.ErrorHandler(w, r, err)
 		return
 	}
-	m.opts.Logger.ErrorContext(r.Context(), "sqlsession: session store error", "err", err, "method", r.Method, "path", r.URL.Path)
+	m.opts.Logger.ErrorContext(r.Context(), "sessions: session store error", "err", err, "method", r.Method, "path", r.URL.Path)
 	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 }
 
@@ -163,7 +201,7 @@ func (m *Manager) DestroyUser(ctx context.Context, userID string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("sessions: destroy user: %w", err)
 	}
-	m.opts.Logger.InfoContext(ctx, "sqlsession: user sessions destroyed", "user", userID, "count", n)
+	m.opts.Logger.InfoContext(ctx, "sessions: user sessions destroyed", "user", userID, "count", n)
 	return n, nil
 }
 
@@ -191,6 +229,6 @@ func (m *Manager) DestroySession(ctx context.Context, h IDHash) error {
 	if err := m.store.Destroy(ctx, h); err != nil {
 		return fmt.Errorf("sessions: destroy session: %w", err)
 	}
-	m.event(ctx, "sqlsession: session destroyed", h, nil, "")
+	m.event(ctx, "sessions: session destroyed", h, nil, "")
 	return nil
 }

@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -135,20 +136,16 @@ const (
 	DefaultTTL = 24 * time.Hour
 	// DefaultStoreTimeout bounds each store call the middleware makes.
 	DefaultStoreTimeout = 5 * time.Second
-	// MaxCookieBytes is the largest session cookie value accepted; longer
-	// ones are ignored unread (browsers keep at most 4096 bytes a cookie).
-	MaxCookieBytes = 4096
 )
+
+// maxCookieBytes is the largest session cookie value accepted; longer ones
+// are ignored unread (browsers keep at most 4096 bytes a cookie).
+const maxCookieBytes = 4096
 
 // withDefaults validates o and returns it with defaults filled in.
 func (o Options) withDefaults() (Options, error) {
-	if len(o.Secrets) == 0 {
-		return o, errors.New("sessions: Options.Secrets is required (at least one secret to sign cookies)")
-	}
-	for i, s := range o.Secrets {
-		if s == "" {
-			return o, fmt.Errorf("sessions: Options.Secrets[%d] is empty", i)
-		}
+	if err := o.checkSecrets(); err != nil {
+		return o, err
 	}
 	o.Secrets = append([]string(nil), o.Secrets...)
 	if o.Name == "" {
@@ -157,67 +154,85 @@ func (o Options) withDefaults() (Options, error) {
 	if !isToken(o.Name) {
 		return o, fmt.Errorf("sessions: Options.Name %q is not a valid cookie name", o.Name)
 	}
-	c := &o.Cookie
-	if c.Path == "" {
-		c.Path = "/"
+	if o.Cookie.Path == "" {
+		o.Cookie.Path = "/"
 	}
+	if err := o.Cookie.check(); err != nil {
+		return o, err
+	}
+	if o.Unset != UnsetKeep && o.Unset != UnsetDestroy {
+		return o, fmt.Errorf("sessions: Options.Unset %d is not UnsetKeep or UnsetDestroy", o.Unset)
+	}
+	if err := o.checkLimits(); err != nil {
+		return o, err
+	}
+	o.DefaultTTL = cmp.Or(o.DefaultTTL, DefaultTTL)
+	o.StoreTimeout = cmp.Or(o.StoreTimeout, DefaultStoreTimeout)
+	o.MaxDataBytes = cmp.Or(o.MaxDataBytes, DefaultMaxDataBytes)
+	o.Logger = cmp.Or(o.Logger, slog.Default())
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o, nil
+}
+
+func (o *Options) checkSecrets() error {
+	if len(o.Secrets) == 0 {
+		return errors.New("sessions: Options.Secrets is required (at least one secret to sign cookies)")
+	}
+	for i, s := range o.Secrets {
+		if s == "" {
+			return fmt.Errorf("sessions: Options.Secrets[%d] is empty", i)
+		}
+	}
+	return nil
+}
+
+// checkLimits rejects negative durations and sizes, naming the first.
+func (o *Options) checkLimits() error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"TouchAfter", o.TouchAfter}, {"AbsoluteTimeout", o.AbsoluteTimeout}, {"DefaultTTL", o.DefaultTTL}, {"StoreTimeout", o.StoreTimeout}} {
+		if d.v < 0 {
+			return fmt.Errorf("sessions: Options.%s %v is negative", d.name, d.v)
+		}
+	}
+	if o.MaxDataBytes < 0 {
+		return fmt.Errorf("sessions: Options.MaxDataBytes %d is negative", o.MaxDataBytes)
+	}
+	return nil
+}
+
+// check validates the cookie's attributes.
+func (c *CookieOptions) check() error {
 	if !strings.HasPrefix(c.Path, "/") || strings.ContainsFunc(c.Path, badAttrRune) {
-		return o, fmt.Errorf("sessions: Cookie.Path %q must start with / and hold no ';' or control characters", c.Path)
+		return fmt.Errorf("sessions: Cookie.Path %q must start with / and hold no ';' or control characters", c.Path)
 	}
 	if c.Domain != "" && !validDomain(c.Domain) {
-		return o, fmt.Errorf("sessions: Cookie.Domain %q is not a valid domain", c.Domain)
+		return fmt.Errorf("sessions: Cookie.Domain %q is not a valid domain", c.Domain)
 	}
 	if c.MaxAge < 0 {
-		return o, fmt.Errorf("sessions: Cookie.MaxAge %v is negative", c.MaxAge)
+		return fmt.Errorf("sessions: Cookie.MaxAge %v is negative", c.MaxAge)
 	}
-	switch c.Secure {
-	case SecureOff, SecureOn, SecureAuto:
-	default:
-		return o, fmt.Errorf("sessions: Cookie.Secure %d is not SecureOff, SecureOn or SecureAuto", c.Secure)
+	if c.Secure != SecureOff && c.Secure != SecureOn && c.Secure != SecureAuto {
+		return fmt.Errorf("sessions: Cookie.Secure %d is not SecureOff, SecureOn or SecureAuto", c.Secure)
 	}
 	switch c.SameSite {
 	case 0, http.SameSiteDefaultMode, http.SameSiteLaxMode, http.SameSiteStrictMode:
 	case http.SameSiteNoneMode:
 		if c.Secure == SecureOff {
-			return o, errors.New("sessions: Cookie.SameSite None needs Cookie.Secure (SecureOn or SecureAuto): browsers reject SameSite=None cookies without Secure")
+			return errors.New("sessions: Cookie.SameSite None needs Cookie.Secure (SecureOn or SecureAuto): browsers reject SameSite=None cookies without Secure")
 		}
 	default:
-		return o, fmt.Errorf("sessions: Cookie.SameSite %d is not a valid http.SameSite", c.SameSite)
+		return fmt.Errorf("sessions: Cookie.SameSite %d is not a valid http.SameSite", c.SameSite)
 	}
 	switch c.Priority {
 	case "", "low", "medium", "high":
 	default:
-		return o, fmt.Errorf("sessions: Cookie.Priority %q must be low, medium or high", c.Priority)
+		return fmt.Errorf("sessions: Cookie.Priority %q must be low, medium or high", c.Priority)
 	}
-	switch o.Unset {
-	case UnsetKeep, UnsetDestroy:
-	default:
-		return o, fmt.Errorf("sessions: Options.Unset %d is not UnsetKeep or UnsetDestroy", o.Unset)
-	}
-	for name, d := range map[string]time.Duration{"TouchAfter": o.TouchAfter, "AbsoluteTimeout": o.AbsoluteTimeout, "DefaultTTL": o.DefaultTTL, "StoreTimeout": o.StoreTimeout} {
-		if d < 0 {
-			return o, fmt.Errorf("sessions: Options.%s %v is negative", name, d)
-		}
-	}
-	if o.MaxDataBytes < 0 {
-		return o, fmt.Errorf("sessions: Options.MaxDataBytes %d is negative", o.MaxDataBytes)
-	}
-	if o.DefaultTTL == 0 {
-		o.DefaultTTL = DefaultTTL
-	}
-	if o.StoreTimeout == 0 {
-		o.StoreTimeout = DefaultStoreTimeout
-	}
-	if o.MaxDataBytes == 0 {
-		o.MaxDataBytes = DefaultMaxDataBytes
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	return o, nil
+	return nil
 }
 
 // isToken reports whether s is an RFC 7230 token (a valid cookie name).

@@ -20,12 +20,12 @@ type ReapResult struct {
 	Took    time.Duration // wall time
 }
 
-// DeleteExpired deletes every session of store that expired at or before
+// ReapExpired deletes every session of store that expired at or before
 // before, batchSize at a time (0 means DefaultBatchSize), until a batch
 // comes back short. It never runs one giant DELETE. Cancelling ctx stops it
 // after the batch in flight (which completes), returning what it did with
 // ctx's error; ctx's deadline, though, bounds every batch.
-func DeleteExpired(ctx context.Context, store Store, before time.Time, batchSize int) (ReapResult, error) {
+func ReapExpired(ctx context.Context, store Store, before time.Time, batchSize int) (ReapResult, error) {
 	start := time.Now()
 	var res ReapResult
 	if store == nil {
@@ -127,12 +127,12 @@ func (r *Reaper) run(ctx context.Context, done chan struct{}) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		res, err := DeleteExpired(ctx, r.Store, now(), r.BatchSize)
+		res, err := ReapExpired(ctx, r.Store, now(), r.BatchSize)
 		switch {
 		case err != nil && ctx.Err() == nil:
-			logger.Error("sqlsession: reaper", "err", err, "deleted", res.Deleted)
+			logger.Error("sessions: reaper", "err", err, "deleted", res.Deleted)
 		case res.Deleted > 0:
-			logger.Info("sqlsession: reaper", "deleted", res.Deleted, "batches", res.Batches, "took", res.Took)
+			logger.Info("sessions: reaper", "deleted", res.Deleted, "batches", res.Batches, "took", res.Took)
 		}
 		select {
 		case <-ctx.Done():

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sqlsession/sqlsession/sessions"
 	"github.com/sqlsession/sqlsession/sessions/memstore"
+	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 )
 
 func seed(t *testing.T, s sessions.Store, dead, live int, now time.Time) {
@@ -20,7 +21,7 @@ func seed(t *testing.T, s sessions.Store, dead, live int, now time.Time) {
 		if i >= dead {
 			exp = now.Add(time.Hour)
 		}
-		r := sessions.Record{Data: map[string]json.RawMessage{}, CreatedAt: now.Add(-time.Hour), ExpiresAt: exp}
+		r := sessionstore.Record{Data: map[string]json.RawMessage{}, CreatedAt: now.Add(-time.Hour), ExpiresAt: exp}
 		if err := s.Create(context.Background(), sessions.HashID(fmt.Sprint(i)), r, now.Add(-2*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
@@ -31,22 +32,22 @@ func TestDeleteExpiredBatches(t *testing.T) {
 	s := memstore.NewWithOptions(memstore.Options{Logger: slog.New(slog.DiscardHandler)})
 	now := time.Now()
 	seed(t, s, 25, 7, now)
-	res, err := sessions.DeleteExpired(context.Background(), s, now, 10)
+	res, err := sessions.ReapExpired(context.Background(), s, now, 10)
 	if err != nil || res.Deleted != 25 || res.Batches != 3 {
 		t.Fatalf("DeleteExpired = %+v, %v; want 25 deleted in 3 batches", res, err)
 	}
 	if n, _ := s.Count(context.Background(), now); n != 7 {
 		t.Errorf("live sessions left = %d, want 7", n)
 	}
-	if _, err := sessions.DeleteExpired(context.Background(), nil, now, 10); err == nil {
+	if _, err := sessions.ReapExpired(context.Background(), nil, now, 10); err == nil {
 		t.Error("nil store: want error")
 	}
-	if _, err := sessions.DeleteExpired(context.Background(), s, now, -1); err == nil {
+	if _, err := sessions.ReapExpired(context.Background(), s, now, -1); err == nil {
 		t.Error("negative batch: want error")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := sessions.DeleteExpired(ctx, s, now, 10); err != context.Canceled {
+	if _, err := sessions.ReapExpired(ctx, s, now, 10); err != context.Canceled {
 		t.Errorf("cancelled: err = %v", err)
 	}
 }

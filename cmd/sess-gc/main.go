@@ -195,7 +195,7 @@ func runOnce(ctx context.Context, c config, store sessions.Store, stdout io.Writ
 		s.TookMS = time.Since(now).Milliseconds()
 		return printSummary(stdout, c, s, time.Since(now))
 	}
-	res, err := sessions.DeleteExpired(runCtx, store, now, c.batch)
+	res, err := sessions.ReapExpired(runCtx, store, now, c.batch)
 	s.Deleted, s.Batches, s.TookMS = res.Deleted, res.Batches, res.Took.Milliseconds()
 	if err != nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
 		return explain(err)

@@ -1,4 +1,4 @@
-// Package memstore is an in-memory sessions.Store for tests and local
+// Package memstore is an in-memory session store for tests and local
 // development.
 //
 // It is not for production: sessions live in one process's memory, so they
@@ -12,104 +12,101 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/sqlsession/sqlsession/sessions"
+	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 )
 
 // Options configures a Store. The zero value is valid.
 type Options struct {
-	// MaxDataBytes limits the JSON size of one session's data; 0 means
-	// sessions.DefaultMaxDataBytes.
-	MaxDataBytes int
 	// Logger receives the one-time "not for production" warning; nil means
 	// slog.Default().
 	Logger *slog.Logger
 }
 
-// Store is an in-memory sessions.Store. Its zero value is not usable; call
+// Store is an in-memory sessionstore.Store. Its zero value is not usable; call
 // New. It is safe for concurrent use.
 type Store struct {
 	opts   Options
 	warned sync.Once
 
 	mu   sync.Mutex
-	rows map[sessions.IDHash]sessions.Record
+	rows map[sessionstore.IDHash]sessionstore.Record
 }
 
-var _ sessions.Store = (*Store)(nil)
+var _ sessionstore.Store = (*Store)(nil)
 
 // New returns an empty Store with default options.
 func New() *Store { return NewWithOptions(Options{}) }
 
 // NewWithOptions returns an empty Store.
 func NewWithOptions(opts Options) *Store {
-	return &Store{opts: opts, rows: make(map[sessions.IDHash]sessions.Record)}
+	return &Store{opts: opts, rows: make(map[sessionstore.IDHash]sessionstore.Record)}
 }
 
-func (s *Store) warn() {
+// begin starts the operation op: it fails when ctx is done, and otherwise
+// locks the store (the caller unlocks s.mu).
+func (s *Store) begin(ctx context.Context, op string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: %s: %w", op, err)
+	}
 	s.warned.Do(func() {
 		l := s.opts.Logger
 		if l == nil {
 			l = slog.Default()
 		}
-		l.Warn("sqlsession: memstore is for tests and development only: it loses every session on restart, is not shared between processes and will leak memory; use pgstore or sqlitestore in production")
+		l.Warn("sessions: memstore is for tests and development only: it loses every session on restart, is not shared between processes and will leak memory; use pgstore or sqlitestore in production")
 	})
-}
-
-func (s *Store) lock() {
-	s.warn()
 	s.mu.Lock()
+	return nil
 }
 
-// Load implements sessions.Store.
-func (s *Store) Load(ctx context.Context, h sessions.IDHash, now time.Time) (sessions.Record, error) {
-	if err := ctx.Err(); err != nil {
-		return sessions.Record{}, fmt.Errorf("memstore: load: %w", err)
-	}
-	s.lock()
-	defer s.mu.Unlock()
+// live returns the row for h if it expires after now. s.mu is held.
+func (s *Store) live(h sessionstore.IDHash, now time.Time) (sessionstore.Record, bool) {
 	r, ok := s.rows[h]
-	if !ok || !r.ExpiresAt.After(now) {
-		return sessions.Record{}, fmt.Errorf("memstore: load: %w", sessions.ErrNotFound)
+	return r, ok && r.ExpiresAt.After(now)
+}
+
+// Load implements sessionstore.Store.
+func (s *Store) Load(ctx context.Context, h sessionstore.IDHash, now time.Time) (sessionstore.Record, error) {
+	if err := s.begin(ctx, "load"); err != nil {
+		return sessionstore.Record{}, err
+	}
+	defer s.mu.Unlock()
+	r, ok := s.live(h, now)
+	if !ok {
+		return sessionstore.Record{}, fmt.Errorf("memstore: load: %w", sessionstore.ErrNotFound)
 	}
 	r.Data = copyData(r.Data)
 	return r, nil
 }
 
-// Create implements sessions.Store.
-func (s *Store) Create(ctx context.Context, h sessions.IDHash, r sessions.Record, now time.Time) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: create: %w", err)
+// Create implements sessionstore.Store.
+func (s *Store) Create(ctx context.Context, h sessionstore.IDHash, r sessionstore.Record, now time.Time) error {
+	if err := s.begin(ctx, "create"); err != nil {
+		return err
 	}
-	if err := s.checkSize(r.Data); err != nil {
-		return fmt.Errorf("memstore: create: %w", err)
-	}
-	s.lock()
 	defer s.mu.Unlock()
-	if old, ok := s.rows[h]; ok && old.ExpiresAt.After(now) {
-		return fmt.Errorf("memstore: create: %w", sessions.ErrExists)
+	if _, ok := s.live(h, now); ok {
+		return fmt.Errorf("memstore: create: %w", sessionstore.ErrExists)
 	}
 	r.Data = copyData(r.Data)
 	s.rows[h] = r
 	return nil
 }
 
-// Update implements sessions.Store.
-func (s *Store) Update(ctx context.Context, h sessions.IDHash, c sessions.Change, now time.Time) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: update: %w", err)
+// Update implements sessionstore.Store.
+func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstore.Change, now time.Time) error {
+	if err := s.begin(ctx, "update"); err != nil {
+		return err
 	}
-	if err := s.checkSize(c.Set); err != nil {
-		return fmt.Errorf("memstore: update: %w", err)
-	}
-	s.lock()
 	defer s.mu.Unlock()
-	r, ok := s.rows[h]
-	if !ok || !r.ExpiresAt.After(now) {
-		return fmt.Errorf("memstore: update: %w", sessions.ErrNotFound)
+	r, ok := s.live(h, now)
+	if !ok {
+		return fmt.Errorf("memstore: update: %w", sessionstore.ErrNotFound)
 	}
 	data := copyData(r.Data)
 	for _, k := range c.Deleted {
@@ -118,103 +115,85 @@ func (s *Store) Update(ctx context.Context, h sessions.IDHash, c sessions.Change
 	for k, v := range c.Set {
 		data[k] = append(json.RawMessage(nil), v...)
 	}
-	if err := s.checkSize(data); err != nil {
-		return fmt.Errorf("memstore: update: %w", err)
-	}
-	r.Data = data
-	r.ExpiresAt = c.ExpiresAt
-	if c.SetUser {
-		r.UserID = c.UserID
+	r.Data, r.ExpiresAt = data, c.ExpiresAt
+	if c.UserID != nil {
+		r.UserID = *c.UserID
 	}
 	s.rows[h] = r
 	return nil
 }
 
-// Touch implements sessions.Store.
-func (s *Store) Touch(ctx context.Context, h sessions.IDHash, expiresAt, now time.Time) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: touch: %w", err)
+// Touch implements sessionstore.Store.
+func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt, now time.Time) error {
+	if err := s.begin(ctx, "touch"); err != nil {
+		return err
 	}
-	s.lock()
 	defer s.mu.Unlock()
-	r, ok := s.rows[h]
-	if !ok || !r.ExpiresAt.After(now) {
-		return fmt.Errorf("memstore: touch: %w", sessions.ErrNotFound)
+	r, ok := s.live(h, now)
+	if !ok {
+		return fmt.Errorf("memstore: touch: %w", sessionstore.ErrNotFound)
 	}
 	r.ExpiresAt = expiresAt
 	s.rows[h] = r
 	return nil
 }
 
-// Destroy implements sessions.Store.
-func (s *Store) Destroy(ctx context.Context, h sessions.IDHash) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: destroy: %w", err)
+// Destroy implements sessionstore.Store.
+func (s *Store) Destroy(ctx context.Context, h sessionstore.IDHash) error {
+	if err := s.begin(ctx, "destroy"); err != nil {
+		return err
 	}
-	s.lock()
 	defer s.mu.Unlock()
 	delete(s.rows, h)
 	return nil
 }
 
-// DestroyUser implements sessions.Store.
+// DestroyUser implements sessionstore.Store.
 func (s *Store) DestroyUser(ctx context.Context, userID string) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("memstore: destroy user: %w", err)
-	}
-	if userID == "" {
-		return 0, nil
-	}
-	s.lock()
-	defer s.mu.Unlock()
-	n := 0
-	for h, r := range s.rows {
-		if r.UserID == userID {
-			delete(s.rows, h)
-			n++
-		}
-	}
-	return n, nil
+	return s.deleteWhere(ctx, "destroy user", -1, func(r sessionstore.Record) bool { return userID != "" && r.UserID == userID })
 }
 
-// ListUser implements sessions.Store.
-func (s *Store) ListUser(ctx context.Context, userID string, now time.Time) ([]sessions.SessionInfo, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("memstore: list user: %w", err)
+// ListUser implements sessionstore.Store.
+func (s *Store) ListUser(ctx context.Context, userID string, now time.Time) ([]sessionstore.SessionInfo, error) {
+	if err := s.begin(ctx, "list user"); err != nil {
+		return nil, err
 	}
-	s.lock()
 	defer s.mu.Unlock()
-	var out []sessions.SessionInfo
+	var out []sessionstore.SessionInfo
 	for h, r := range s.rows {
 		if userID != "" && r.UserID == userID && r.ExpiresAt.After(now) {
-			out = append(out, sessions.SessionInfo{Hash: h, Data: copyData(r.Data), CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt})
+			out = append(out, sessionstore.SessionInfo{Hash: h, Data: copyData(r.Data), CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
-			return out[i].CreatedAt.After(out[j].CreatedAt)
+	slices.SortFunc(out, func(a, b sessionstore.SessionInfo) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
 		}
-		return out[i].Hash.String() < out[j].Hash.String()
+		return strings.Compare(a.Hash.String(), b.Hash.String())
 	})
 	return out, nil
 }
 
-// DeleteExpired implements sessions.Store.
+// DeleteExpired implements sessionstore.Store.
 func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("memstore: delete expired: %w", err)
-	}
 	if limit <= 0 {
 		return 0, fmt.Errorf("memstore: delete expired: limit %d, want > 0", limit)
 	}
-	s.lock()
+	return s.deleteWhere(ctx, "delete expired", limit, func(r sessionstore.Record) bool { return !r.ExpiresAt.After(before) })
+}
+
+// deleteWhere deletes up to limit (-1: all) rows that match.
+func (s *Store) deleteWhere(ctx context.Context, op string, limit int, match func(sessionstore.Record) bool) (int, error) {
+	if err := s.begin(ctx, op); err != nil {
+		return 0, err
+	}
 	defer s.mu.Unlock()
 	n := 0
 	for h, r := range s.rows {
 		if n == limit {
 			break
 		}
-		if !r.ExpiresAt.After(before) {
+		if match(r) {
 			delete(s.rows, h)
 			n++
 		}
@@ -222,33 +201,19 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 	return n, nil
 }
 
-// CountExpired implements sessions.Store.
+// CountExpired implements sessionstore.Store.
 func (s *Store) CountExpired(ctx context.Context, before time.Time) (int, error) {
-	return s.count(ctx, func(r sessions.Record) bool { return !r.ExpiresAt.After(before) })
-}
-
-// Count implements sessions.Store.
-func (s *Store) Count(ctx context.Context, now time.Time) (int, error) {
-	return s.count(ctx, func(r sessions.Record) bool { return r.ExpiresAt.After(now) })
-}
-
-func (s *Store) count(ctx context.Context, match func(sessions.Record) bool) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("memstore: count: %w", err)
+	if err := s.begin(ctx, "count expired"); err != nil {
+		return 0, err
 	}
-	s.lock()
 	defer s.mu.Unlock()
 	n := 0
 	for _, r := range s.rows {
-		if match(r) {
+		if !r.ExpiresAt.After(before) {
 			n++
 		}
 	}
 	return n, nil
-}
-
-func (s *Store) checkSize(data map[string]json.RawMessage) error {
-	return sessions.CheckSize(sessions.DataSize(data), s.opts.MaxDataBytes)
 }
 
 func copyData(in map[string]json.RawMessage) map[string]json.RawMessage {
@@ -257,4 +222,20 @@ func copyData(in map[string]json.RawMessage) map[string]json.RawMessage {
 		out[k] = append(json.RawMessage(nil), v...)
 	}
 	return out
+}
+
+// Count returns how many live sessions (expiring after now) the store
+// holds, like express-session's MemoryStore.length; for tests.
+func (s *Store) Count(ctx context.Context, now time.Time) (int, error) {
+	if err := s.begin(ctx, "count"); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.rows {
+		if r.ExpiresAt.After(now) {
+			n++
+		}
+	}
+	return n, nil
 }

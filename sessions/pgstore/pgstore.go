@@ -1,4 +1,4 @@
-// Package pgstore is a sessions.Store on PostgreSQL, through a pgx/v5 pool
+// Package pgstore is a sessionstore.Store on PostgreSQL, through a pgx/v5 pool
 // and the sqlc-generated accessors in db/pgdb.
 //
 // The table comes from db.Migrate(ctx, sqlDB, db.Postgres) (or the goose
@@ -17,38 +17,33 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqlsession/sqlsession/db/pgdb"
-	"github.com/sqlsession/sqlsession/sessions"
+	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 )
 
-// Options configures a Store. The zero value is valid.
-type Options struct {
-	// MaxDataBytes limits the JSON size of what one write sends (a whole
-	// new session, or one request's changed keys); 0 means
-	// sessions.DefaultMaxDataBytes.
-	MaxDataBytes int
-}
-
-// Store is a sessions.Store on a PostgreSQL pool. Create it with New.
+// Store is a sessionstore.Store on a PostgreSQL pool. Create it with New.
 type Store struct {
-	q    *pgdb.Queries
-	opts Options
+	q *pgdb.Queries
 }
 
-var _ sessions.Store = (*Store)(nil)
+var _ sessionstore.Store = (*Store)(nil)
 
 // New returns a Store on pool, whose schema db.Migrate has created.
-func New(pool *pgxpool.Pool) *Store { return NewWithOptions(pool, Options{}) }
-
-// NewWithOptions returns a Store on pool with options.
-func NewWithOptions(pool *pgxpool.Pool, opts Options) *Store {
-	return &Store{q: pgdb.New(pool), opts: opts}
-}
+func New(pool *pgxpool.Pool) *Store { return &Store{q: pgdb.New(pool)} }
 
 func userPtr(id string) *string {
 	if id == "" {
 		return nil
 	}
 	return &id
+}
+
+// userArg is the user_id argument of a merge: NULL unless a non-empty user
+// is set.
+func userArg(id *string) *string {
+	if id == nil {
+		return nil
+	}
+	return userPtr(*id)
 }
 
 func derefUser(p *string) string {
@@ -58,25 +53,25 @@ func derefUser(p *string) string {
 	return *p
 }
 
-// Load implements sessions.Store.
-func (s *Store) Load(ctx context.Context, h sessions.IDHash, now time.Time) (sessions.Record, error) {
+// Load implements sessionstore.Store.
+func (s *Store) Load(ctx context.Context, h sessionstore.IDHash, now time.Time) (sessionstore.Record, error) {
 	row, err := s.q.GetSession(ctx, pgdb.GetSessionParams{IDHash: h[:], Now: now})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return sessions.Record{}, fmt.Errorf("pgstore: load: %w", sessions.ErrNotFound)
+		return sessionstore.Record{}, fmt.Errorf("pgstore: load: %w", sessionstore.ErrNotFound)
 	}
 	if err != nil {
-		return sessions.Record{}, fmt.Errorf("pgstore: load: %w", err)
+		return sessionstore.Record{}, fmt.Errorf("pgstore: load: %w", err)
 	}
-	data, err := sessions.DecodeData(row.Data)
+	data, err := sessionstore.DecodeData(row.Data)
 	if err != nil {
-		return sessions.Record{}, fmt.Errorf("pgstore: load: %w", err)
+		return sessionstore.Record{}, fmt.Errorf("pgstore: load: %w", err)
 	}
-	return sessions.Record{Data: data, CreatedAt: row.CreatedAt.UTC(), ExpiresAt: row.ExpiresAt.UTC(), UserID: derefUser(row.UserID)}, nil
+	return sessionstore.Record{Data: data, CreatedAt: row.CreatedAt.UTC(), ExpiresAt: row.ExpiresAt.UTC(), UserID: derefUser(row.UserID)}, nil
 }
 
-// Create implements sessions.Store.
-func (s *Store) Create(ctx context.Context, h sessions.IDHash, r sessions.Record, now time.Time) error {
-	data, err := sessions.EncodeData(r.Data, s.opts.MaxDataBytes)
+// Create implements sessionstore.Store.
+func (s *Store) Create(ctx context.Context, h sessionstore.IDHash, r sessionstore.Record, now time.Time) error {
+	data, err := sessionstore.EncodeData(r.Data)
 	if err != nil {
 		return fmt.Errorf("pgstore: create: %w", err)
 	}
@@ -87,14 +82,14 @@ func (s *Store) Create(ctx context.Context, h sessions.IDHash, r sessions.Record
 		return fmt.Errorf("pgstore: create: %w", err)
 	}
 	if n == 0 {
-		return fmt.Errorf("pgstore: create: %w", sessions.ErrExists)
+		return fmt.Errorf("pgstore: create: %w", sessionstore.ErrExists)
 	}
 	return nil
 }
 
-// Update implements sessions.Store.
-func (s *Store) Update(ctx context.Context, h sessions.IDHash, c sessions.Change, now time.Time) error {
-	changed, err := sessions.EncodeData(c.Set, s.opts.MaxDataBytes)
+// Update implements sessionstore.Store.
+func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstore.Change, now time.Time) error {
+	changed, err := sessionstore.EncodeData(c.Set)
 	if err != nil {
 		return fmt.Errorf("pgstore: update: %w", err)
 	}
@@ -104,38 +99,38 @@ func (s *Store) Update(ctx context.Context, h sessions.IDHash, c sessions.Change
 	}
 	n, err := s.q.MergeSession(ctx, pgdb.MergeSessionParams{
 		DeletedKeys: deleted, Changed: changed, ExpiresAt: c.ExpiresAt,
-		SetUser: c.SetUser, UserID: userPtr(c.UserID), IDHash: h[:], Now: now,
+		SetUser: c.UserID != nil, UserID: userArg(c.UserID), IDHash: h[:], Now: now,
 	})
 	if err != nil {
 		return fmt.Errorf("pgstore: update: %w", err)
 	}
 	if n == 0 {
-		return fmt.Errorf("pgstore: update: %w", sessions.ErrNotFound)
+		return fmt.Errorf("pgstore: update: %w", sessionstore.ErrNotFound)
 	}
 	return nil
 }
 
-// Touch implements sessions.Store.
-func (s *Store) Touch(ctx context.Context, h sessions.IDHash, expiresAt, now time.Time) error {
+// Touch implements sessionstore.Store.
+func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt, now time.Time) error {
 	n, err := s.q.TouchSession(ctx, pgdb.TouchSessionParams{ExpiresAt: expiresAt, IDHash: h[:], Now: now})
 	if err != nil {
 		return fmt.Errorf("pgstore: touch: %w", err)
 	}
 	if n == 0 {
-		return fmt.Errorf("pgstore: touch: %w", sessions.ErrNotFound)
+		return fmt.Errorf("pgstore: touch: %w", sessionstore.ErrNotFound)
 	}
 	return nil
 }
 
-// Destroy implements sessions.Store.
-func (s *Store) Destroy(ctx context.Context, h sessions.IDHash) error {
+// Destroy implements sessionstore.Store.
+func (s *Store) Destroy(ctx context.Context, h sessionstore.IDHash) error {
 	if _, err := s.q.DeleteSession(ctx, h[:]); err != nil {
 		return fmt.Errorf("pgstore: destroy: %w", err)
 	}
 	return nil
 }
 
-// DestroyUser implements sessions.Store.
+// DestroyUser implements sessionstore.Store.
 func (s *Store) DestroyUser(ctx context.Context, userID string) (int, error) {
 	if userID == "" {
 		return 0, nil
@@ -147,8 +142,8 @@ func (s *Store) DestroyUser(ctx context.Context, userID string) (int, error) {
 	return int(n), nil
 }
 
-// ListUser implements sessions.Store.
-func (s *Store) ListUser(ctx context.Context, userID string, now time.Time) ([]sessions.SessionInfo, error) {
+// ListUser implements sessionstore.Store.
+func (s *Store) ListUser(ctx context.Context, userID string, now time.Time) ([]sessionstore.SessionInfo, error) {
 	if userID == "" {
 		return nil, nil
 	}
@@ -156,20 +151,20 @@ func (s *Store) ListUser(ctx context.Context, userID string, now time.Time) ([]s
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: list user: %w", err)
 	}
-	out := make([]sessions.SessionInfo, 0, len(rows))
+	out := make([]sessionstore.SessionInfo, 0, len(rows))
 	for _, r := range rows {
-		data, err := sessions.DecodeData(r.Data)
+		data, err := sessionstore.DecodeData(r.Data)
 		if err != nil {
 			return nil, fmt.Errorf("pgstore: list user: %w", err)
 		}
-		info := sessions.SessionInfo{Data: data, CreatedAt: r.CreatedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC()}
+		info := sessionstore.SessionInfo{Data: data, CreatedAt: r.CreatedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC()}
 		copy(info.Hash[:], r.IDHash)
 		out = append(out, info)
 	}
 	return out, nil
 }
 
-// DeleteExpired implements sessions.Store. Rows another reaper is deleting
+// DeleteExpired implements sessionstore.Store. Rows another reaper is deleting
 // are skipped (FOR UPDATE SKIP LOCKED), so many reapers can run at once.
 func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) (int, error) {
 	if limit <= 0 || limit > 1<<31-1 {
@@ -182,20 +177,11 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 	return int(n), nil
 }
 
-// CountExpired implements sessions.Store.
+// CountExpired implements sessionstore.Store.
 func (s *Store) CountExpired(ctx context.Context, before time.Time) (int, error) {
 	n, err := s.q.CountExpired(ctx, before)
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: count expired: %w", err)
-	}
-	return int(n), nil
-}
-
-// Count implements sessions.Store.
-func (s *Store) Count(ctx context.Context, now time.Time) (int, error) {
-	n, err := s.q.CountLive(ctx, now)
-	if err != nil {
-		return 0, fmt.Errorf("pgstore: count: %w", err)
 	}
 	return int(n), nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/sqlsession/sqlsession/internal/pgtest"
 	"github.com/sqlsession/sqlsession/sessions"
 	"github.com/sqlsession/sqlsession/sessions/pgstore"
+	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 	"github.com/sqlsession/sqlsession/sessions/storetest"
 )
 
@@ -26,7 +27,7 @@ func TestStoresOnlyTheHash(t *testing.T) {
 	s := pgstore.New(e.Pool)
 	const id = "raw-session-id-that-must-not-be-stored"
 	now := time.Now().Truncate(time.Microsecond)
-	rec := sessions.Record{
+	rec := sessionstore.Record{
 		Data:      map[string]json.RawMessage{"cart": json.RawMessage(`[1, 2]`)},
 		CreatedAt: now, ExpiresAt: now.Add(time.Hour), UserID: "u1",
 	}

@@ -1,4 +1,4 @@
-// Package sqlitestore is a sessions.Store on SQLite, through database/sql and
+// Package sqlitestore is a sessionstore.Store on SQLite, through database/sql and
 // the sqlc-generated accessors in db/sqlitedb.
 //
 // It works with any SQLite driver; it imports none. The table comes from
@@ -19,7 +19,7 @@
 // DSN returns such a DSN for modernc.org/sqlite, and Open opens one:
 //
 //	import _ "modernc.org/sqlite"
-//	conn, err := sqlitestore.Open(ctx, "sessions.db")
+//	conn, err := sqlitestore.Open(ctx, "store.db")
 //
 // The merge transaction of Update starts with a write, so it is safe (no lost
 // updates) with a plain DSN and deferred transactions too; the options above
@@ -36,21 +36,13 @@ import (
 	"time"
 
 	"github.com/sqlsession/sqlsession/db/sqlitedb"
-	"github.com/sqlsession/sqlsession/sessions"
+	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 )
 
-// Options configures a Store. The zero value is valid.
-type Options struct {
-	// MaxDataBytes limits the JSON size of one session's data; 0 means
-	// sessions.DefaultMaxDataBytes.
-	MaxDataBytes int
-}
-
-// Store is a sessions.Store on a SQLite database. Create it with New.
+// Store is a sessionstore.Store on a SQLite database. Create it with New.
 type Store struct {
-	db   *sql.DB
-	q    *sqlitedb.Queries
-	opts Options
+	db *sql.DB
+	q  *sqlitedb.Queries
 	// writer is held by each write: SQLite has one writer at a time, and
 	// queueing writers here hands the lock over at once, where SQLite's
 	// busy handler would make them sleep and retry. busy_timeout still
@@ -58,14 +50,11 @@ type Store struct {
 	writer chan struct{}
 }
 
-var _ sessions.Store = (*Store)(nil)
+var _ sessionstore.Store = (*Store)(nil)
 
 // New returns a Store on conn, whose schema db.Migrate has created.
-func New(conn *sql.DB) *Store { return NewWithOptions(conn, Options{}) }
-
-// NewWithOptions returns a Store on conn with options.
-func NewWithOptions(conn *sql.DB, opts Options) *Store {
-	return &Store{db: conn, q: sqlitedb.New(conn), opts: opts, writer: make(chan struct{}, 1)}
+func New(conn *sql.DB) *Store {
+	return &Store{db: conn, q: sqlitedb.New(conn), writer: make(chan struct{}, 1)}
 }
 
 // DriverName is the database/sql driver name Open uses: modernc.org/sqlite
@@ -112,6 +101,15 @@ func userPtr(id string) *string {
 	return &id
 }
 
+// userArg is the user_id argument of a merge: NULL unless a non-empty user
+// is set.
+func userArg(id *string) *string {
+	if id == nil {
+		return nil
+	}
+	return userPtr(*id)
+}
+
 func derefUser(p *string) string {
 	if p == nil {
 		return ""
@@ -119,26 +117,26 @@ func derefUser(p *string) string {
 	return *p
 }
 
-// Load implements sessions.Store.
-func (s *Store) Load(ctx context.Context, h sessions.IDHash, now time.Time) (sessions.Record, error) {
+// Load implements sessionstore.Store.
+func (s *Store) Load(ctx context.Context, h sessionstore.IDHash, now time.Time) (sessionstore.Record, error) {
 	row, err := s.q.GetSession(ctx, sqlitedb.GetSessionParams{IDHash: h[:], Now: ms(now)})
 	if errors.Is(err, sql.ErrNoRows) {
-		return sessions.Record{}, fmt.Errorf("sqlitestore: load: %w", sessions.ErrNotFound)
+		return sessionstore.Record{}, fmt.Errorf("sqlitestore: load: %w", sessionstore.ErrNotFound)
 	}
 	if err != nil {
-		return sessions.Record{}, fmt.Errorf("sqlitestore: load: %w", err)
+		return sessionstore.Record{}, fmt.Errorf("sqlitestore: load: %w", err)
 	}
-	data, err := sessions.DecodeData([]byte(row.Data))
+	data, err := sessionstore.DecodeData([]byte(row.Data))
 	if err != nil {
-		return sessions.Record{}, fmt.Errorf("sqlitestore: load: %w", err)
+		return sessionstore.Record{}, fmt.Errorf("sqlitestore: load: %w", err)
 	}
-	return sessions.Record{Data: data, CreatedAt: fromMS(row.CreatedAt), ExpiresAt: fromMS(row.ExpiresAt), UserID: derefUser(row.UserID)}, nil
+	return sessionstore.Record{Data: data, CreatedAt: fromMS(row.CreatedAt), ExpiresAt: fromMS(row.ExpiresAt), UserID: derefUser(row.UserID)}, nil
 }
 
-// Create implements sessions.Store. An expired row with the same hash is
+// Create implements sessionstore.Store. An expired row with the same hash is
 // replaced, in one transaction; a live one is kept and ErrExists returned.
-func (s *Store) Create(ctx context.Context, h sessions.IDHash, r sessions.Record, now time.Time) error {
-	data, err := sessions.EncodeData(r.Data, s.opts.MaxDataBytes)
+func (s *Store) Create(ctx context.Context, h sessionstore.IDHash, r sessionstore.Record, now time.Time) error {
+	data, err := sessionstore.EncodeData(r.Data)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: create: %w", err)
 	}
@@ -156,7 +154,7 @@ func (s *Store) Create(ctx context.Context, h sessions.IDHash, r sessions.Record
 		return fmt.Errorf("sqlitestore: create: %w", err)
 	}
 	if inserted == 0 {
-		return fmt.Errorf("sqlitestore: create: %w", sessions.ErrExists)
+		return fmt.Errorf("sqlitestore: create: %w", sessionstore.ErrExists)
 	}
 	return nil
 }
@@ -192,26 +190,23 @@ func (s *Store) inTx(ctx context.Context, fn func(q *sqlitedb.Queries) error) er
 	})
 }
 
-// Update implements sessions.Store. It reads, merges and writes the row in
+// Update implements sessionstore.Store. It reads, merges and writes the row in
 // one transaction whose first statement takes SQLite's write lock, so
 // concurrent updates of different keys never lose each other.
-func (s *Store) Update(ctx context.Context, h sessions.IDHash, c sessions.Change, now time.Time) error {
-	if err := sessions.CheckSize(sessions.DataSize(c.Set), s.opts.MaxDataBytes); err != nil {
-		return fmt.Errorf("sqlitestore: update: %w", err)
-	}
+func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstore.Change, now time.Time) error {
 	err := s.inTx(ctx, func(q *sqlitedb.Queries) error {
 		n, err := q.LockSession(ctx, sqlitedb.LockSessionParams{IDHash: h[:], Now: ms(now)})
 		if err != nil {
 			return err
 		}
 		if n == 0 {
-			return sessions.ErrNotFound
+			return sessionstore.ErrNotFound
 		}
 		stored, err := q.GetSessionData(ctx, h[:])
 		if err != nil {
 			return err
 		}
-		data, err := sessions.DecodeData([]byte(stored))
+		data, err := sessionstore.DecodeData([]byte(stored))
 		if err != nil {
 			return err
 		}
@@ -221,12 +216,12 @@ func (s *Store) Update(ctx context.Context, h sessions.IDHash, c sessions.Change
 		for k, v := range c.Set {
 			data[k] = v
 		}
-		merged, err := sessions.EncodeData(data, s.opts.MaxDataBytes)
+		merged, err := sessionstore.EncodeData(data)
 		if err != nil {
 			return err
 		}
 		return q.UpdateSession(ctx, sqlitedb.UpdateSessionParams{
-			Data: string(merged), ExpiresAt: ms(c.ExpiresAt), SetUser: c.SetUser, UserID: userPtr(c.UserID), IDHash: h[:],
+			Data: string(merged), ExpiresAt: ms(c.ExpiresAt), SetUser: c.UserID != nil, UserID: userArg(c.UserID), IDHash: h[:],
 		})
 	})
 	if err != nil {
@@ -235,8 +230,8 @@ func (s *Store) Update(ctx context.Context, h sessions.IDHash, c sessions.Change
 	return nil
 }
 
-// Touch implements sessions.Store.
-func (s *Store) Touch(ctx context.Context, h sessions.IDHash, expiresAt, now time.Time) error {
+// Touch implements sessionstore.Store.
+func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt, now time.Time) error {
 	var n int64
 	err := s.write(ctx, func() (err error) {
 		n, err = s.q.TouchSession(ctx, sqlitedb.TouchSessionParams{ExpiresAt: ms(expiresAt), IDHash: h[:], Now: ms(now)})
@@ -246,20 +241,20 @@ func (s *Store) Touch(ctx context.Context, h sessions.IDHash, expiresAt, now tim
 		return fmt.Errorf("sqlitestore: touch: %w", err)
 	}
 	if n == 0 {
-		return fmt.Errorf("sqlitestore: touch: %w", sessions.ErrNotFound)
+		return fmt.Errorf("sqlitestore: touch: %w", sessionstore.ErrNotFound)
 	}
 	return nil
 }
 
-// Destroy implements sessions.Store.
-func (s *Store) Destroy(ctx context.Context, h sessions.IDHash) error {
+// Destroy implements sessionstore.Store.
+func (s *Store) Destroy(ctx context.Context, h sessionstore.IDHash) error {
 	if err := s.write(ctx, func() error { _, err := s.q.DeleteSession(ctx, h[:]); return err }); err != nil {
 		return fmt.Errorf("sqlitestore: destroy: %w", err)
 	}
 	return nil
 }
 
-// DestroyUser implements sessions.Store.
+// DestroyUser implements sessionstore.Store.
 func (s *Store) DestroyUser(ctx context.Context, userID string) (int, error) {
 	if userID == "" {
 		return 0, nil
@@ -272,8 +267,8 @@ func (s *Store) DestroyUser(ctx context.Context, userID string) (int, error) {
 	return int(n), nil
 }
 
-// ListUser implements sessions.Store.
-func (s *Store) ListUser(ctx context.Context, userID string, now time.Time) ([]sessions.SessionInfo, error) {
+// ListUser implements sessionstore.Store.
+func (s *Store) ListUser(ctx context.Context, userID string, now time.Time) ([]sessionstore.SessionInfo, error) {
 	if userID == "" {
 		return nil, nil
 	}
@@ -281,20 +276,20 @@ func (s *Store) ListUser(ctx context.Context, userID string, now time.Time) ([]s
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: list user: %w", err)
 	}
-	out := make([]sessions.SessionInfo, 0, len(rows))
+	out := make([]sessionstore.SessionInfo, 0, len(rows))
 	for _, r := range rows {
-		data, err := sessions.DecodeData([]byte(r.Data))
+		data, err := sessionstore.DecodeData([]byte(r.Data))
 		if err != nil {
 			return nil, fmt.Errorf("sqlitestore: list user: %w", err)
 		}
-		info := sessions.SessionInfo{Data: data, CreatedAt: fromMS(r.CreatedAt), ExpiresAt: fromMS(r.ExpiresAt)}
+		info := sessionstore.SessionInfo{Data: data, CreatedAt: fromMS(r.CreatedAt), ExpiresAt: fromMS(r.ExpiresAt)}
 		copy(info.Hash[:], r.IDHash)
 		out = append(out, info)
 	}
 	return out, nil
 }
 
-// DeleteExpired implements sessions.Store.
+// DeleteExpired implements sessionstore.Store.
 func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, fmt.Errorf("sqlitestore: delete expired: limit %d, want > 0", limit)
@@ -310,20 +305,11 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 	return int(n), nil
 }
 
-// CountExpired implements sessions.Store.
+// CountExpired implements sessionstore.Store.
 func (s *Store) CountExpired(ctx context.Context, before time.Time) (int, error) {
 	n, err := s.q.CountExpired(ctx, ms(before))
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: count expired: %w", err)
-	}
-	return int(n), nil
-}
-
-// Count implements sessions.Store.
-func (s *Store) Count(ctx context.Context, now time.Time) (int, error) {
-	n, err := s.q.CountLive(ctx, ms(now))
-	if err != nil {
-		return 0, fmt.Errorf("sqlitestore: count: %w", err)
 	}
 	return int(n), nil
 }

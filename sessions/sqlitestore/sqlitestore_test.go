@@ -18,6 +18,7 @@ import (
 
 	"github.com/sqlsession/sqlsession/db"
 	"github.com/sqlsession/sqlsession/sessions"
+	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 	"github.com/sqlsession/sqlsession/sessions/sqlitestore"
 	"github.com/sqlsession/sqlsession/sessions/storetest"
 )
@@ -73,7 +74,7 @@ func TestStoresOnlyTheHash(t *testing.T) {
 	s := sqlitestore.New(conn)
 	const id = "raw-session-id-that-must-not-be-stored"
 	now := time.Now()
-	rec := sessions.Record{
+	rec := sessionstore.Record{
 		Data:      map[string]json.RawMessage{"cart": json.RawMessage(`[1,2]`)},
 		CreatedAt: now, ExpiresAt: now.Add(time.Hour), UserID: "u1",
 	}
@@ -124,12 +125,12 @@ func TestNoLockErrorsUnderConcurrency(t *testing.T) {
 				var err error
 				switch i % 4 {
 				case 0:
-					err = s.Create(ctx, h, sessions.Record{Data: map[string]json.RawMessage{"w": json.RawMessage(fmt.Sprint(w))}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, now)
-					if errors.Is(err, sessions.ErrExists) {
+					err = s.Create(ctx, h, sessionstore.Record{Data: map[string]json.RawMessage{"w": json.RawMessage(fmt.Sprint(w))}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, now)
+					if errors.Is(err, sessionstore.ErrExists) {
 						err = nil
 					}
 				case 1:
-					err = s.Update(ctx, h, sessions.Change{Set: map[string]json.RawMessage{fmt.Sprint("k", w): json.RawMessage(fmt.Sprint(i))}, ExpiresAt: now.Add(time.Hour)}, now)
+					err = s.Update(ctx, h, sessionstore.Change{Set: map[string]json.RawMessage{fmt.Sprint("k", w): json.RawMessage(fmt.Sprint(i))}, ExpiresAt: now.Add(time.Hour)}, now)
 				case 2:
 					_, err = s.Load(ctx, h, now)
 				case 3:

@@ -1,0 +1,222 @@
+package sessions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sqlsession/sqlsession/sessions/sessionstore"
+)
+
+// commit runs when the response starts: it gathers the facts, lets decide
+// choose, carries the plan out, and returns the Set-Cookie header to send
+// ("" for none). Events are logged after the session is unlocked.
+func (s *Session) commit(now time.Time) (string, error) {
+	s.mu.Lock()
+	p := decide(s.facts(now))
+	ev, setCookie, err := s.carryOut(p, now)
+	s.mu.Unlock()
+	s.log(s.r.Context(), ev)
+	return setCookie, err
+}
+
+// facts gathers what decide looks at. s.mu is held.
+func (s *Session) facts(now time.Time) facts {
+	o := &s.m.opts
+	_, newExpiry := s.expiries(now)
+	return facts{
+		resave:            o.Resave,
+		saveUninitialized: o.SaveUninitialized,
+		rolling:           o.Rolling,
+		unsetDestroy:      o.Unset == UnsetDestroy,
+		touchAfter:        o.TouchAfter,
+		asked:             s.asked,
+		stored:            s.saved != nil,
+		modified:          s.id != s.startID || !s.cur.equal(s.start),
+		dirty:             s.saved == nil || !s.cur.equal(*s.saved),
+		current:           s.cookieID == s.id,
+		hadCookie:         s.cookieID != "",
+		persistent:        s.cur.maxAge > 0,
+		sendable:          o.Cookie.Secure != SecureOn || s.m.isSecure(s.r),
+		storedExpiry:      s.storedExpiry,
+		newExpiry:         newExpiry,
+	}
+}
+
+// carryOut does what p says. s.mu is held.
+func (s *Session) carryOut(p plan, now time.Time) (ev event, setCookie string, err error) {
+	if p.destroy || p.save || p.touch {
+		ctx, cancel := s.m.storeCtx(s.r)
+		defer cancel()
+		switch {
+		case p.destroy:
+			if err := s.m.store.Destroy(ctx, s.hash); err != nil {
+				return ev, "", fmt.Errorf("sessions: unset: %w", err)
+			}
+			return s.event("sessions: session destroyed"), "", nil
+		case p.save:
+			var kept bool
+			if ev, kept, err = s.save(ctx, now); err != nil {
+				return ev, "", err
+			}
+			if !kept { // vanished: clear the cookie rather than point at nothing
+				return ev, s.m.cookieHeader("", time.Time{}, s.secureFlag(), true), nil
+			}
+		case p.touch:
+			if err := s.touch(ctx, now); err != nil {
+				return ev, "", err
+			}
+		}
+	}
+	switch {
+	case p.setCookie:
+		cookieExp, _ := s.expiries(now)
+		value := encodeCookieValue("s:" + signFirst(s.id, s.m.opts.Secrets))
+		return ev, s.m.cookieHeader(value, cookieExp, s.secureFlag(), false), nil
+	case p.clearCookie:
+		return ev, s.m.cookieHeader("", time.Time{}, s.secureFlag(), true), nil
+	}
+	return ev, "", nil
+}
+
+// touch moves the row's expiry. A row that has vanished is not an error:
+// it is not brought back. s.mu is held.
+func (s *Session) touch(ctx context.Context, now time.Time) error {
+	_, storeExp := s.expiries(now)
+	err := s.m.store.Touch(ctx, s.hash, storeExp, now)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("sessions: touch: %w", err)
+	}
+	s.storedExpiry = storeExp
+	return nil
+}
+
+// commitLate saves changes made after the response started; no cookie can
+// be sent any more.
+func (s *Session) commitLate(now time.Time) error {
+	s.mu.Lock()
+	if s.asked.unset || s.saved != nil && s.cur.equal(*s.saved) {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.saved == nil {
+		modified := s.id != s.startID || !s.cur.equal(s.start)
+		s.mu.Unlock()
+		if modified {
+			s.m.opts.Logger.WarnContext(s.r.Context(), "sessions: a new session was modified after the response started; it cannot get its cookie and is not saved", "path", s.r.URL.Path)
+		}
+		return nil
+	}
+	ctx, cancel := s.m.storeCtx(s.r)
+	defer cancel()
+	ev, _, err := s.save(ctx, now)
+	s.mu.Unlock()
+	s.log(ctx, ev)
+	return err
+}
+
+// save writes the session: Create for a new one, a merge Update of what
+// changed for a stored one. It reports kept == false, with no error, when
+// the stored session has vanished (destroyed elsewhere, e.g. by
+// DestroyUser): it is not brought back. s.mu is held.
+func (s *Session) save(ctx context.Context, now time.Time) (ev event, kept bool, err error) {
+	cookieExp, storeExp := s.expiries(now)
+	cookieJSON := s.m.encodeStoredCookie(s.cur.maxAge, cookieExp, s.secureFlag())
+	if s.saved == nil {
+		data := make(map[string]json.RawMessage, len(s.cur.values)+1)
+		for k, v := range s.cur.values {
+			data[k] = v
+		}
+		data[cookieKey] = cookieJSON
+		rec := sessionstore.Record{Data: data, CreatedAt: s.createdAt, ExpiresAt: storeExp, UserID: s.cur.user}
+		if err := s.m.store.Create(ctx, s.hash, rec, now); err != nil {
+			return ev, false, fmt.Errorf("sessions: save: %w", err)
+		}
+		ev = s.event("sessions: session created")
+	} else if err := s.m.store.Update(ctx, s.hash, s.change(cookieJSON, storeExp), now); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return s.event("sessions: session vanished while in use (destroyed elsewhere or expired); not saved"), false, nil
+		}
+		return ev, false, fmt.Errorf("sessions: save: %w", err)
+	}
+	saved := s.cur
+	s.saved, s.own, s.storedExpiry = &saved, false, storeExp
+	return ev, true, nil
+}
+
+// change is the merge that brings the saved row up to cur. s.mu is held.
+func (s *Session) change(cookieJSON json.RawMessage, expires time.Time) sessionstore.Change {
+	c := sessionstore.Change{Set: map[string]json.RawMessage{cookieKey: cookieJSON}, ExpiresAt: expires}
+	if !equalValues(s.cur.values, s.saved.values) {
+		for k, v := range s.cur.values {
+			if old, ok := s.saved.values[k]; !ok || !sameJSON(old, v) {
+				c.Set[k] = v
+			}
+		}
+		for k := range s.saved.values {
+			if _, ok := s.cur.values[k]; !ok {
+				c.Deleted = append(c.Deleted, k)
+			}
+		}
+	}
+	if s.cur.user != s.saved.user {
+		user := s.cur.user
+		c.UserID = &user
+	}
+	return c
+}
+
+// expiries returns the cookie's expiry (zero for a browser-session cookie)
+// and the store's.
+func (s *Session) expiries(now time.Time) (cookie, store time.Time) {
+	o := &s.m.opts
+	ttl := o.DefaultTTL
+	if s.cur.maxAge > 0 {
+		ttl = s.cur.maxAge
+		cookie = now.Add(s.cur.maxAge)
+	}
+	store = now.Add(ttl)
+	if o.AbsoluteTimeout > 0 {
+		end := s.createdAt.Add(o.AbsoluteTimeout)
+		if store.After(end) {
+			store = end
+		}
+		if !cookie.IsZero() && cookie.After(end) {
+			cookie = end
+		}
+	}
+	return cookie, store
+}
+
+// secureFlag says whether the cookie carries Secure for this request.
+func (s *Session) secureFlag() bool {
+	switch s.m.opts.Cookie.Secure {
+	case SecureOn:
+		return true
+	case SecureAuto:
+		return s.m.isSecure(s.r)
+	}
+	return false
+}
+
+// event is a lifecycle event to log once the session is unlocked, so that
+// a logger reading the session from the context cannot deadlock.
+type event struct {
+	msg  string
+	hash IDHash
+	user string
+}
+
+// event returns the event msg about s. s.mu is held.
+func (s *Session) event(msg string) event {
+	return event{msg: msg, hash: s.hash, user: s.cur.user}
+}
+
+// log logs ev, if any. s.mu must not be held.
+func (s *Session) log(ctx context.Context, ev event) {
+	if ev.msg != "" {
+		s.m.event(ctx, ev.msg, ev.hash, s.r, ev.user)
+	}
+}

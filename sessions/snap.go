@@ -1,0 +1,149 @@
+package sessions
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"reflect"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sqlsession/sqlsession/sessions/sessionstore"
+)
+
+// snap is what the store keeps of a session: its values, its cookie
+// lifetime and its principal. A values map, once shared between snaps, is
+// never written again (Session.write copies it first), so snaps are
+// compared and copied as plain values.
+type snap struct {
+	values map[string]json.RawMessage // without the reserved "cookie" key
+	maxAge time.Duration              // cookie max age; 0 for a browser-session cookie
+	user   string
+}
+
+// unknownMaxAge marks a saved snap whose row has no cookie JSON (written by
+// other code): it never equals a real lifetime, so the next save writes one.
+const unknownMaxAge time.Duration = -1
+
+// equal reports whether a and b would be stored the same.
+func (a snap) equal(b snap) bool {
+	return a.maxAge == b.maxAge && a.user == b.user && equalValues(a.values, b.values)
+}
+
+// equalValues compares two value maps: the same map, or the same keys with
+// the same JSON (byte for byte, or equal once decoded, since a database
+// such as Postgres's jsonb re-orders and re-spaces what it stores).
+func equalValues(a, b map[string]json.RawMessage) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 || reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer() {
+		return true
+	}
+	for k, x := range a {
+		y, ok := b[k]
+		if !ok || !sameJSON(x, y) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameJSON reports whether two JSON texts are equal byte for byte or
+// decode to the same value (numbers compared as written, objects whatever
+// their key order).
+func sameJSON(x, y json.RawMessage) bool {
+	if bytes.Equal(x, y) {
+		return true
+	}
+	vx, errx := decodeAny(x)
+	vy, erry := decodeAny(y)
+	return errx == nil && erry == nil && reflect.DeepEqual(vx, vy)
+}
+
+func decodeAny(b json.RawMessage) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	err := d.Decode(&v)
+	return v, err
+}
+
+func cloneValues(v map[string]json.RawMessage) map[string]json.RawMessage {
+	if v == nil {
+		return map[string]json.RawMessage{}
+	}
+	return maps.Clone(v)
+}
+
+// snapOf returns what a stored record holds, without its cookie JSON;
+// complete is false when the record has no cookie JSON to read its
+// lifetime from (a session stored by other code).
+func (m *Manager) snapOf(rec sessionstore.Record) (s snap, complete bool) {
+	s.user = rec.UserID
+	s.maxAge, complete = storedMaxAge(rec.Data[cookieKey])
+	if !complete {
+		s.maxAge = m.opts.Cookie.MaxAge
+	}
+	s.values = rec.Data
+	if _, ok := s.values[cookieKey]; ok {
+		// The record is ours (stores return fresh maps): drop the cookie
+		// JSON in place rather than copy every value.
+		delete(s.values, cookieKey)
+	}
+	if s.values == nil {
+		s.values = map[string]json.RawMessage{}
+	}
+	return s, complete
+}
+
+// sizeWith returns the JSON size of the session's values with key set to
+// v, and a *sessionstore.SizeError when that, with the cookie JSON stored beside
+// the values, exceeds Options.MaxDataBytes.
+func (s *Session) sizeWith(key string, v json.RawMessage) (int, error) {
+	if s.size == sizeUnknown {
+		s.size = 2 // {}
+		for k, old := range s.cur.values {
+			s.size += entrySize(k, old)
+		}
+	}
+	n := s.size - entrySize(key, s.cur.values[key]) + entrySize(key, v)
+	if total := n + s.m.cookieReserve; total > s.m.opts.MaxDataBytes {
+		return 0, &sessionstore.SizeError{Size: total, Limit: s.m.opts.MaxDataBytes}
+	}
+	return n, nil
+}
+
+// entrySize is an upper bound of the bytes "key":v, take in a JSON object
+// (0 for a missing value).
+func entrySize(key string, v json.RawMessage) int {
+	if v == nil {
+		return 0
+	}
+	return quotedLen(key) + 1 + len(v) + 1
+}
+
+// quotedLen is an upper bound of len(json.Marshal(key)), computed without
+// encoding it.
+func quotedLen(key string) int {
+	n := 2
+	for i := 0; i < len(key); {
+		c := key[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				n += 6 // \u00XX
+			case c == '"' || c == '\\':
+				n += 2
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		_, w := utf8.DecodeRuneInString(key[i:])
+		n += 6 // at most \uXXXX for a rune of w bytes, or \ufffd for a bad one
+		i += w
+	}
+	return n
+}
