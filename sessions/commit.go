@@ -207,6 +207,7 @@ type event struct {
 	msg  string
 	hash IDHash
 	user string
+	old  *IDHash // the id's hash before Regenerate
 }
 
 // event returns the event msg about s. s.mu is held.
@@ -216,7 +217,10 @@ func (s *Session) event(msg string) event {
 
 // log logs ev, if any. s.mu must not be held.
 func (s *Session) log(ctx context.Context, ev event) {
-	if ev.msg != "" {
+	switch {
+	case ev.old != nil:
+		s.m.event(ctx, ev.msg, ev.hash, s.r, ev.user, "old_id_hash", ev.old.String()[:16])
+	case ev.msg != "":
 		s.m.event(ctx, ev.msg, ev.hash, s.r, ev.user)
 	}
 }

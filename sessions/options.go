@@ -138,6 +138,11 @@ const (
 	DefaultStoreTimeout = 5 * time.Second
 )
 
+// TouchEveryRequest, as Options.TouchAfter, moves an unmodified session's
+// expiry in the store on every request, as express-session does: one
+// write per read.
+const TouchEveryRequest time.Duration = -1
+
 // maxCookieBytes is the largest session cookie value accepted; longer ones
 // are ignored unread (browsers keep at most 4096 bytes a cookie).
 const maxCookieBytes = 4096
@@ -190,10 +195,13 @@ func (o *Options) checkSecrets() error {
 
 // checkLimits rejects negative durations and sizes, naming the first.
 func (o *Options) checkLimits() error {
+	if o.TouchAfter < 0 && o.TouchAfter != TouchEveryRequest {
+		return fmt.Errorf("sessions: Options.TouchAfter %v is negative (TouchEveryRequest is the one negative value allowed)", o.TouchAfter)
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"TouchAfter", o.TouchAfter}, {"AbsoluteTimeout", o.AbsoluteTimeout}, {"DefaultTTL", o.DefaultTTL}, {"StoreTimeout", o.StoreTimeout}} {
+	}{{"AbsoluteTimeout", o.AbsoluteTimeout}, {"DefaultTTL", o.DefaultTTL}, {"StoreTimeout", o.StoreTimeout}} {
 		if d.v < 0 {
 			return fmt.Errorf("sessions: Options.%s %v is negative", d.name, d.v)
 		}

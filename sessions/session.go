@@ -203,18 +203,17 @@ func (s *Session) Regenerate(ctx context.Context) error {
 		return err
 	}
 	s.mu.Lock()
-	old, user := s.hash, s.cur.user
-	if s.saved != nil {
-		if err := s.m.store.Destroy(ctx, old); err != nil {
-			s.mu.Unlock()
-			return fmt.Errorf("sessions: regenerate: %w", err)
-		}
+	old := s.hash
+	if err := s.deleteRow(ctx, "regenerate"); err != nil {
+		s.mu.Unlock()
+		return err
 	}
 	s.id, s.hash = id, HashID(id)
-	s.saved = nil
 	s.createdAt = s.m.opts.Now()
+	ev := s.event("sessions: session regenerated")
+	ev.old = &old
 	s.mu.Unlock()
-	s.m.event(ctx, "sessions: session regenerated", s.hash, s.r, user, "old_id_hash", old.String()[:16])
+	s.log(ctx, ev)
 	return nil
 }
 
@@ -230,17 +229,27 @@ func (s *Session) Destroy(ctx context.Context) error {
 		return err
 	}
 	s.mu.Lock()
-	old, user := s.hash, s.cur.user
-	if s.saved != nil {
-		if err := s.m.store.Destroy(ctx, old); err != nil {
-			s.mu.Unlock()
-			return fmt.Errorf("sessions: destroy: %w", err)
-		}
+	ev := s.event("sessions: session destroyed")
+	if err := s.deleteRow(ctx, "destroy"); err != nil {
+		s.mu.Unlock()
+		return err
 	}
 	s.generate(id, s.m.opts.Now())
 	s.asked.destroy = true
 	s.mu.Unlock()
-	s.m.event(ctx, "sessions: session destroyed", old, s.r, user)
+	s.log(ctx, ev)
+	return nil
+}
+
+// deleteRow deletes the session's row, if it has one. s.mu is held.
+func (s *Session) deleteRow(ctx context.Context, op string) error {
+	if s.saved == nil {
+		return nil
+	}
+	if err := s.m.store.Destroy(ctx, s.hash); err != nil {
+		return fmt.Errorf("sessions: %s: %w", op, err)
+	}
+	s.saved = nil
 	return nil
 }
 
