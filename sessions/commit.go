@@ -31,7 +31,7 @@ func (s *Session) facts(now time.Time) facts {
 		saveUninitialized: o.SaveUninitialized,
 		rolling:           o.Rolling,
 		unsetDestroy:      o.Unset == UnsetDestroy,
-		touchAfter:        o.TouchAfter,
+		touchAfter:        s.m.touchAfter(s.cur.maxAge),
 		asked:             s.asked,
 		stored:            s.saved != nil,
 		modified:          s.id != s.startID || !s.cur.equal(s.start),
@@ -72,13 +72,29 @@ func (s *Session) carryOut(p plan, now time.Time) (ev event, setCookie string, e
 	}
 	switch {
 	case p.setCookie:
-		cookieExp, _ := s.expiries(now)
+		var expires time.Time // a browser-session cookie
+		if s.cur.maxAge > 0 {
+			expires = s.storedExpiry // moved by a save or touch, or as stored: never later than the row
+		}
 		value := encodeCookieValue("s:" + signFirst(s.id, s.m.opts.Secrets))
-		return ev, s.m.cookieHeader(value, cookieExp, s.secureFlag(), false), nil
+		return ev, s.m.cookieHeader(value, expires, s.secureFlag(), false), nil
 	case p.clearCookie:
 		return ev, s.m.cookieHeader("", time.Time{}, s.secureFlag(), true), nil
 	}
 	return ev, "", nil
+}
+
+// touchAfter is the touch throttle for a session with the cookie max age
+// maxAge: Options.TouchAfter, at most a tenth of the session's lifetime.
+func (m *Manager) touchAfter(maxAge time.Duration) time.Duration {
+	if m.opts.TouchAfter == TouchEveryRequest {
+		return TouchEveryRequest
+	}
+	life := m.opts.DefaultTTL
+	if maxAge > 0 {
+		life = maxAge
+	}
+	return min(m.opts.TouchAfter, life/10)
 }
 
 // touch moves the row's expiry. A row that has vanished is not an error:

@@ -34,7 +34,6 @@ type plan struct {
 	touch       bool // move the row's expiry only
 	setCookie   bool // send the session cookie (after a successful save, when new)
 	clearCookie bool // send an expired cookie: the session was destroyed
-	freshExpiry bool // the row's expiry moves to newExpiry (else the cookie keeps storedExpiry)
 }
 
 // decide applies express-session's rules (shouldSave, shouldTouch,
@@ -50,7 +49,6 @@ func decide(f facts) plan {
 	p.save = f.resave && f.stored || f.dirty && (f.stored || f.saveUninitialized || f.modified)
 	// shouldTouch, throttled by TouchAfter.
 	p.touch = !p.save && f.stored && f.current && (f.asked.touch || touchDue(f))
-	p.freshExpiry = p.save || p.touch
 	// shouldSetCookie: a new id is sent when the session is worth keeping;
 	// the current one only with Rolling, or a persistent cookie that changed.
 	var cookie bool

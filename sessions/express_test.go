@@ -191,7 +191,7 @@ func TestSaveErrorNoCookie(t *testing.T) {
 
 // express: "resave option" "should pass session touch error".
 func TestTouchError(t *testing.T) {
-	hs := newHarness(t, sessions.Options{}, noop)
+	hs := newHarness(t, sessions.Options{TouchAfter: sessions.TouchEveryRequest}, noop)
 	cookie := login(t, hs)
 	hs.store.fail("Touch", errBoom)
 	if res := hs.get(cookie); res.StatusCode != 500 {
@@ -388,7 +388,7 @@ func TestResave(t *testing.T) {
 	if hs.store.count("Update") != 1 || hs.store.count("Touch") != 0 {
 		t.Errorf("resave: Update=%d Touch=%d, want 1 and 0", hs.store.count("Update"), hs.store.count("Touch"))
 	}
-	hs = newHarness(t, sessions.Options{}, noop)
+	hs = newHarness(t, sessions.Options{TouchAfter: sessions.TouchEveryRequest}, noop)
 	cookie = login(t, hs)
 	hs.store.reset()
 	hs.get(cookie)

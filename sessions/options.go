@@ -104,7 +104,12 @@ type Options struct {
 	GenID func(*http.Request) string
 	// TouchAfter skips the store write that moves an unmodified session's
 	// expiry when it would move it by less than this (connect-mongo's
-	// touchAfter). 0 touches on every request, as express-session does.
+	// touchAfter), so most reads are one statement. Default
+	// DefaultTouchAfter (one minute); whatever its value, a session is
+	// touched at least every tenth of its lifetime, so short sessions still
+	// slide. TouchEveryRequest touches on every request, as
+	// express-session does. When a touch is skipped, a re-sent cookie
+	// (Rolling) carries the stored expiry: it never outlives the row.
 	TouchAfter time.Duration
 	// AbsoluteTimeout, when set, ends every session this long after it was
 	// created, however active (rolling or not).
@@ -137,6 +142,9 @@ const (
 	// DefaultStoreTimeout bounds each store call the middleware makes.
 	DefaultStoreTimeout = 5 * time.Second
 )
+
+// DefaultTouchAfter is the default Options.TouchAfter.
+const DefaultTouchAfter = time.Minute
 
 // TouchEveryRequest, as Options.TouchAfter, moves an unmodified session's
 // expiry in the store on every request, as express-session does: one
@@ -172,6 +180,10 @@ func (o Options) withDefaults() (Options, error) {
 		return o, err
 	}
 	o.DefaultTTL = cmp.Or(o.DefaultTTL, DefaultTTL)
+	if life := cmp.Or(o.Cookie.MaxAge, o.DefaultTTL); o.TouchAfter >= life {
+		return o, fmt.Errorf("sessions: Options.TouchAfter %v is not shorter than the session lifetime %v: active users would be logged out", o.TouchAfter, life)
+	}
+	o.TouchAfter = cmp.Or(o.TouchAfter, DefaultTouchAfter)
 	o.StoreTimeout = cmp.Or(o.StoreTimeout, DefaultStoreTimeout)
 	o.MaxDataBytes = cmp.Or(o.MaxDataBytes, DefaultMaxDataBytes)
 	o.Logger = cmp.Or(o.Logger, slog.Default())
