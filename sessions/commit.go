@@ -76,7 +76,7 @@ func (s *Session) carryOut(p plan, now time.Time) (ev event, setCookie string, e
 		if s.cur.maxAge > 0 {
 			expires = s.storedExpiry // moved by a save or touch, or as stored: never later than the row
 		}
-		value := encodeCookieValue("s:" + signFirst(s.id, s.m.opts.Secrets))
+		value := encodeCookieValue("s:" + s.m.signer.Sign(s.id))
 		return ev, s.m.cookieHeader(value, expires, s.secureFlag(), false), nil
 	case p.clearCookie:
 		return ev, s.m.cookieHeader("", time.Time{}, s.secureFlag(), true), nil

@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -9,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/sqlsession/sqlsession/sessions/cookiesig"
 )
 
 // newID returns 24 random bytes, base64url without padding (as uid-safe).
@@ -24,28 +23,47 @@ func newID() string {
 // when there is none or it must be ignored: unsigned, wrongly signed,
 // malformed, oversized, or sent twice with different values.
 func (m *Manager) sessionIDFromRequest(r *http.Request) string {
-	raw := ""
-	for _, c := range r.CookiesNamed(m.opts.Name) {
-		if raw != "" && c.Value != raw {
-			return "" // two different values: a tossed cookie; trust neither
-		}
-		raw = c.Value
-	}
-	if raw == "" || len(raw) > maxCookieBytes {
+	raw, ok := cookieValue(r.Header["Cookie"], m.opts.Name)
+	if !ok || raw == "" || len(raw) > maxCookieBytes {
 		return ""
 	}
-	if v, err := url.PathUnescape(raw); err == nil {
-		raw = v // like decodeURIComponent; undecodable values are used as they are
+	if strings.IndexByte(raw, '%') >= 0 {
+		if v, err := url.PathUnescape(raw); err == nil {
+			raw = v // like decodeURIComponent; undecodable values are used as they are
+		}
 	}
 	signed, ok := strings.CutPrefix(raw, "s:")
 	if !ok {
 		return ""
 	}
-	id, ok := cookiesig.Unsign(signed, m.opts.Secrets...)
+	id, ok := m.signer.Unsign(signed)
 	if !ok || id == "" {
 		return ""
 	}
 	return id
+}
+
+// cookieValue finds the cookie name in Cookie header lines, as
+// http.Request.CookiesNamed does (surrounding double quotes removed) but
+// without allocating. ok is false when it is absent, or present twice
+// with different values (a tossed cookie: trust neither).
+func cookieValue(lines []string, name string) (value string, ok bool) {
+	for _, line := range lines {
+		for part := range strings.SplitSeq(line, ";") {
+			k, v, found := strings.Cut(strings.TrimSpace(part), "=")
+			if !found || k != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if ok && v != value {
+				return "", false
+			}
+			value, ok = v, true
+		}
+	}
+	return value, ok
 }
 
 // encodeCookieValue is encodeURIComponent of the signed value, as
@@ -191,16 +209,78 @@ func storedMaxAge(raw json.RawMessage) (time.Duration, bool) {
 	if raw == nil {
 		return 0, false
 	}
-	var sc struct {
-		OriginalMaxAge *float64 `json:"originalMaxAge"`
+	v, flat := flatField(raw, "originalMaxAge")
+	if !flat { // not the flat object express-session writes: decode it fully
+		var fields map[string]json.RawMessage // exact key match, as JavaScript reads it
+		if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+			return 0, false
+		}
+		v = fields["originalMaxAge"]
 	}
-	if err := json.Unmarshal(raw, &sc); err != nil {
-		return 0, false
-	}
-	if sc.OriginalMaxAge == nil || *sc.OriginalMaxAge <= 0 {
+	ms, err := strconv.ParseFloat(string(v), 64)
+	if err != nil || ms <= 0 { // null, absent or not positive: a browser-session cookie
 		return 0, true
 	}
-	return time.Duration(*sc.OriginalMaxAge) * time.Millisecond, true
+	return time.Duration(ms) * time.Millisecond, true
 }
 
-func signFirst(id string, secrets []string) string { return cookiesig.Sign(id, secrets[0]) }
+// flatField returns the raw value of key in a JSON object whose values are
+// all scalars and whose keys have no escapes, without allocating; flat is
+// false for anything else, which the caller decodes in full.
+func flatField(obj []byte, key string) (value []byte, flat bool) {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return nil, false
+	}
+	for i = skipSpace(obj, i+1); i < len(obj) && obj[i] != '}'; {
+		k, next, ok := scanString(obj, i)
+		if i = skipSpace(obj, next); !ok || bytes.IndexByte(k, '\\') >= 0 || i >= len(obj) || obj[i] != ':' {
+			return nil, false
+		}
+		start := skipSpace(obj, i+1)
+		end := start
+		if end < len(obj) && (obj[end] == '{' || obj[end] == '[') {
+			return nil, false
+		}
+		if end < len(obj) && obj[end] == '"' {
+			if _, end, ok = scanString(obj, end); !ok {
+				return nil, false
+			}
+		} else {
+			for end < len(obj) && strings.IndexByte(",} \t\r\n{[\"", obj[end]) < 0 {
+				end++
+			}
+		}
+		if string(k) == key {
+			value = obj[start:end]
+		}
+		if i = skipSpace(obj, end); i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+	}
+	return value, i < len(obj)
+}
+
+// scanString returns the contents of the JSON string starting at obj[i]
+// and the index after its closing quote.
+func scanString(obj []byte, i int) (s []byte, next int, ok bool) {
+	if i >= len(obj) || obj[i] != '"' {
+		return nil, i, false
+	}
+	for j := i + 1; j < len(obj); j++ {
+		switch obj[j] {
+		case '\\':
+			j++
+		case '"':
+			return obj[i+1 : j], j + 1, true
+		}
+	}
+	return nil, i, false
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}

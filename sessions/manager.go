@@ -9,13 +9,16 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/sqlsession/sqlsession/sessions/cookiesig"
 )
 
 // Manager is the session middleware. Create it with New; it is safe for
 // concurrent use.
 type Manager struct {
-	store Store
-	opts  Options
+	store  Store
+	opts   Options
+	signer *cookiesig.Signer
 	// cookieReserve is an upper bound of the bytes the cookie JSON takes
 	// in a stored session: Session.Set counts it against MaxDataBytes.
 	cookieReserve int
@@ -32,7 +35,7 @@ func New(store Store, opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{store: store, opts: o}
+	m := &Manager{store: store, opts: o, signer: cookiesig.NewSigner(o.Secrets...)}
 	longest := m.encodeStoredCookie(time.Duration(math.MaxInt64), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), true)
 	m.cookieReserve = entrySize(cookieKey, longest)
 	if m.cookieReserve+2 > o.MaxDataBytes {

@@ -4,46 +4,89 @@
 //
 // A signed value is value + "." + base64(HMAC-SHA256(secret, value)), in
 // standard base64 without "=" padding. Verification is constant-time.
+//
+// Sign and Unsign key an HMAC on every call; a Signer keys it once per
+// secret and reuses it, for servers that verify a cookie per request.
 package cookiesig
 
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
+	"hash"
 	"strings"
+	"sync"
 )
 
-// Sign returns value signed with secret.
-func Sign(value, secret string) string {
-	return value + "." + mac(value, secret)
+// sigLen is the length of an encoded signature: 32 bytes in unpadded
+// base64.
+var sigLen = base64.RawStdEncoding.EncodedLen(sha256.Size)
+
+// Signer signs with its first secret and verifies with all of them, so a
+// secret can be rotated: sign with the newest, verify with every one still
+// trusted. It is safe for concurrent use.
+type Signer struct {
+	keys []*key
+}
+
+// key is one secret's keyed HMAC states, reused across calls.
+type key struct{ pool sync.Pool }
+
+// NewSigner returns a Signer for secrets; the first one signs.
+func NewSigner(secrets ...string) *Signer {
+	s := &Signer{keys: make([]*key, len(secrets))}
+	for i, secret := range secrets {
+		k := []byte(secret)
+		s.keys[i] = &key{pool: sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}}
+	}
+	return s
+}
+
+// mac writes the encoded signature of value into dst and returns it.
+func (k *key) mac(dst *[64]byte, value string) []byte {
+	h := k.pool.Get().(hash.Hash)
+	h.Reset()
+	_, _ = h.Write([]byte(value)) // a string-to-bytes conversion the compiler does not copy for Write
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	k.pool.Put(h)
+	base64.RawStdEncoding.Encode(dst[:sigLen], sum[:])
+	return dst[:sigLen]
+}
+
+// Sign returns value signed with the first secret. It panics when the
+// Signer has no secret.
+func (s *Signer) Sign(value string) string {
+	var sig [64]byte
+	return value + "." + string(s.keys[0].mac(&sig, value))
 }
 
 // Unsign returns the value of a signed string and true when one of the
-// secrets signed it; "" and false otherwise. Every secret is tried (in
-// constant time for each), so secrets can be rotated: sign with the newest,
-// verify with all.
-func Unsign(signed string, secrets ...string) (string, bool) {
+// secrets signed it; "" and false otherwise. Every secret is tried, each
+// compared in constant time.
+func (s *Signer) Unsign(signed string) (string, bool) {
 	dot := strings.LastIndexByte(signed, '.')
-	if dot < 0 {
-		return "", false
+	if dot < 0 || len(signed)-dot-1 != sigLen {
+		return "", false // a signature of the wrong length (trailing bytes) never verifies
 	}
-	value := signed[:dot]
-	ok := false
-	for _, secret := range secrets {
-		// Compare whole signed strings, as cookie-signature does, so a
-		// signature with trailing bytes never verifies.
-		if hmac.Equal([]byte(Sign(value, secret)), []byte(signed)) {
-			ok = true
-		}
+	value, got := signed[:dot], signed[dot+1:]
+	ok := 0
+	var sig [64]byte
+	for _, k := range s.keys {
+		ok |= subtle.ConstantTimeCompare(k.mac(&sig, value), []byte(got))
 	}
-	if !ok {
+	if ok == 0 {
 		return "", false
 	}
 	return value, true
 }
 
-func mac(value, secret string) string {
-	h := hmac.New(sha256.New, []byte(secret))
-	h.Write([]byte(value))
-	return base64.RawStdEncoding.EncodeToString(h.Sum(nil))
+// Sign returns value signed with secret.
+func Sign(value, secret string) string { return NewSigner(secret).Sign(value) }
+
+// Unsign returns the value of a signed string and true when one of the
+// secrets signed it; "" and false otherwise.
+func Unsign(signed string, secrets ...string) (string, bool) {
+	return NewSigner(secrets...).Unsign(signed)
 }

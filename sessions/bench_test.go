@@ -1,0 +1,58 @@
+package sessions_test
+
+import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/sqlsession/sqlsession/sessions"
+	"github.com/sqlsession/sqlsession/sessions/memstore"
+)
+
+// discardWriter is a ResponseWriter that keeps nothing, so the benchmark
+// measures the middleware rather than httptest.
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+
+// BenchmarkMiddlewareRead is the middleware's own cost on a default-
+// configured read (an in-memory store, one Get), against the bare handler.
+func BenchmarkMiddlewareRead(b *testing.B) {
+	quiet := slog.New(slog.DiscardHandler)
+	m, err := sessions.New(memstore.NewWithOptions(memstore.Options{Logger: quiet}), sessions.Options{Secrets: []string{"a secret"}, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	login := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = sessions.FromContext(r.Context()).Set("user", "alice")
+	}))
+	rec := httptest.NewRecorder()
+	login.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	cookie, _, _ := strings.Cut(rec.Header().Get("Set-Cookie"), ";")
+	var user string
+	read := func(w http.ResponseWriter, r *http.Request) {
+		if s := sessions.FromContext(r.Context()); s != nil {
+			_, _ = s.Get("user", &user)
+		}
+		_, _ = w.Write([]byte("ok"))
+	}
+	for _, c := range []struct {
+		name string
+		h    http.Handler
+	}{{"bare", http.HandlerFunc(read)}, {"sessions", m.Handler(http.HandlerFunc(read))}} {
+		b.Run(c.name, func(b *testing.B) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.Header.Set("Cookie", cookie)
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				c.h.ServeHTTP(w, r)
+			}
+		})
+	}
+}
