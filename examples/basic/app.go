@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/sqlsession/sqlsession/sessions"
@@ -107,6 +109,9 @@ func (a *app) home(w http.ResponseWriter, r *http.Request) {
 				ThisOne: info.Hash == s.IDHash(),
 			})
 		}
+		slices.SortStableFunc(d.Sessions, func(x, y sessionRow) int { // this device first
+			return cmp.Compare(btoi(y.ThisOne), btoi(x.ThisOne))
+		})
 	}
 	a.pages.home(w, d)
 }
@@ -192,4 +197,11 @@ func (a *app) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.pages.error(w, http.StatusNotFound, "No such session: it may have ended already.")
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -45,9 +45,9 @@ type browser struct {
 	ua   string
 }
 
-func newBrowser(t *testing.T, d *demo, ua string) *browser {
+func newBrowser(t *testing.T, base, ua string) *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, c: &http.Client{Jar: jar}, base: d.URL, ua: ua}
+	return &browser{t: t, c: &http.Client{Jar: jar}, base: base, ua: ua}
 }
 
 // do sends a request, following redirects as a browser does, and returns
@@ -95,7 +95,7 @@ var revokeForm = regexp.MustCompile(`name="session" value="([0-9a-f]{64})"`)
 
 func TestDemo(t *testing.T) {
 	d := newDemo(t)
-	laptop, phone := newBrowser(t, d, firefoxLinux), newBrowser(t, d, safariIPhone)
+	laptop, phone := newBrowser(t, d.URL, firefoxLinux), newBrowser(t, d.URL, safariIPhone)
 
 	page := laptop.post("/login", url.Values{"user": {"alice"}, "remember": {"on"}})
 	if !strings.Contains(page, `<strong id="user">alice</strong>`) {
@@ -145,7 +145,7 @@ func TestRevokedDeviceIsLoggedOutCleanly(t *testing.T) {
 	} {
 		t.Run(next.method+next.path, func(t *testing.T) {
 			d := newDemo(t)
-			laptop, phone := newBrowser(t, d, firefoxLinux), newBrowser(t, d, safariIPhone)
+			laptop, phone := newBrowser(t, d.URL, firefoxLinux), newBrowser(t, d.URL, safariIPhone)
 			laptop.post("/login", url.Values{"user": {"alice"}})
 			phone.post("/login", url.Values{"user": {"alice"}})
 			hashes := revokeForm.FindAllStringSubmatch(laptop.post("/count", nil), -1)
@@ -170,7 +170,7 @@ func TestRevokedDeviceIsLoggedOutCleanly(t *testing.T) {
 
 func TestHTMLErrorPages(t *testing.T) {
 	d := newDemo(t)
-	b := newBrowser(t, d, firefoxLinux)
+	b := newBrowser(t, d.URL, firefoxLinux)
 	status, hdr, body := b.do(http.MethodGet, "/nowhere", nil)
 	assertErrorPage(t, "GET /nowhere", status, hdr, body, http.StatusNotFound, "There is no page at this address.")
 	status, hdr, body = b.do(http.MethodPost, "/login", url.Values{"user": {""}})
@@ -197,7 +197,7 @@ func assertErrorPage(t *testing.T, what string, status int, hdr http.Header, bod
 
 func TestViewportAndPlurals(t *testing.T) {
 	d := newDemo(t)
-	b := newBrowser(t, d, "")
+	b := newBrowser(t, d.URL, "")
 	_, _, page := b.do(http.MethodGet, "/", nil)
 	if !strings.Contains(page, `<meta name="viewport" content="width=device-width, initial-scale=1">`) {
 		t.Errorf("no viewport meta tag:\n%s", page)

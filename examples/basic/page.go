@@ -84,6 +84,7 @@ label{display:inline-block;margin:.3em 1em .3em 0}
 .sessions{list-style:none;padding:0}
 .sessions li{display:flex;flex-wrap:wrap;align-items:center;justify-content:space-between;gap:.3em 1em;padding:.6em 0;border-bottom:1px solid #ddd}
 .device{font-weight:600;cursor:help}.when{color:#555;font-size:.9em;flex-basis:100%}
+.sessions button{padding:.1em .7em;margin:0}
 .tag{color:#176117;font-size:.9em}
 </style></head><body>{{end}}`
 
