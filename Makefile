@@ -8,7 +8,7 @@ RACE    ?= -race
 BENCHTIME ?= 1s
 BENCHCOUNT ?= 5
 
-.PHONY: all generate check-generated lint test test-root test-integration fuzz bench demo node-deps tidy
+.PHONY: all generate check-generated lint test test-root test-integration fuzz bench demo screenshots node-deps tidy
 
 all: check-generated lint test
 
@@ -57,6 +57,11 @@ bench:
 demo:
 	$(GO) build -o bin/sqlsession-demo ./examples/basic
 	./bin/sqlsession-demo
+
+## screenshots: drive the demo in headless Chromium (Debian: apt-get install -y chromium) and save
+## PNGs of each page, desktop and 390 px phone, in bin/screenshots/ (examples/basic/browser_test.go).
+screenshots:
+	SQLSESSION_SCREENSHOTS=$(CURDIR)/bin/screenshots $(GO) test -run '^TestBrowser$$' -count=1 -v ./examples/basic
 
 tidy:
 	@for m in . integration tools; do (cd $$m && $(GO) mod tidy) || exit 1; done

@@ -1,33 +1,45 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
-	"html/template"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/sqlsession/sqlsession/sessions"
 )
 
+// cookieName is the session cookie's name (sessions.DefaultName, spelled
+// out because deadSession looks for it).
+const cookieName = "sid"
+
+// timeFormat shows when a session started and ends.
+const timeFormat = "2 Jan 2006 15:04 MST"
+
 type app struct {
-	m    *sessions.Manager
-	page *template.Template
+	m      *sessions.Manager
+	pages  *pages
+	logger *slog.Logger
 }
 
 // newApp returns the demo's handler: every route runs inside the session
 // middleware.
 func newApp(store sessions.Store, secret string, logger *slog.Logger) (http.Handler, error) {
+	a := &app{pages: newPages(), logger: logger}
 	m, err := sessions.New(store, sessions.Options{
-		Secrets:    []string{secret},
-		Cookie:     sessions.CookieOptions{SameSite: http.SameSiteLaxMode, Secure: sessions.SecureAuto},
-		TouchAfter: time.Minute,
-		Logger:     logger,
+		Name:         cookieName,
+		Secrets:      []string{secret},
+		Cookie:       sessions.CookieOptions{SameSite: http.SameSiteLaxMode, Secure: sessions.SecureAuto},
+		TouchAfter:   time.Minute,
+		Logger:       logger,
+		ErrorHandler: a.storeError,
 	})
 	if err != nil {
 		return nil, err
 	}
-	a := &app{m: m, page: template.Must(template.New("page").Parse(pageHTML))}
+	a.m = m
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", a.home)
 	mux.HandleFunc("POST /login", a.login)
@@ -35,58 +47,86 @@ func newApp(store sessions.Store, secret string, logger *slog.Logger) (http.Hand
 	mux.HandleFunc("POST /logout", a.logout)
 	mux.HandleFunc("POST /logout-everywhere", a.logoutEverywhere)
 	mux.HandleFunc("POST /sessions/revoke", a.revoke)
-	return m.Handler(mux), nil
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		a.pages.error(w, http.StatusNotFound, "There is no page at this address.")
+	})
+	return m.Handler(a.endDeadSessions(mux)), nil
 }
 
-type sessionRow struct {
-	Hash    string
-	Agent   string
-	Since   string
-	Expires string
-	ThisOne bool
+// storeError answers when the session store fails before the handler runs.
+func (a *app) storeError(w http.ResponseWriter, r *http.Request, err error) {
+	a.logger.ErrorContext(r.Context(), "demo: session store", "err", err, "path", r.URL.Path)
+	a.pages.error(w, http.StatusInternalServerError, "The session store is not answering. Try again in a moment.")
 }
 
-type pageData struct {
-	User     string
-	Views    int
-	Sessions []sessionRow
-	Error    string
+// endDeadSessions handles a request whose cookie names a session that is
+// gone (revoked from another device, logged out everywhere, or expired):
+// it clears the cookie and shows the start page with a notice, instead of
+// running the action the stale page asked for. Logging in is let through.
+func (a *app) endDeadSessions(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := sessions.FromContext(r.Context())
+		if r.URL.Path == "/login" || !deadSession(r, s) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if err := s.Destroy(r.Context()); err != nil { // no row: this only clears the cookie
+			a.storeError(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/?ended", http.StatusSeeOther)
+	})
+}
+
+// deadSession reports whether r carries a session cookie but its session
+// is empty: the demo saves a session only once it has a user or a count,
+// so an empty one means the store had no row for the cookie.
+func deadSession(r *http.Request, s *sessions.Session) bool {
+	if _, err := r.Cookie(cookieName); err != nil || s.User() != "" {
+		return false
+	}
+	found, _ := s.Get("views", new(int))
+	return !found
 }
 
 func (a *app) home(w http.ResponseWriter, r *http.Request) {
 	s := sessions.FromContext(r.Context())
-	d := pageData{User: s.User()}
+	d := pageData{User: s.User(), Ended: r.URL.Query().Has("ended")}
 	_, _ = s.Get("views", &d.Views)
 	if d.User != "" {
 		list, err := a.m.ListUserSessions(r.Context(), d.User)
 		if err != nil {
-			http.Error(w, "could not list sessions", http.StatusInternalServerError)
+			a.logger.ErrorContext(r.Context(), "demo: list sessions", "err", err)
+			a.pages.error(w, http.StatusInternalServerError, "Could not list your sessions.")
 			return
 		}
 		for _, info := range list {
 			var agent string
 			_ = json.Unmarshal(info.Data["agent"], &agent)
 			d.Sessions = append(d.Sessions, sessionRow{
-				Hash: info.Hash.String(), Agent: agent,
-				Since: info.CreatedAt.Format(time.RFC1123), Expires: info.ExpiresAt.Format(time.RFC1123),
+				Hash: info.Hash.String(), Device: deviceLabel(agent), Agent: agent,
+				Since: info.CreatedAt.Format(timeFormat), Expires: info.ExpiresAt.Format(timeFormat),
 				ThisOne: info.Hash == s.IDHash(),
 			})
 		}
+		slices.SortStableFunc(d.Sessions, func(x, y sessionRow) int { // this device first
+			return cmp.Compare(btoi(y.ThisOne), btoi(x.ThisOne))
+		})
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = a.page.Execute(w, d)
+	a.pages.home(w, d)
 }
 
 func (a *app) login(w http.ResponseWriter, r *http.Request) {
 	user := r.FormValue("user")
 	if user == "" || len(user) > 64 {
-		http.Error(w, "a user name of 1 to 64 characters, please", http.StatusBadRequest)
+		a.pages.error(w, http.StatusBadRequest, "Please give a name of 1 to 64 characters.")
 		return
 	}
 	// A demo: any name logs in. A real application checks a password here.
 	s := sessions.FromContext(r.Context())
 	if err := s.Regenerate(r.Context()); err != nil { // no session fixation
-		http.Error(w, "could not log in", http.StatusInternalServerError)
+		a.logger.ErrorContext(r.Context(), "demo: regenerate", "err", err)
+		a.pages.error(w, http.StatusInternalServerError, "Could not log you in.")
 		return
 	}
 	s.SetUser(user)
@@ -102,7 +142,7 @@ func (a *app) count(w http.ResponseWriter, r *http.Request) {
 	var views int
 	_, _ = s.Get("views", &views)
 	if err := s.Set("views", views+1); err != nil {
-		http.Error(w, "could not count", http.StatusInternalServerError)
+		a.pages.error(w, http.StatusInternalServerError, "Could not count.")
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -110,7 +150,8 @@ func (a *app) count(w http.ResponseWriter, r *http.Request) {
 
 func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 	if err := sessions.FromContext(r.Context()).Destroy(r.Context()); err != nil {
-		http.Error(w, "could not log out", http.StatusInternalServerError)
+		a.logger.ErrorContext(r.Context(), "demo: logout", "err", err)
+		a.pages.error(w, http.StatusInternalServerError, "Could not log you out.")
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -120,7 +161,8 @@ func (a *app) logoutEverywhere(w http.ResponseWriter, r *http.Request) {
 	s := sessions.FromContext(r.Context())
 	if user := s.User(); user != "" {
 		if _, err := a.m.DestroyUser(r.Context(), user); err != nil {
-			http.Error(w, "could not log out", http.StatusInternalServerError)
+			a.logger.ErrorContext(r.Context(), "demo: logout everywhere", "err", err)
+			a.pages.error(w, http.StatusInternalServerError, "Could not log you out.")
 			return
 		}
 	}
@@ -132,47 +174,34 @@ func (a *app) revoke(w http.ResponseWriter, r *http.Request) {
 	s := sessions.FromContext(r.Context())
 	h, err := sessions.ParseIDHash(r.FormValue("session"))
 	if err != nil || s.User() == "" {
-		http.Error(w, "no such session", http.StatusBadRequest)
+		a.pages.error(w, http.StatusBadRequest, "No such session.")
 		return
 	}
 	// Only the user's own sessions may be revoked.
 	list, err := a.m.ListUserSessions(r.Context(), s.User())
 	if err != nil {
-		http.Error(w, "could not list sessions", http.StatusInternalServerError)
+		a.logger.ErrorContext(r.Context(), "demo: list sessions", "err", err)
+		a.pages.error(w, http.StatusInternalServerError, "Could not list your sessions.")
 		return
 	}
 	for _, info := range list {
-		if info.Hash == h {
-			if err := a.m.DestroySession(r.Context(), h); err != nil {
-				http.Error(w, "could not revoke", http.StatusInternalServerError)
-				return
-			}
-			http.Redirect(w, r, "/", http.StatusSeeOther)
+		if info.Hash != h {
+			continue
+		}
+		if err := a.m.DestroySession(r.Context(), h); err != nil {
+			a.logger.ErrorContext(r.Context(), "demo: revoke", "err", err)
+			a.pages.error(w, http.StatusInternalServerError, "Could not end that session.")
 			return
 		}
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
 	}
-	http.Error(w, "no such session", http.StatusNotFound)
+	a.pages.error(w, http.StatusNotFound, "No such session: it may have ended already.")
 }
 
-const pageHTML = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>sqlsession demo</title>
-<style>body{font:16px system-ui;max-width:46em;margin:2em auto;padding:0 1em}table{border-collapse:collapse}td,th{padding:.3em .6em;border-bottom:1px solid #ddd;text-align:left}form{display:inline}</style></head>
-<body><h1>sqlsession demo</h1>
-{{if .User}}
-<p>Logged in as <strong id="user">{{.User}}</strong>. You have pressed the button <strong id="views">{{.Views}}</strong> times.</p>
-<form method="post" action="/count"><button>Count</button></form>
-<form method="post" action="/logout"><button>Log out</button></form>
-<form method="post" action="/logout-everywhere"><button>Log out everywhere</button></form>
-<h2>Your active sessions</h2>
-<table><tr><th>browser</th><th>since</th><th>expires</th><th></th></tr>
-{{range .Sessions}}<tr><td>{{.Agent}}</td><td>{{.Since}}</td><td>{{.Expires}}</td>
-<td>{{if .ThisOne}}this device{{else}}<form method="post" action="/sessions/revoke"><input type="hidden" name="session" value="{{.Hash}}"><button>Revoke</button></form>{{end}}</td></tr>
-{{end}}</table>
-{{else}}
-<p>Anonymous visitors get no session until they do something: the count below is {{.Views}}.</p>
-<form method="post" action="/count"><button>Count</button></form>
-<h2>Log in</h2>
-<form method="post" action="/login"><label>Name <input name="user" required maxlength="64"></label>
-<label><input type="checkbox" name="remember"> Remember me for 30 days</label> <button>Log in</button></form>
-{{end}}
-</body></html>`
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -13,7 +13,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -40,18 +42,30 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, os.Getenv("DATABASE_URL"), *sqlitePath, os.Getenv("SESSION_SECRET"), logger); err != nil {
+	cfg := config{addr: *addr, databaseURL: os.Getenv("DATABASE_URL"), sqlitePath: *sqlitePath, secret: os.Getenv("SESSION_SECRET")}
+	if err := run(ctx, cfg, os.Stdout, logger); err != nil {
 		logger.Error("demo stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, addr, databaseURL, sqlitePath, secret string, logger *slog.Logger) error {
-	store, where, closeStore, err := openStore(ctx, databaseURL, sqlitePath)
+// config is the demo's settings, from flags and the environment.
+type config struct {
+	addr        string // listen address; port 0 picks a free one
+	databaseURL string // PostgreSQL when set
+	sqlitePath  string // else this SQLite file
+	secret      string // empty: a development secret, with a warning
+}
+
+// run serves the demo until ctx is done. It writes the URL to out once the
+// listener is bound.
+func run(ctx context.Context, cfg config, out io.Writer, logger *slog.Logger) error {
+	store, where, closeStore, err := openStore(ctx, cfg.databaseURL, cfg.sqlitePath)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
+	secret := cfg.secret
 	if secret == "" {
 		secret = devSecret
 		logger.Warn("SESSION_SECRET is not set: using a built-in development secret. Never do this in production.")
@@ -66,10 +80,15 @@ func run(ctx context.Context, addr, databaseURL, sqlitePath, secret string, logg
 	}
 	defer reaper.Stop()
 
-	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	fmt.Printf("sqlsession demo (%s) listening on http://%s\n", where, addr)
+	go func() { errc <- srv.Serve(ln) }()
+	// Bound: the URL works from now on (with -addr :0, it names the port picked).
+	fmt.Fprintf(out, "sqlsession demo (%s) listening on http://%s\n", where, ln.Addr())
 	select {
 	case err := <-errc:
 		return err

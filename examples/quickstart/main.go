@@ -1,4 +1,5 @@
-// Command quickstart is the README's quick start, kept here so it compiles.
+// Command quickstart is the README's quick start, kept here so it compiles
+// (examples/readme_test.go checks that the README shows this file).
 package main
 
 import (
@@ -31,12 +32,21 @@ func main() {
 	if err != nil {
 		log.Fatal(err) // e.g. SESSION_SECRET is empty
 	}
-	http.Handle("/", m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	log.Fatal(http.ListenAndServe("127.0.0.1:8080", routes(m)))
+}
+
+// routes counts each visitor's page views in their session.
+func routes(m *sessions.Manager) http.Handler {
+	mux := http.NewServeMux()
+	// Browsers fetch /favicon.ico with every page: answer it outside the
+	// session, so that a page load counts once.
+	mux.Handle("/favicon.ico", http.NotFoundHandler())
+	mux.Handle("/", m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := sessions.FromContext(r.Context())
 		var views int
 		_, _ = s.Get("views", &views)
 		_ = s.Set("views", views+1)
 		fmt.Fprintf(w, "views: %d\n", views+1)
 	})))
-	log.Fatal(http.ListenAndServe("127.0.0.1:8080", nil))
+	return mux
 }
