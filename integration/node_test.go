@@ -33,6 +33,10 @@ var (
 	importSQLPath  = filepath.Join(nodePackageDir, "import-connect-pg-simple.sql")
 )
 
+// cookieName is express-session's default, which the Go app adopts (as the
+// README's recipe says) so the cookies browsers hold keep working.
+const cookieName = "connect.sid"
+
 // requireNode returns the paths of node and npm, or skips the test with a
 // one-line reason (fails it when SQLSESSION_REQUIRE_NODE=1, as in CI).
 func requireNode(t *testing.T) (node, npm string) {
@@ -124,6 +128,7 @@ func startNodeApp(t *testing.T, serverDSN, schema string) string {
 func goNodeApp(t *testing.T, store sessions.Store) http.Handler {
 	t.Helper()
 	m, err := sessions.New(store, sessions.Options{
+		Name:    cookieName,
 		Secrets: []string{secret},
 		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
@@ -184,7 +189,7 @@ func newInterop(t *testing.T) *interop {
 }
 
 // browser is one cookie jar used against both servers: cookies ignore
-// ports, so both apps on 127.0.0.1 see the same sid cookie.
+// ports, so both apps on 127.0.0.1 see the same session cookie.
 type browser struct {
 	*interop
 	http *http.Client
@@ -238,7 +243,7 @@ func (b *browser) want(method, base, path string, form url.Values, body string) 
 // cookie returns the raw sid cookie value in the jar.
 func (b *browser) cookie() string {
 	for _, c := range b.http.Jar.Cookies(b.origin) {
-		if c.Name == "sid" {
+		if c.Name == cookieName {
 			return c.Value
 		}
 	}
@@ -253,14 +258,14 @@ func (b *browser) sessionID() string {
 	}
 	id, ok := cookiesig.Unsign(strings.TrimPrefix(v, "s:"), secret)
 	if !ok {
-		b.t.Fatalf("sid cookie %q does not verify", v)
+		b.t.Fatalf("session cookie %q does not verify", v)
 	}
 	return id
 }
 
-// withCookie is a browser without a jar that always sends one sid cookie.
+// withCookie is a browser without a jar that always sends one session cookie.
 func (in *interop) withCookie(value string) *browser {
-	return &browser{interop: in, http: &http.Client{Timeout: 30 * time.Second, Transport: cookieTransport("sid=" + value)}}
+	return &browser{interop: in, http: &http.Client{Timeout: 30 * time.Second, Transport: cookieTransport(cookieName + "=" + value)}}
 }
 
 type cookieTransport string

@@ -19,7 +19,6 @@ const store = new SqlSessionStore({
 const app = express();
 app.use(express.urlencoded({ extended: false }));
 app.use(session({
-  name: 'sid',
   secret: process.env.SESSION_SECRET,
   store,
   resave: false,
