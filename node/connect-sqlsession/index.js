@@ -42,17 +42,21 @@ function snapshotOf(data) {
   return snap;
 }
 
-// diffTopLevel compares data with the snapshot taken when the session was
-// read: changed holds every top-level key whose JSON differs (and `cookie`,
-// always), deleted every key that is gone.
-function diffTopLevel(snap, data) {
+// diffTopLevel compares data (the JSON of sess) with the snapshot taken
+// when the session was read: changed holds every top-level key whose JSON
+// differs (and `cookie`, always), deleted every key that is gone. A stored
+// key that sess hides (express-session's Session skips keys such as `id`,
+// `req` or its method names) was never visible to the app and is kept.
+function diffTopLevel(snap, data, sess = data) {
   const changed = {};
   const deleted = [];
   for (const key of Object.keys(data)) {
     if (key === 'cookie' || snap.get(key) !== JSON.stringify(data[key])) changed[key] = data[key];
   }
   for (const key of snap.keys()) {
-    if (!Object.prototype.hasOwnProperty.call(data, key)) deleted.push(key);
+    if (Object.prototype.hasOwnProperty.call(data, key)) continue;
+    const hidden = key in sess && !Object.prototype.propertyIsEnumerable.call(sess, key);
+    if (!hidden) deleted.push(key);
   }
   return { changed, deleted };
 }
@@ -198,7 +202,7 @@ module.exports = function connectSqlSession(session) {
       const id = hashId(sid);
       const expires = expiryOf(sess);
       if (snap) {
-        const { changed, deleted } = diffTopLevel(snap, data);
+        const { changed, deleted } = diffTopLevel(snap, data, sess);
         const setUser = this.userKey !== null && (this.userKey in changed || deleted.includes(this.userKey));
         const user = setUser ? userIdOf(data[this.userKey]) : null;
         await this.pool.query(this.queries.merge, [id, JSON.stringify(changed), expires, this.ttl, deleted, setUser, user]);

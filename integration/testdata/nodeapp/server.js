@@ -6,6 +6,7 @@
 //   GET  /peek?k=K          JSON of session[K], or "" when unset
 //   POST /set    k=K&v=V    session[K] = V
 //   POST /logout            destroy the session
+//   POST /set-gated k=K&v=V, GET /gate, POST /release   see below
 const express = require('express');
 const session = require('express-session');
 const SqlSessionStore = require('connect-sqlsession')(session);
@@ -39,6 +40,23 @@ app.get('/peek', (req, res) => {
 app.post('/set', (req, res) => {
   req.session[req.body.k] = req.body.v;
   res.send('ok');
+});
+// A save held at a gate: /set-gated loads the session, then waits until
+// POST /release before it sets k and answers (the session is saved as the
+// response ends). GET /gate says whether a request is waiting.
+let gate = null;
+app.post('/set-gated', (req, res) => {
+  new Promise((resolve) => { gate = resolve; }).then(() => {
+    req.session[req.body.k] = req.body.v;
+    res.send('ok');
+  });
+});
+app.get('/gate', (req, res) => res.send(gate ? 'waiting' : 'idle'));
+app.post('/release', (req, res) => {
+  if (!gate) return res.status(409).send('nothing waiting');
+  gate();
+  gate = null;
+  res.send('released');
 });
 app.post('/logout', (req, res, next) => {
   req.session.destroy((err) => (err ? next(err) : res.send('bye')));

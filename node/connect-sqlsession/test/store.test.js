@@ -10,11 +10,19 @@ const { EventEmitter } = require('node:events');
 
 const connectSqlSession = require('..');
 
-// A stand-in for express-session's Store: createSession wraps the loaded
-// object into a new one, as express-session's does.
+// A stand-in for express-session's Store and Session: createSession wraps
+// the loaded object into a new one that has a non-enumerable id and
+// prototype methods, and copies only the keys those do not hide.
+class FakeSession {
+  constructor(id, data) {
+    Object.defineProperty(this, 'id', { value: id });
+    for (const prop in data) if (!(prop in this)) this[prop] = data[prop];
+  }
+  save() {}
+}
 class FakeStore extends EventEmitter {
   createSession(req, sess) {
-    req.session = Object.assign(Object.create({ fake: true }), sess);
+    req.session = new FakeSession(req.sessionID, sess);
     return req.session;
   }
 }
@@ -158,4 +166,15 @@ test('length, all, clear and destroyUser', async () => {
   assert.deepEqual(await store.all(), [{ cookie }]);
   assert.equal(await store.destroyUser('ann'), 2);
   assert.equal(await store.clear(), undefined);
+});
+
+test('keys the Session object hides are neither visible nor deleted', async () => {
+  const pool = fakePool([{ data: { cookie, id: 'go-value', save: 1, a: 1 } }]);
+  const store = newStore(pool);
+  const sess = store.createSession({ sessionID: 'sid1' }, await store.get('sid1'));
+  assert.equal(sess.id, 'sid1');
+  delete sess.a;
+  await store.set('sid1', sess);
+  assert.deepEqual(pool.calls[1].params[4], ['a']);
+  assert.deepEqual(JSON.parse(pool.calls[1].params[1]), { cookie });
 });
