@@ -93,7 +93,7 @@ func installedFresh(dir string) bool {
 // startNodeApp installs the npm packages and runs testdata/nodeapp/server.js
 // (express + express-session + connect-sqlsession) on schema of the server
 // at serverDSN. The process is killed when the test ends.
-func startNodeApp(t *testing.T, serverDSN, schema string) string {
+func startNodeApp(t *testing.T, serverDSN, schema string, extraEnv ...string) string {
 	t.Helper()
 	node, npm := requireNode(t)
 	npmCI(t, npm, nodePackageDir)
@@ -102,6 +102,7 @@ func startNodeApp(t *testing.T, serverDSN, schema string) string {
 	cmd := exec.Command(node, "server.js")
 	cmd.Dir = nodeAppDir
 	cmd.Env = append(os.Environ(), "PG_DSN="+serverDSN, "PG_SCHEMA="+schema, "SESSION_SECRET="+secret)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -142,12 +143,13 @@ func startNodeApp(t *testing.T, serverDSN, schema string) string {
 
 // goNodeApp is the Go side: the routes of testdata/nodeapp, plus
 // Regenerate and DestroyUser.
-func goNodeApp(t *testing.T, store sessions.Store) http.Handler {
+func goNodeApp(t *testing.T, store sessions.Store, absolute time.Duration) http.Handler {
 	t.Helper()
 	m, err := sessions.New(store, sessions.Options{
-		Name:    cookieName,
-		Secrets: []string{secret},
-		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		Name:            cookieName,
+		Secrets:         []string{secret},
+		AbsoluteTimeout: absolute,
+		Logger:          slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -195,11 +197,20 @@ type interop struct {
 	origin *url.URL
 }
 
-func newInterop(t *testing.T) *interop {
+// newInterop starts both apps; absolute, when set, is the AbsoluteTimeout
+// of both.
+func newInterop(t *testing.T, absolute ...time.Duration) *interop {
 	t.Helper()
+	requireNode(t) // skip before touching the database
 	env := testpg.Migrated(t)
-	nodeURL := startNodeApp(t, testpg.ServerDSN(t), env.Schema)
-	srv := httptest.NewServer(goNodeApp(t, pgstore.New(env.Pool)))
+	var abs time.Duration
+	var nodeEnv []string
+	if len(absolute) > 0 {
+		abs = absolute[0]
+		nodeEnv = append(nodeEnv, fmt.Sprintf("ABSOLUTE_TIMEOUT=%d", int(abs.Seconds())))
+	}
+	nodeURL := startNodeApp(t, testpg.ServerDSN(t), env.Schema, nodeEnv...)
+	srv := httptest.NewServer(goNodeApp(t, pgstore.New(env.Pool), abs))
 	t.Cleanup(srv.Close)
 	origin, _ := url.Parse(srv.URL)
 	return &interop{t: t, env: env, node: nodeURL, goURL: srv.URL, origin: origin}
@@ -496,4 +507,30 @@ func TestNodeSaveAfterGoDestroyUser(t *testing.T) {
 	}
 	dave.want("GET", in.node, "/peek?k=user", nil, "")
 	dave.want("GET", in.goURL, "/peek?k=user", nil, "")
+}
+
+// With absoluteTimeout (Node) and AbsoluteTimeout (Go) alike, Node's
+// writes never move expires_at past created_at + the timeout, and a
+// session older than it is gone on both sides.
+func TestNodeAbsoluteTimeout(t *testing.T) {
+	in := newInterop(t, time.Hour)
+	b := in.browser()
+	b.want("POST", in.node, "/login", url.Values{"user": {"erin"}}, "hello erin")
+	id := b.sessionID()
+	r, ok := in.rowOf(id)
+	if !ok {
+		t.Fatal("no row after login on Node")
+	}
+	if limit := r.createdAt.Add(time.Hour); r.expiresAt.After(limit) {
+		t.Errorf("expires_at %v is after created_at + 1h (%v): the 24h ttl was not capped", r.expiresAt, limit)
+	}
+	b.want("GET", in.goURL, "/peek?k=user", nil, `"erin"`)
+
+	// Created two hours ago, still unexpired by expires_at: dead for both.
+	h := hashOf(id)
+	if _, err := in.env.DB.Exec(`UPDATE http_sessions SET created_at = now() - interval '2 hours', expires_at = now() + interval '1 hour' WHERE id_hash = $1`, h[:]); err != nil {
+		t.Fatal(err)
+	}
+	b.want("GET", in.node, "/peek?k=user", nil, "")
+	b.want("GET", in.goURL, "/peek?k=user", nil, "")
 }

@@ -23,6 +23,11 @@ declare namespace connectSqlSession {
      * session. Without it the store never changes user_id of existing rows.
      */
     userKey?: string;
+    /**
+     * Seconds, as sqlsession's AbsoluteTimeout: writes cap expires_at at
+     * created_at + this, reads ignore older sessions. Default: none.
+     */
+    absoluteTimeout?: number;
     /** Logs errors of idle clients of a pool the store created; default console.error. */
     errorLog?: (...args: unknown[]) => void;
   }

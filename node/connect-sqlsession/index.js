@@ -90,32 +90,44 @@ function expiryExpr(at, ttl) {
   return `COALESCE(${at}::timestamptz, now() + make_interval(secs => ${ttl}::double precision))`;
 }
 
+// liveExpr is the SQL that a row is live: not expired, and not older than
+// the absoluteTimeout in seconds ($abs; NULL when unset).
+function liveExpr(abs) {
+  return `expires_at > now() AND (${abs}::double precision IS NULL OR created_at > now() - make_interval(secs => ${abs}::double precision))`;
+}
+
+// capExpr limits an expiry to created + absoluteTimeout (LEAST ignores the
+// NULL of an unset timeout).
+function capExpr(expiry, created, abs) {
+  return `LEAST(${expiry}, ${created} + make_interval(secs => ${abs}::double precision))`;
+}
+
 function buildQueries(table) {
-  const expiry = expiryExpr('$3', '$4');
   return {
-    get: `SELECT data FROM ${table} WHERE id_hash = $1 AND expires_at > now()`,
+    get: `SELECT data FROM ${table} WHERE id_hash = $1 AND ${liveExpr('$2')}`,
     // Merge: only the keys this request changed; never resurrects a row that
     // is gone or expired (revoked elsewhere, e.g. Go's DestroyUser).
     merge: `UPDATE ${table}
 SET data = (data - $5::text[]) || $2::jsonb,
-    expires_at = ${expiry},
+    expires_at = ${capExpr(expiryExpr('$3', '$4'), 'created_at', '$8')},
     user_id = CASE WHEN $6::boolean THEN $7::text ELSE user_id END
-WHERE id_hash = $1 AND expires_at > now()`,
+WHERE id_hash = $1 AND ${liveExpr('$8')}`,
     // Whole write, for sessions this process did not read. A dead row with
     // the same hash is replaced as a new session.
     upsert: `INSERT INTO ${table} AS s (id_hash, data, expires_at, created_at, user_id)
-VALUES ($1, $2::jsonb, ${expiry}, now(), $5::text)
+VALUES ($1, $2::jsonb, ${capExpr(expiryExpr('$3', '$4'), 'now()', '$7')}, now(), $5::text)
 ON CONFLICT (id_hash) DO UPDATE
 SET data = EXCLUDED.data,
-    expires_at = EXCLUDED.expires_at,
+    expires_at = CASE WHEN s.expires_at <= now() THEN EXCLUDED.expires_at
+                      ELSE ${capExpr('EXCLUDED.expires_at', 's.created_at', '$7')} END,
     created_at = CASE WHEN s.expires_at <= now() THEN EXCLUDED.created_at ELSE s.created_at END,
     user_id = CASE WHEN $6::boolean OR s.expires_at <= now() THEN EXCLUDED.user_id ELSE s.user_id END`,
-    touch: `UPDATE ${table} SET expires_at = ${expiryExpr('$2', '$3')}
-WHERE id_hash = $1 AND expires_at > now()`,
+    touch: `UPDATE ${table} SET expires_at = ${capExpr(expiryExpr('$2', '$3'), 'created_at', '$4')}
+WHERE id_hash = $1 AND ${liveExpr('$4')}`,
     destroy: `DELETE FROM ${table} WHERE id_hash = $1`,
     destroyUser: `DELETE FROM ${table} WHERE user_id = $1::text`,
-    length: `SELECT count(*)::int AS n FROM ${table} WHERE expires_at > now()`,
-    all: `SELECT data FROM ${table} WHERE expires_at > now() ORDER BY created_at`,
+    length: `SELECT count(*)::int AS n FROM ${table} WHERE ${liveExpr('$1')}`,
+    all: `SELECT data FROM ${table} WHERE ${liveExpr('$1')} ORDER BY created_at`,
     clear: `DELETE FROM ${table}`,
   };
 }
@@ -156,6 +168,9 @@ module.exports = function connectSqlSession(session) {
       const ttl = options.ttl === undefined ? DEFAULT_TTL_SECONDS : Number(options.ttl);
       if (!(ttl > 0)) throw new TypeError('connect-sqlsession: ttl must be a positive number of seconds');
       this.ttl = ttl;
+      const abs = options.absoluteTimeout === undefined || options.absoluteTimeout === null ? null : Number(options.absoluteTimeout);
+      if (abs !== null && !(abs > 0)) throw new TypeError('connect-sqlsession: absoluteTimeout must be a positive number of seconds');
+      this.absoluteTimeout = abs;
       if (options.userKey !== undefined && (typeof options.userKey !== 'string' || options.userKey === '')) {
         throw new TypeError('connect-sqlsession: userKey must be a non-empty string');
       }
@@ -182,7 +197,7 @@ module.exports = function connectSqlSession(session) {
     }
 
     async _get(sid) {
-      const res = await this.pool.query(this.queries.get, [hashId(sid)]);
+      const res = await this.pool.query(this.queries.get, [hashId(sid), this.absoluteTimeout]);
       if (res.rows.length === 0) return null;
       const data = res.rows[0].data;
       if (data === null || typeof data !== 'object' || Array.isArray(data)) return null;
@@ -205,17 +220,17 @@ module.exports = function connectSqlSession(session) {
         const { changed, deleted } = diffTopLevel(snap, data, sess);
         const setUser = this.userKey !== null && (this.userKey in changed || deleted.includes(this.userKey));
         const user = setUser ? userIdOf(data[this.userKey]) : null;
-        await this.pool.query(this.queries.merge, [id, JSON.stringify(changed), expires, this.ttl, deleted, setUser, user]);
+        await this.pool.query(this.queries.merge, [id, JSON.stringify(changed), expires, this.ttl, deleted, setUser, user, this.absoluteTimeout]);
         // 0 rows: the session was destroyed or expired meanwhile; it stays so.
       } else {
         const user = this.userKey !== null ? userIdOf(data[this.userKey]) : null;
-        await this.pool.query(this.queries.upsert, [id, JSON.stringify(data), expires, this.ttl, user, this.userKey !== null]);
+        await this.pool.query(this.queries.upsert, [id, JSON.stringify(data), expires, this.ttl, user, this.userKey !== null, this.absoluteTimeout]);
       }
       if (sess !== null && typeof sess === 'object') this.snapshots.set(sess, snapshotOf(data));
     }
 
     touch(sid, sess, cb) {
-      return settle(this.pool.query(this.queries.touch, [hashId(sid), expiryOf(sess), this.ttl]).then(() => undefined), cb);
+      return settle(this.pool.query(this.queries.touch, [hashId(sid), expiryOf(sess), this.ttl, this.absoluteTimeout]).then(() => undefined), cb);
     }
 
     destroy(sid, cb) {
@@ -229,13 +244,13 @@ module.exports = function connectSqlSession(session) {
     }
 
     length(cb) {
-      return settle(this.pool.query(this.queries.length).then((r) => r.rows[0].n), cb);
+      return settle(this.pool.query(this.queries.length, [this.absoluteTimeout]).then((r) => r.rows[0].n), cb);
     }
 
     // all returns the live sessions as an array: ids are not stored (only
     // their hashes), so they cannot be returned keyed by id.
     all(cb) {
-      return settle(this.pool.query(this.queries.all).then((r) => r.rows.map((row) => row.data)), cb);
+      return settle(this.pool.query(this.queries.all, [this.absoluteTimeout]).then((r) => r.rows.map((row) => row.data)), cb);
     }
 
     // clear deletes every session in the table, Go's included.

@@ -1,7 +1,7 @@
 // An express + express-session app on connect-sqlsession, run by
 // integration/node_test.go next to a Go sqlsession app on the same table.
 // Environment: PG_DSN (server), PG_SCHEMA (schema holding http_sessions),
-// SESSION_SECRET. Prints its port, then serves until stdin closes.
+// SESSION_SECRET, optionally ABSOLUTE_TIMEOUT (seconds). Prints its port, then serves until stdin closes.
 //   POST /login  user=U     regenerate, then session.user = U (userKey "user")
 //   GET  /peek?k=K          JSON of session[K], or "" when unset
 //   POST /set    k=K&v=V    session[K] = V
@@ -15,6 +15,7 @@ const store = new SqlSessionStore({
   conString: process.env.PG_DSN,
   schemaName: process.env.PG_SCHEMA,
   userKey: 'user',
+  absoluteTimeout: process.env.ABSOLUTE_TIMEOUT ? Number(process.env.ABSOLUTE_TIMEOUT) : undefined,
 });
 
 const app = express();

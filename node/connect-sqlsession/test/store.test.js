@@ -123,17 +123,17 @@ test('userKey fills user_id when that key changes, and clears it when deleted', 
   let sess = await store.get('s');
   sess.n = 2;
   await store.set('s', sess);
-  assert.deepEqual(pool.calls[1].params.slice(5), [false, null]); // unchanged: left alone
+  assert.deepEqual(pool.calls[1].params.slice(5, 7), [false, null]); // unchanged: left alone
 
   sess = await store.get('s');
   sess.user = 42;
   await store.set('s', sess);
-  assert.deepEqual(pool.calls[3].params.slice(5), [true, '42']);
+  assert.deepEqual(pool.calls[3].params.slice(5, 7), [true, '42']);
 
   sess = await store.get('s');
   delete sess.user;
   await store.set('s', sess);
-  assert.deepEqual(pool.calls[5].params.slice(5), [true, null]);
+  assert.deepEqual(pool.calls[5].params.slice(5, 7), [true, null]);
 });
 
 test('cookie.expires sets expires_at; ttl is for browser-session cookies', async () => {
@@ -143,8 +143,8 @@ test('cookie.expires sets expires_at; ttl is for browser-session cookies', async
   await store.set('s', { cookie: { ...cookie, originalMaxAge: 3600e3, expires } });
   assert.equal(pool.calls[0].params[2].getTime(), expires.getTime());
   await store.touch('s', { cookie });
-  assert.match(pool.calls[1].text, /^UPDATE "http_sessions" SET expires_at = COALESCE\(\$2::timestamptz/);
-  assert.deepEqual(pool.calls[1].params.slice(1), [null, 60]);
+  assert.match(pool.calls[1].text, /^UPDATE "http_sessions" SET expires_at = LEAST\(COALESCE\(\$2::timestamptz/);
+  assert.deepEqual(pool.calls[1].params.slice(1), [null, 60, null]);
 });
 
 test('schemaName and tableName are quoted identifiers', async () => {
@@ -157,6 +157,7 @@ test('options are checked', () => {
   assert.throws(() => new Store({}), /pool, conString or conObject/);
   assert.throws(() => new Store({ pool: fakePool(), ttl: 0 }), /ttl/);
   assert.throws(() => new Store({ pool: fakePool(), userKey: '' }), /userKey/);
+  assert.throws(() => new Store({ pool: fakePool(), absoluteTimeout: -1 }), /absoluteTimeout/);
   assert.throws(() => connectSqlSession({}), /express-session module/);
 });
 
@@ -177,4 +178,22 @@ test('keys the Session object hides are neither visible nor deleted', async () =
   await store.set('sid1', sess);
   assert.deepEqual(pool.calls[1].params[4], ['a']);
   assert.deepEqual(JSON.parse(pool.calls[1].params[1]), { cookie });
+});
+
+test('absoluteTimeout caps every expiry and filters every read', async () => {
+  const pool = fakePool([{ data: { cookie, a: 1 } }]);
+  const store = newStore(pool, { absoluteTimeout: 3600 });
+  const sess = await store.get('s');
+  sess.a = 2;
+  await store.set('s', sess);
+  await store.set('t', { cookie });
+  await store.touch('s', sess);
+  const [get, merge, upsert, touch] = pool.calls;
+  assert.match(get.text, /created_at > now\(\) - make_interval\(secs => \$2::double precision\)/);
+  assert.equal(get.params[1], 3600);
+  assert.match(merge.text, /LEAST\(.*, created_at \+ make_interval\(secs => \$8::double precision\)\)/);
+  assert.equal(merge.params[7], 3600);
+  assert.match(upsert.text, /LEAST\(.*, now\(\) \+ make_interval\(secs => \$7::double precision\)\)/);
+  assert.equal(upsert.params[6], 3600);
+  assert.equal(touch.params[3], 3600);
 });
