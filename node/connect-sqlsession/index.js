@@ -48,7 +48,7 @@ function snapshotOf(data) {
 // key that sess hides (express-session's Session skips keys such as `id`,
 // `req` or its method names) was never visible to the app and is kept.
 function diffTopLevel(snap, data, sess = data) {
-  const changed = {};
+  const changed = Object.create(null); // a key named __proto__ stays a key
   const deleted = [];
   for (const key of Object.keys(data)) {
     if (key === 'cookie' || snap.get(key) !== JSON.stringify(data[key])) changed[key] = data[key];
@@ -218,7 +218,7 @@ module.exports = function connectSqlSession(session) {
       const expires = expiryOf(sess);
       if (snap) {
         const { changed, deleted } = diffTopLevel(snap, data, sess);
-        const setUser = this.userKey !== null && (this.userKey in changed || deleted.includes(this.userKey));
+        const setUser = this.userKey !== null && (Object.prototype.hasOwnProperty.call(changed, this.userKey) || deleted.includes(this.userKey));
         const user = setUser ? userIdOf(data[this.userKey]) : null;
         await this.pool.query(this.queries.merge, [id, JSON.stringify(changed), expires, this.ttl, deleted, setUser, user, this.absoluteTimeout]);
         // 0 rows: the session was destroyed or expired meanwhile; it stays so.

@@ -197,3 +197,12 @@ test('absoluteTimeout caps every expiry and filters every read', async () => {
   assert.equal(upsert.params[6], 3600);
   assert.equal(touch.params[3], 3600);
 });
+
+test('a key named __proto__ is written as a key', async () => {
+  const pool = fakePool([{ data: { cookie } }]);
+  const store = newStore(pool);
+  const sess = await store.get('s');
+  Object.defineProperty(sess, '__proto__', { value: { x: 1 }, enumerable: true, configurable: true, writable: true });
+  await store.set('s', sess);
+  assert.deepEqual(JSON.parse(pool.calls[1].params[1]), JSON.parse('{"cookie":' + JSON.stringify(cookie) + ',"__proto__":{"x":1}}'));
+});
