@@ -142,7 +142,7 @@ func startNodeApp(t *testing.T, serverDSN, schema string, extraEnv ...string) st
 }
 
 // goNodeApp is the Go side: the routes of testdata/nodeapp, plus
-// Regenerate and DestroyUser.
+// Regenerate, ListUserSessions and DestroyUser.
 func goNodeApp(t *testing.T, store sessions.Store, absolute time.Duration) http.Handler {
 	t.Helper()
 	m, err := sessions.New(store, sessions.Options{
@@ -176,6 +176,14 @@ func goNodeApp(t *testing.T, store sessions.Store, absolute time.Duration) http.
 			return
 		}
 		fmt.Fprint(w, "ok")
+	})
+	mux.HandleFunc("GET /list-user", func(w http.ResponseWriter, r *http.Request) {
+		list, err := m.ListUserSessions(r.Context(), r.FormValue("user"))
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		fmt.Fprint(w, len(list))
 	})
 	mux.HandleFunc("POST /destroy-user", func(w http.ResponseWriter, r *http.Request) {
 		n, err := m.DestroyUser(r.Context(), r.FormValue("user"))
@@ -358,6 +366,7 @@ func TestNodeGoSharedSessions(t *testing.T) {
 	alice2, bob := in.browser(), in.browser()
 	alice2.want("POST", in.node, "/login", url.Values{"user": {"alice"}}, "hello alice")
 	bob.want("POST", in.node, "/login", url.Values{"user": {"bob"}}, "hello bob")
+	alice.want("GET", in.goURL, "/list-user?user=alice", nil, "2")
 	alice.want("POST", in.goURL, "/destroy-user", url.Values{"user": {"alice"}}, "2")
 	alice.want("GET", in.node, "/peek?k=user", nil, "")
 	alice2.want("GET", in.node, "/peek?k=user", nil, "")
