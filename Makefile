@@ -8,7 +8,7 @@ RACE    ?= -race
 BENCHTIME ?= 1s
 BENCHCOUNT ?= 5
 
-.PHONY: all generate check-generated lint test test-root test-integration fuzz bench demo screenshots node-deps tidy
+.PHONY: all generate check-generated lint test test-root test-integration fuzz bench demo screenshots node-deps node-test tidy
 
 all: check-generated lint test
 
@@ -29,18 +29,32 @@ lint:
 	@for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && $(GO) vet ./...) || exit 1; done
 	@for m in $(MODULES); do echo "staticcheck ($$m)"; (cd $$m && $(STATICCHECK) ./...) || exit 1; done
 
-## node-deps: install the npm packages the express-compatibility tests run.
+## node-deps: install the npm packages the Node tests run (express compatibility,
+## connect-sqlsession and its integration app). Without npm: one line, and the
+## Node tests skip; with SQLSESSION_REQUIRE_NODE=1 (CI) a missing npm fails.
+NODE_DIRS = sessions/testdata/express node/connect-sqlsession integration/testdata/nodeapp
 node-deps:
-	@if [ -f sessions/testdata/express/package.json ]; then \
-		cd sessions/testdata/express && npm ci --no-audit --no-fund --loglevel=error; fi
+	@if ! command -v npm >/dev/null 2>&1; then \
+		if [ "$$SQLSESSION_REQUIRE_NODE" = 1 ]; then echo "node-deps: SQLSESSION_REQUIRE_NODE=1 but npm is not installed"; exit 1; fi; \
+		echo "node-deps: npm not installed; Node tests will skip"; exit 0; fi; \
+	for d in $(NODE_DIRS); do \
+		(cd $$d && npm ci --no-audit --no-fund --loglevel=error) || exit 1; done
 
-## test: every test of the root module and of the integration module, with -race.
-test: test-root test-integration fuzz
+## node-test: connect-sqlsession's own unit tests (node --test).
+node-test: node-deps
+	@if ! command -v npm >/dev/null 2>&1; then \
+		if [ "$$SQLSESSION_REQUIRE_NODE" = 1 ]; then echo "node-test: SQLSESSION_REQUIRE_NODE=1 but npm is not installed"; exit 1; fi; \
+		echo "node-test: npm not installed; skipped"; exit 0; fi; \
+	cd node/connect-sqlsession && npm test --silent -- --test-reporter=spec
+
+## test: every test of the root module and of the integration module (with -race),
+## and connect-sqlsession's node tests.
+test: test-root test-integration node-test fuzz
 
 test-root: node-deps
 	$(GO) test $(RACE) -count=1 ./...
 
-test-integration:
+test-integration: node-deps
 	cd integration && $(GO) test $(RACE) -count=1 ./...
 
 ## fuzz: a short, bounded run of the fuzz targets (part of make test).

@@ -1,0 +1,208 @@
+'use strict';
+
+// Unit tests without a database: a fake pool records the statements the
+// store sends. The integration tests in the Go repository
+// (integration/node_test.go) run the store on PostgreSQL with express.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const { EventEmitter } = require('node:events');
+
+const connectSqlSession = require('..');
+
+// A stand-in for express-session's Store and Session: createSession wraps
+// the loaded object into a new one that has a non-enumerable id and
+// prototype methods, and copies only the keys those do not hide.
+class FakeSession {
+  constructor(id, data) {
+    Object.defineProperty(this, 'id', { value: id });
+    for (const prop in data) if (!(prop in this)) this[prop] = data[prop];
+  }
+  save() {}
+}
+class FakeStore extends EventEmitter {
+  createSession(req, sess) {
+    req.session = new FakeSession(req.sessionID, sess);
+    return req.session;
+  }
+}
+const Store = connectSqlSession({ Store: FakeStore });
+
+function fakePool(rows = [], rowCount = 1) {
+  const calls = [];
+  return {
+    calls,
+    query(text, params) {
+      calls.push({ text, params });
+      return Promise.resolve({ rows, rowCount });
+    },
+  };
+}
+
+const cookie = { originalMaxAge: null, expires: null, httpOnly: true, path: '/' };
+
+function newStore(pool, opts = {}) {
+  return new Store({ pool, ...opts });
+}
+
+test('hashId is SHA-256 of the sid as UTF-8', () => {
+  const want = crypto.createHash('sha256').update('abc\u00e9', 'utf8').digest('hex');
+  assert.equal(connectSqlSession.hashId('abc\u00e9').toString('hex'), want);
+});
+
+test('get filters on expires_at and returns the stored object', async () => {
+  const pool = fakePool([{ data: { cookie, user: 'ann' } }]);
+  const sess = await newStore(pool).get('sid1');
+  assert.deepEqual(sess, { cookie, user: 'ann' });
+  assert.match(pool.calls[0].text, /expires_at > now\(\)/);
+  assert.deepEqual(pool.calls[0].params[0], connectSqlSession.hashId('sid1'));
+});
+
+test('get gives a session stored without cookie a browser-session cookie', async () => {
+  const sess = await newStore(fakePool([{ data: { user: 'ann' } }])).get('sid1');
+  assert.deepEqual(sess.cookie, cookie);
+});
+
+test('get of an unknown sid answers null through the callback', (t, done) => {
+  newStore(fakePool([])).get('nope', (err, sess) => {
+    assert.equal(err, null);
+    assert.equal(sess, null);
+    done();
+  });
+});
+
+test('set of a session it did not read writes the whole session', async () => {
+  const pool = fakePool();
+  await newStore(pool, { userKey: 'user' }).set('sid1', { cookie, user: 'ann', n: 1 });
+  const { text, params } = pool.calls[0];
+  assert.match(text, /^INSERT INTO "http_sessions"/);
+  assert.deepEqual(JSON.parse(params[1]), { cookie, user: 'ann', n: 1 });
+  assert.equal(params[2], null); // browser-session cookie: now() + ttl
+  assert.equal(params[3], 86400);
+  assert.equal(params[4], 'ann');
+});
+
+test('set after get writes only changed and deleted top-level keys', async () => {
+  const pool = fakePool([{ data: { cookie, a: 1, b: { x: [1, 2] }, gone: true } }]);
+  const store = newStore(pool);
+  const loaded = await store.get('sid1');
+  const req = {};
+  const sess = store.createSession(req, loaded); // what express-session does
+  assert.notEqual(sess, loaded);
+  sess.a = 2;
+  delete sess.gone;
+  sess.c = 'new';
+  await store.set('sid1', sess);
+  const { text, params } = pool.calls[1];
+  assert.match(text, /^UPDATE "http_sessions"\s+SET data = \(data - \$5::text\[\]\) \|\| \$2::jsonb/);
+  assert.match(text, /expires_at > now\(\)/);
+  assert.deepEqual(JSON.parse(params[1]), { cookie, a: 2, c: 'new' }); // b unchanged: not written
+  assert.deepEqual(params[4], ['gone']);
+  assert.equal(params[5], false); // no userKey: user_id untouched
+
+  // A second save in the same request diffs against what was written.
+  sess.d = 4;
+  await store.set('sid1', sess);
+  assert.deepEqual(JSON.parse(pool.calls[2].params[1]), { cookie, d: 4 });
+  assert.deepEqual(pool.calls[2].params[4], []);
+});
+
+test('set of a session destroyed meanwhile does not re-create it', async () => {
+  const pool = fakePool([{ data: { cookie, a: 1 } }], 0); // UPDATE matches no live row
+  const store = newStore(pool);
+  const sess = await store.get('sid1');
+  sess.a = 2;
+  await store.set('sid1', sess);
+  assert.equal(pool.calls.length, 2);
+  assert.match(pool.calls[1].text, /^UPDATE/);
+});
+
+test('userKey fills user_id when that key changes, and clears it when deleted', async () => {
+  const pool = fakePool([{ data: { cookie, user: 'ann', n: 1 } }]);
+  const store = newStore(pool, { userKey: 'user' });
+  let sess = await store.get('s');
+  sess.n = 2;
+  await store.set('s', sess);
+  assert.deepEqual(pool.calls[1].params.slice(5, 7), [false, null]); // unchanged: left alone
+
+  sess = await store.get('s');
+  sess.user = 42;
+  await store.set('s', sess);
+  assert.deepEqual(pool.calls[3].params.slice(5, 7), [true, '42']);
+
+  sess = await store.get('s');
+  delete sess.user;
+  await store.set('s', sess);
+  assert.deepEqual(pool.calls[5].params.slice(5, 7), [true, null]);
+});
+
+test('cookie.expires sets expires_at; ttl is for browser-session cookies', async () => {
+  const pool = fakePool();
+  const store = newStore(pool, { ttl: 60 });
+  const expires = new Date(Date.now() + 3600e3);
+  await store.set('s', { cookie: { ...cookie, originalMaxAge: 3600e3, expires } });
+  assert.equal(pool.calls[0].params[2].getTime(), expires.getTime());
+  await store.touch('s', { cookie });
+  assert.match(pool.calls[1].text, /^UPDATE "http_sessions" SET expires_at = LEAST\(COALESCE\(\$2::timestamptz/);
+  assert.deepEqual(pool.calls[1].params.slice(1), [null, 60, null]);
+});
+
+test('schemaName and tableName are quoted identifiers', async () => {
+  const pool = fakePool();
+  await newStore(pool, { schemaName: 'my"schema', tableName: 'Sess' }).destroy('s');
+  assert.equal(pool.calls[0].text, 'DELETE FROM "my""schema"."Sess" WHERE id_hash = $1');
+});
+
+test('options are checked', () => {
+  assert.throws(() => new Store({}), /pool, conString or conObject/);
+  assert.throws(() => new Store({ pool: fakePool(), ttl: 0 }), /ttl/);
+  assert.throws(() => new Store({ pool: fakePool(), userKey: '' }), /userKey/);
+  assert.throws(() => new Store({ pool: fakePool(), absoluteTimeout: -1 }), /absoluteTimeout/);
+  assert.throws(() => connectSqlSession({}), /express-session module/);
+});
+
+test('length, all, clear and destroyUser', async () => {
+  const store = newStore(fakePool([{ n: 3, data: { cookie } }], 2));
+  assert.equal(await store.length(), 3);
+  assert.deepEqual(await store.all(), [{ cookie }]);
+  assert.equal(await store.destroyUser('ann'), 2);
+  assert.equal(await store.clear(), undefined);
+});
+
+test('keys the Session object hides are neither visible nor deleted', async () => {
+  const pool = fakePool([{ data: { cookie, id: 'go-value', save: 1, a: 1 } }]);
+  const store = newStore(pool);
+  const sess = store.createSession({ sessionID: 'sid1' }, await store.get('sid1'));
+  assert.equal(sess.id, 'sid1');
+  delete sess.a;
+  await store.set('sid1', sess);
+  assert.deepEqual(pool.calls[1].params[4], ['a']);
+  assert.deepEqual(JSON.parse(pool.calls[1].params[1]), { cookie });
+});
+
+test('absoluteTimeout caps every expiry and filters every read', async () => {
+  const pool = fakePool([{ data: { cookie, a: 1 } }]);
+  const store = newStore(pool, { absoluteTimeout: 3600 });
+  const sess = await store.get('s');
+  sess.a = 2;
+  await store.set('s', sess);
+  await store.set('t', { cookie });
+  await store.touch('s', sess);
+  const [get, merge, upsert, touch] = pool.calls;
+  assert.match(get.text, /created_at > now\(\) - make_interval\(secs => \$2::double precision\)/);
+  assert.equal(get.params[1], 3600);
+  assert.match(merge.text, /LEAST\(.*, created_at \+ make_interval\(secs => \$8::double precision\)\)/);
+  assert.equal(merge.params[7], 3600);
+  assert.match(upsert.text, /LEAST\(.*, now\(\) \+ make_interval\(secs => \$7::double precision\)\)/);
+  assert.equal(upsert.params[6], 3600);
+  assert.equal(touch.params[3], 3600);
+});
+
+test('a key named __proto__ is written as a key', async () => {
+  const pool = fakePool([{ data: { cookie } }]);
+  const store = newStore(pool);
+  const sess = await store.get('s');
+  Object.defineProperty(sess, '__proto__', { value: { x: 1 }, enumerable: true, configurable: true, writable: true });
+  await store.set('s', sess);
+  assert.deepEqual(JSON.parse(pool.calls[1].params[1]), JSON.parse('{"cookie":' + JSON.stringify(cookie) + ',"__proto__":{"x":1}}'));
+});
