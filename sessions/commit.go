@@ -33,9 +33,9 @@ func (s *Session) facts(now time.Time) facts {
 		unsetDestroy:      o.Unset == UnsetDestroy,
 		touchAfter:        s.m.touchAfter(s.cur.maxAge),
 		asked:             s.asked,
-		stored:            s.saved != nil,
+		stored:            s.stored,
 		modified:          s.id != s.startID || !s.cur.equal(s.start),
-		dirty:             s.saved == nil || !s.cur.equal(*s.saved),
+		dirty:             !s.stored || !s.cur.equal(s.saved),
 		current:           s.cookieID == s.id,
 		hadCookie:         s.cookieID != "",
 		persistent:        s.cur.maxAge > 0,
@@ -48,7 +48,7 @@ func (s *Session) facts(now time.Time) facts {
 // carryOut does what p says. s.mu is held.
 func (s *Session) carryOut(p plan, now time.Time) (ev event, setCookie string, err error) {
 	if p.destroy || p.save || p.touch {
-		ctx, cancel := s.m.storeCtx(s.r)
+		ctx, cancel := s.storeCtx()
 		defer cancel()
 		switch {
 		case p.destroy:
@@ -113,11 +113,11 @@ func (s *Session) touch(ctx context.Context, now time.Time) error {
 // be sent any more.
 func (s *Session) commitLate(now time.Time) error {
 	s.mu.Lock()
-	if s.asked.unset || s.saved != nil && s.cur.equal(*s.saved) {
+	if s.asked.unset || s.stored && s.cur.equal(s.saved) {
 		s.mu.Unlock()
 		return nil
 	}
-	if s.saved == nil {
+	if !s.stored {
 		modified := s.id != s.startID || !s.cur.equal(s.start)
 		s.mu.Unlock()
 		if modified {
@@ -125,7 +125,7 @@ func (s *Session) commitLate(now time.Time) error {
 		}
 		return nil
 	}
-	ctx, cancel := s.m.storeCtx(s.r)
+	ctx, cancel := s.storeCtx()
 	defer cancel()
 	ev, _, err := s.save(ctx, now)
 	s.mu.Unlock()
@@ -140,7 +140,7 @@ func (s *Session) commitLate(now time.Time) error {
 func (s *Session) save(ctx context.Context, now time.Time) (ev event, kept bool, err error) {
 	cookieExp, storeExp := s.expiries(now)
 	cookieJSON := s.m.encodeStoredCookie(s.cur.maxAge, cookieExp, s.secureFlag())
-	if s.saved == nil {
+	if !s.stored {
 		data := make(map[string]json.RawMessage, len(s.cur.values)+1)
 		for k, v := range s.cur.values {
 			data[k] = v
@@ -157,8 +157,7 @@ func (s *Session) save(ctx context.Context, now time.Time) (ev event, kept bool,
 		}
 		return ev, false, fmt.Errorf("sessions: save: %w", err)
 	}
-	saved := s.cur
-	s.saved, s.own, s.storedExpiry = &saved, false, storeExp
+	s.saved, s.stored, s.own, s.storedExpiry = s.cur, true, false, storeExp
 	return ev, true, nil
 }
 

@@ -91,24 +91,34 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r) // this Manager wraps the handler twice
 			return
 		}
-		addVary(w.Header())
 		if !strings.HasPrefix(r.URL.Path, m.opts.Cookie.Path) {
+			addVary(w.Header(), nil)
 			next.ServeHTTP(w, r) // outside the cookie's path: no session, as in express-session
 			return
 		}
-		s, err := m.load(r)
-		if err != nil {
+		s := m.newSession(r)
+		addVary(w.Header(), s.vary[:])
+		if err := m.load(s); err != nil {
 			m.fail(w, r, err)
 			return
 		}
-		sw := &responseWriter{ResponseWriter: w, s: s, m: m, r: r}
-		next.ServeHTTP(sw, r.WithContext(&s.ctx))
-		sw.finish()
+		s.w = responseWriter{ResponseWriter: w, s: s, m: m, r: r}
+		next.ServeHTTP(&s.w, r.WithContext(&s.ctx))
+		s.w.finish()
 	})
 }
 
-func addVary(h http.Header) {
-	for _, v := range h.Values("Vary") {
+// addVary adds Cookie to the Vary header unless it is there (or "*"). A
+// response with no Vary yet gets spare, a one-string slice the caller
+// owns, to spare an allocation.
+func addVary(h http.Header, spare []string) {
+	vary, ok := h["Vary"]
+	if !ok && spare != nil {
+		spare[0] = "Cookie"
+		h["Vary"] = spare[:1:1] // full: a later Add copies it
+		return
+	}
+	for _, v := range vary {
 		for f := range strings.SplitSeq(v, ",") {
 			if f = strings.TrimSpace(f); strings.EqualFold(f, "Cookie") || f == "*" {
 				return
@@ -120,37 +130,54 @@ func addVary(h http.Header) {
 
 // storeCtx bounds one store call: the request's values, not its
 // cancellation (a client that hangs up must not lose a write), and
-// Options.StoreTimeout.
-func (m *Manager) storeCtx(r *http.Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(r.Context()), m.opts.StoreTimeout)
+// Options.StoreTimeout. A request whose own deadline comes sooner runs the
+// call under its own context: that deadline ends it anyway, and no second
+// timer is needed.
+func (s *Session) storeCtx() (context.Context, context.CancelFunc) {
+	if dl, ok := s.r.Context().Deadline(); ok && time.Until(dl) < s.m.opts.StoreTimeout {
+		return s.r.Context(), func() {}
+	}
+	return context.WithTimeout(&s.detached, s.m.opts.StoreTimeout)
 }
 
-// load returns the request's session: the stored one its cookie names, or
-// a new one.
-func (m *Manager) load(r *http.Request) (*Session, error) {
+// detached is a request's context without its cancellation and deadline:
+// context.WithoutCancel, kept in the Session to spare an allocation.
+type detached struct{ context.Context }
+
+// Deadline reports no deadline.
+func (detached) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+// Done returns nil: a detached context is never cancelled.
+func (detached) Done() <-chan struct{} { return nil }
+
+// Err returns nil.
+func (detached) Err() error { return nil }
+
+// load fills s with the request's session: the stored one its cookie
+// names, or a new one.
+func (m *Manager) load(s *Session) error {
 	now := m.opts.Now()
-	s := m.newSession(r)
-	s.cookieID = m.sessionIDFromRequest(r)
+	s.cookieID = m.sessionIDFromRequest(s.r)
 	if s.cookieID != "" {
-		ctx, cancel := m.storeCtx(r)
+		ctx, cancel := s.storeCtx()
 		rec, err := m.store.Load(ctx, HashID(s.cookieID), now)
 		cancel()
 		switch {
 		case err == nil && !m.pastAbsolute(rec.CreatedAt, now):
 			s.inflate(s.cookieID, rec)
-			return s, nil
+			return nil
 		case err == nil, errors.Is(err, ErrNotFound):
 			// Expired or unknown: start afresh, as express-session does.
 		default:
-			return nil, fmt.Errorf("sessions: load: %w", err)
+			return fmt.Errorf("sessions: load: %w", err)
 		}
 	}
-	id, err := m.genID(r)
+	id, err := m.genID(s.r)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.generate(id, now)
-	return s, nil
+	return nil
 }
 
 func (m *Manager) pastAbsolute(created, now time.Time) bool {

@@ -21,9 +21,12 @@ var ErrNoSession = errors.New("sessions: no session (is the handler wrapped by M
 // Manager.FromContext). Its methods are safe for concurrent use; those of a
 // nil *Session return ErrNoSession or do nothing.
 type Session struct {
-	m   *Manager
-	r   *http.Request
-	ctx sessionContext // the handler's request context, carrying s
+	m        *Manager
+	r        *http.Request
+	ctx      sessionContext // the handler's request context, carrying s
+	detached detached       // the request's context for store calls
+	w        responseWriter // the handler's ResponseWriter
+	vary     [1]string      // the Vary header's value, when the response had none
 
 	mu       sync.Mutex
 	id       string
@@ -31,11 +34,12 @@ type Session struct {
 	cookieID string // verified id from the request's cookie; "" for none
 	startID  string // id when the request started (or after Destroy)
 
-	cur   snap  // what the handler sees
-	start snap  // cur when the request started: express's isModified
-	saved *snap // what the store holds; nil when it has no row
-	own   bool  // cur.values is a private copy, not shared with start or saved
-	size  int   // JSON bytes of cur.values; sizeUnknown until a Set needs it
+	cur    snap // what the handler sees
+	start  snap // cur when the request started: express's isModified
+	saved  snap // what the store's row holds, when stored
+	stored bool // the store has a row for id
+	own    bool // cur.values is a private copy, not shared with start or saved
+	size   int  // JSON bytes of cur.values; sizeUnknown until a Set needs it
 
 	createdAt    time.Time
 	storedExpiry time.Time // the row's expires_at, as far as this request knows
@@ -56,6 +60,7 @@ const sizeUnknown = -1
 func (m *Manager) newSession(r *http.Request) *Session {
 	s := &Session{m: m, r: r, size: sizeUnknown}
 	s.ctx = sessionContext{Context: r.Context(), s: s}
+	s.detached = detached{r.Context()}
 	return s
 }
 
@@ -63,7 +68,7 @@ func (m *Manager) newSession(r *http.Request) *Session {
 func (s *Session) generate(id string, now time.Time) {
 	s.id, s.hash, s.startID = id, HashID(id), id
 	s.cur = snap{values: map[string]json.RawMessage{}, maxAge: s.m.defaultMaxAge(now)}
-	s.start, s.saved, s.own, s.size = s.cur, nil, false, sizeUnknown
+	s.start, s.saved, s.stored, s.own, s.size = s.cur, snap{}, false, false, sizeUnknown
 	s.createdAt, s.storedExpiry = now, time.Time{}
 }
 
@@ -86,11 +91,10 @@ func (s *Session) inflate(id string, rec sessionstore.Record) {
 func (s *Session) setStored(rec sessionstore.Record) {
 	cur, complete := s.m.snapOf(rec)
 	s.cur, s.own, s.size = cur, false, sizeUnknown
-	saved := cur
+	s.saved, s.stored = cur, true
 	if !complete {
-		saved.maxAge = unknownMaxAge // no cookie JSON stored yet: the next save writes it
+		s.saved.maxAge = unknownMaxAge // no cookie JSON stored yet: the next save writes it
 	}
-	s.saved = &saved
 	s.createdAt, s.storedExpiry = rec.CreatedAt, rec.ExpiresAt
 }
 
@@ -243,13 +247,13 @@ func (s *Session) Destroy(ctx context.Context) error {
 
 // deleteRow deletes the session's row, if it has one. s.mu is held.
 func (s *Session) deleteRow(ctx context.Context, op string) error {
-	if s.saved == nil {
+	if !s.stored {
 		return nil
 	}
 	if err := s.m.store.Destroy(ctx, s.hash); err != nil {
 		return fmt.Errorf("sessions: %s: %w", op, err)
 	}
-	s.saved = nil
+	s.saved, s.stored = snap{}, false
 	return nil
 }
 
@@ -261,7 +265,7 @@ func (s *Session) Reload(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.saved == nil {
+	if !s.stored {
 		return fmt.Errorf("sessions: reload: %w", ErrNotFound)
 	}
 	rec, err := s.m.store.Load(ctx, s.hash, s.m.opts.Now())
