@@ -5,12 +5,13 @@
 package pgdb
 
 import (
+	"encoding/json"
 	"time"
 )
 
 type HttpSession struct {
 	IDHash    []byte
-	Data      []byte
+	Data      json.RawMessage
 	ExpiresAt time.Time
 	CreatedAt time.Time
 	UserID    *string

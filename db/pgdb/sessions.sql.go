@@ -7,6 +7,7 @@ package pgdb
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -100,7 +101,7 @@ type GetSessionParams struct {
 }
 
 type GetSessionRow struct {
-	Data      []byte
+	Data      json.RawMessage
 	ExpiresAt time.Time
 	CreatedAt time.Time
 	UserID    *string
@@ -133,7 +134,7 @@ WHERE http_sessions.expires_at <= $6
 
 type InsertSessionParams struct {
 	IDHash    []byte
-	Data      []byte
+	Data      json.RawMessage
 	ExpiresAt time.Time
 	CreatedAt time.Time
 	UserID    *string
@@ -171,7 +172,7 @@ type ListUserSessionsParams struct {
 
 type ListUserSessionsRow struct {
 	IDHash    []byte
-	Data      []byte
+	Data      json.RawMessage
 	ExpiresAt time.Time
 	CreatedAt time.Time
 }
@@ -211,7 +212,7 @@ WHERE id_hash = $6 AND expires_at > $7
 
 type MergeSessionParams struct {
 	DeletedKeys []string
-	Changed     []byte
+	Changed     json.RawMessage
 	ExpiresAt   time.Time
 	SetUser     bool
 	UserID      *string
