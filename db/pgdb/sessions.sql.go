@@ -239,6 +239,16 @@ func (q *Queries) MergeSession(ctx context.Context, arg MergeSessionParams) (int
 	return result.RowsAffected(), nil
 }
 
+const probeTable = `-- name: ProbeTable :exec
+SELECT 1 FROM http_sessions LIMIT 0
+`
+
+// Fails when the table is missing; reads no row, whatever the table's size.
+func (q *Queries) ProbeTable(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, probeTable)
+	return err
+}
+
 const touchSession = `-- name: TouchSession :execrows
 UPDATE http_sessions
 SET expires_at = $1
