@@ -10,9 +10,10 @@ import (
 )
 
 type HttpSession struct {
-	IDHash    []byte
-	Data      json.RawMessage
-	ExpiresAt time.Time
-	CreatedAt time.Time
-	UserID    *string
+	IDHash        []byte
+	Data          json.RawMessage
+	ExpiresAt     time.Time
+	CreatedAt     time.Time
+	UserID        *string
+	ExpiresBucket time.Time
 }
