@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 )
@@ -32,6 +33,14 @@ const TableName = "http_sessions"
 // not goose's default lock id, so an application's own goose run and ours
 // never wait for each other.
 const migrationLockID int64 = 0x5e55_1071 // "sessio(n)"
+
+// ErrPooler is returned (wrapped) by Migrate and MigrateDown on Postgres
+// when the connection goes through a connection pooler such as PgBouncer:
+// the advisory lock that keeps concurrent migrations apart is held by a
+// server session, which a transaction pooler hands to other clients
+// between transactions. Migrate over a direct connection to PostgreSQL.
+var ErrPooler = errors.New("the connection goes through a connection pooler (such as PgBouncer); " +
+	"migrate over a direct connection to PostgreSQL")
 
 //go:embed migrations/postgres/*.sql migrations/sqlite/*.sql
 var migrations embed.FS
@@ -62,8 +71,12 @@ func Migrations(d Dialect) (fs.FS, error) {
 // Postgres it holds an advisory lock while it runs, so processes that start
 // together migrate once. Pass a *sql.DB opened with a Postgres driver such
 // as github.com/jackc/pgx/v5/stdlib, or with a SQLite driver.
+//
+// Through a connection pooler (PgBouncer and the like) it refuses with an
+// error wrapping ErrPooler, before changing anything: run it over a direct
+// connection (the application itself may then use the pooler).
 func Migrate(ctx context.Context, conn *sql.DB, d Dialect) error {
-	p, err := newProvider(conn, d)
+	p, err := newProvider(ctx, conn, d)
 	if err != nil {
 		return err
 	}
@@ -77,7 +90,7 @@ func Migrate(ctx context.Context, conn *sql.DB, d Dialect) error {
 // http_sessions table and all sessions in it. It is meant for tests and for
 // uninstalling; the version table itself is kept, as goose does.
 func MigrateDown(ctx context.Context, conn *sql.DB, d Dialect) error {
-	p, err := newProvider(conn, d)
+	p, err := newProvider(ctx, conn, d)
 	if err != nil {
 		return err
 	}
@@ -87,7 +100,7 @@ func MigrateDown(ctx context.Context, conn *sql.DB, d Dialect) error {
 	return nil
 }
 
-func newProvider(conn *sql.DB, d Dialect) (*goose.Provider, error) {
+func newProvider(ctx context.Context, conn *sql.DB, d Dialect) (*goose.Provider, error) {
 	if conn == nil {
 		return nil, errors.New("db: migrate: nil *sql.DB")
 	}
@@ -101,6 +114,9 @@ func newProvider(conn *sql.DB, d Dialect) (*goose.Provider, error) {
 	}
 	dialect := goose.DialectSQLite3
 	if d == Postgres {
+		if err := checkDirect(ctx, conn); err != nil {
+			return nil, err
+		}
 		dialect = goose.DialectPostgres
 		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID))
 		if err != nil {
@@ -114,3 +130,50 @@ func newProvider(conn *sql.DB, d Dialect) (*goose.Provider, error) {
 	}
 	return p, nil
 }
+
+// checkDirect returns an error wrapping ErrPooler when conn does not reach
+// a PostgreSQL backend directly: the session must stay the same across two
+// statements and, with pgx, be the backend whose pid the server announced
+// at connect (BackendKeyData), where a pooler announces one of its own.
+func checkDirect(ctx context.Context, conn *sql.DB) error {
+	c, err := conn.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("db: migrate postgres: %w", err)
+	}
+	defer c.Close()
+	var announced, first, second uint32
+	err = c.Raw(func(driverConn any) error {
+		pc, ok := driverConn.(interface{ Conn() *pgx.Conn })
+		if !ok {
+			return errNotPgx
+		}
+		announced = pc.Conn().PgConn().PID()
+		for _, dst := range []*uint32{&first, &second} {
+			// The simple protocol, so that no prepared statement is
+			// involved, whatever default_query_exec_mode says.
+			if err := pc.Conn().QueryRow(ctx, backendPID, pgx.QueryExecModeSimpleProtocol).Scan(dst); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, errNotPgx) {
+		err = c.QueryRowContext(ctx, backendPID).Scan(&first)
+		if err == nil {
+			err = c.QueryRowContext(ctx, backendPID).Scan(&second)
+		}
+		announced = first
+	}
+	if err != nil {
+		return fmt.Errorf("db: migrate postgres: %w", err)
+	}
+	if first != second || announced != first {
+		return fmt.Errorf("db: migrate postgres: %w (backend pid %d, then %d; %d announced at connect)",
+			ErrPooler, first, second, announced)
+	}
+	return nil
+}
+
+const backendPID = "SELECT pg_backend_pid()"
+
+var errNotPgx = errors.New("not a pgx connection")

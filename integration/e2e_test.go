@@ -17,7 +17,8 @@ import (
 // server and a cookie jar, with the rows checked after each step.
 func TestEndToEnd(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
-		srv := httptest.NewServer(app(t, b.store, sessions.Options{}))
+		// TouchEveryRequest: this walk-through checks express-session's touch on every read.
+		srv := httptest.NewServer(app(t, b.store, sessions.Options{TouchAfter: sessions.TouchEveryRequest}))
 		defer srv.Close()
 		c := newClient(t, srv)
 

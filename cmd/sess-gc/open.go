@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -14,12 +13,15 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/sqlsession/sqlsession/db"
+	"github.com/sqlsession/sqlsession/db/pgdb"
+	"github.com/sqlsession/sqlsession/db/sqlitedb"
 	"github.com/sqlsession/sqlsession/sessions"
 	"github.com/sqlsession/sqlsession/sessions/pgstore"
 	"github.com/sqlsession/sqlsession/sessions/sqlitestore"
 )
 
-// open connects, migrates when asked, and checks that the table exists.
+// open connects, migrates when asked, and checks that the table exists
+// (ProbeTable reads no row, so the check costs the same on any table size).
 func open(ctx context.Context, c config) (sessions.Store, func(), error) {
 	switch c.driver {
 	case "postgres":
@@ -45,7 +47,7 @@ func open(ctx context.Context, c config) (sessions.Store, func(), error) {
 			}
 		}
 		store := pgstore.New(pool)
-		if err := checkTable(ctx, store); err != nil {
+		if err := explain(pgdb.New(pool).ProbeTable(ctx)); err != nil {
 			pool.Close()
 			return nil, nil, err
 		}
@@ -74,20 +76,12 @@ func open(ctx context.Context, c config) (sessions.Store, func(), error) {
 			}
 		}
 		store := sqlitestore.New(conn)
-		if err := checkTable(ctx, store); err != nil {
+		if err := explain(sqlitedb.New(conn).ProbeTable(ctx)); err != nil {
 			closeConn()
 			return nil, nil, err
 		}
 		return store, closeConn, nil
 	}
-}
-
-// checkTable runs a query that reads no row (an index probe for sessions
-// that expired before the year 1), so that a missing table is reported as
-// such, before anything else.
-func checkTable(ctx context.Context, store sessions.Store) error {
-	_, err := store.CountExpired(ctx, time.Time{})
-	return explain(err)
 }
 
 // explain turns "no such table" errors into advice.

@@ -5,13 +5,15 @@
 package pgdb
 
 import (
+	"encoding/json"
 	"time"
 )
 
 type HttpSession struct {
-	IDHash    []byte
-	Data      []byte
-	ExpiresAt time.Time
-	CreatedAt time.Time
-	UserID    *string
+	IDHash        []byte
+	Data          json.RawMessage
+	ExpiresAt     time.Time
+	CreatedAt     time.Time
+	UserID        *string
+	ExpiresBucket time.Time
 }

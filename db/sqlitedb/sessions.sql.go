@@ -248,6 +248,16 @@ func (q *Queries) LockSession(ctx context.Context, arg LockSessionParams) (int64
 	return result.RowsAffected()
 }
 
+const probeTable = `-- name: ProbeTable :exec
+SELECT 1 FROM http_sessions LIMIT 0
+`
+
+// Fails when the table is missing; reads no row, whatever the table's size.
+func (q *Queries) ProbeTable(ctx context.Context) error {
+	_, err := q.db.ExecContext(ctx, probeTable)
+	return err
+}
+
 const touchSession = `-- name: TouchSession :execrows
 UPDATE http_sessions
 SET expires_at = ?1

@@ -22,6 +22,38 @@ func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) sessions.Store { return pgstore.New(pgtest.Migrated(t).Pool) })
 }
 
+// execModes are pgx's five query exec modes, chosen by the DSN parameter
+// default_query_exec_mode (poolers such as PgBouncer need one of the last
+// three, or cache_describe).
+var execModes = []string{"cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol"}
+
+// TestContractExecModes runs the contract through a pool in each pgx exec
+// mode: jsonb parameters must reach the server as JSON text in all of them.
+func TestContractExecModes(t *testing.T) {
+	for _, mode := range execModes {
+		t.Run(mode, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) sessions.Store { return pgstore.New(poolInMode(t, mode)) })
+		})
+	}
+}
+
+// poolInMode returns a pool on a fresh migrated schema whose connections
+// use the given default_query_exec_mode.
+func poolInMode(t *testing.T, mode string) *pgxpool.Pool {
+	t.Helper()
+	e := pgtest.Migrated(t)
+	cfg, err := pgxpool.ParseConfig(e.DSN + "&default_query_exec_mode=" + mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
 func TestStoresOnlyTheHash(t *testing.T) {
 	e := pgtest.Migrated(t)
 	s := pgstore.New(e.Pool)

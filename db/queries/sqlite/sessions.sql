@@ -78,3 +78,7 @@ WHERE expires_at <= sqlc.arg(before);
 -- name: CountLive :one
 SELECT count(*) FROM http_sessions
 WHERE expires_at > sqlc.arg(now);
+
+-- name: ProbeTable :exec
+-- Fails when the table is missing; reads no row, whatever the table's size.
+SELECT 1 FROM http_sessions LIMIT 0;

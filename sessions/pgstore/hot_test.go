@@ -1,0 +1,139 @@
+package pgstore_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pressly/goose/v3"
+
+	"github.com/sqlsession/sqlsession/db"
+	"github.com/sqlsession/sqlsession/internal/pgtest"
+	"github.com/sqlsession/sqlsession/sessions"
+	"github.com/sqlsession/sqlsession/sessions/pgstore"
+	"github.com/sqlsession/sqlsession/sessions/sessionstore"
+)
+
+// TestTouchesAreHOT touches 2,000 sessions three times each, the way a
+// busy site moves expiries, and reads pg_stat_user_tables: at least 90%
+// of the updates must be HOT (no index written). As a control, the same
+// run on schema version 1 (expires_at indexed) is almost never HOT.
+func TestTouchesAreHOT(t *testing.T) {
+	for _, tc := range []struct {
+		version int64
+		check   func(hot, upd int64) bool
+		want    string
+	}{
+		{2, func(hot, upd int64) bool { return hot*10 >= upd*9 }, ">= 90%"},
+		{1, func(hot, upd int64) bool { return hot*10 < upd }, "< 10% (expires_at indexed)"},
+	} {
+		t.Run(fmt.Sprintf("schema%d", tc.version), func(t *testing.T) {
+			e := pgtest.New(t)
+			migrateTo(t, e, tc.version)
+			pool := singleConnPool(t, e.DSN)
+			const sessionsN, rounds = 2000, 3
+			touches := touchRun(t, pool, sessionsN, rounds)
+			hot, upd := hotUpdates(t, pool, touches)
+			t.Logf("schema %d: %d of %d updates HOT", tc.version, hot, upd)
+			if upd != touches || !tc.check(hot, upd) {
+				t.Errorf("schema %d: %d of %d updates HOT (%d touches); want %s", tc.version, hot, upd, touches, tc.want)
+			}
+		})
+	}
+}
+
+func migrateTo(t testing.TB, e *pgtest.Env, version int64) {
+	t.Helper()
+	fsys, err := db.Migrations(db.Postgres)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, e.DB, fsys,
+		goose.WithTableName(db.VersionTable), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(context.Background(), version); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// singleConnPool is a one-connection pool, so that the statistics of every
+// statement are this backend's, flushed on demand.
+func singleConnPool(t testing.TB, dsn string) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 1
+	// Commits need not wait for the disk here; HOT or not is the same.
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// touchRun creates n sessions expiring 5 minutes into a 15-minute bucket,
+// then touches each one rounds times by a second. It returns the number
+// of touches.
+func touchRun(t testing.TB, pool *pgxpool.Pool, n, rounds int) int64 {
+	t.Helper()
+	ctx := context.Background()
+	s := pgstore.New(pool)
+	now := time.Now().Truncate(time.Millisecond)
+	expires := now.Truncate(15 * time.Minute).Add(time.Hour + 5*time.Minute)
+	data := map[string]json.RawMessage{
+		"cookie": json.RawMessage(`{"originalMaxAge":3600000,"expires":"2026-01-01T00:00:00.000Z","httpOnly":true,"path":"/"}`),
+		"user":   json.RawMessage(`"someone@example.com"`),
+		"cart":   json.RawMessage(`[101,202,303]`),
+	}
+	for i := range n {
+		r := sessionstore.Record{Data: data, CreatedAt: now, ExpiresAt: expires}
+		if err := s.Create(ctx, sessions.HashID(fmt.Sprint("hot-", i)), r, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flushStats(t, pool)
+	for r := 1; r <= rounds; r++ {
+		for i := range n {
+			if err := s.Touch(ctx, sessions.HashID(fmt.Sprint("hot-", i)), expires.Add(time.Duration(r)*time.Second), now); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return int64(n * rounds)
+}
+
+// flushStats makes this backend's pending table statistics visible: the
+// flush happens when the statement's transaction ends.
+func flushStats(t testing.TB, pool *pgxpool.Pool) {
+	t.Helper()
+	if _, err := pool.Exec(context.Background(), `SELECT pg_stat_force_next_flush()`); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hotUpdates returns n_tup_hot_upd and n_tup_upd of http_sessions after
+// the statistics of want updates have arrived (or after 10 s).
+func hotUpdates(t testing.TB, pool *pgxpool.Pool, want int64) (hot, upd int64) {
+	t.Helper()
+	flushStats(t, pool)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		err := pool.QueryRow(context.Background(), `SELECT pg_stat_clear_snapshot()::text, n_tup_hot_upd, n_tup_upd
+			FROM pg_stat_user_tables WHERE relid = 'http_sessions'::regclass`).Scan(new(string), &hot, &upd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if upd >= want || time.Now().After(deadline) {
+			return hot, upd
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
