@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sqlsession/sqlsession/sessions/cookiesig"
+	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 )
 
 // Manager is the session middleware. Create it with New; it is safe for
@@ -37,7 +38,7 @@ func New(store Store, opts Options) (*Manager, error) {
 	}
 	m := &Manager{store: store, opts: o, signer: cookiesig.NewSigner(o.Secrets...)}
 	longest := m.encodeStoredCookie(time.Duration(math.MaxInt64), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), true)
-	m.cookieReserve = entrySize(cookieKey, longest)
+	m.cookieReserve = sessionstore.EntrySize(cookieKey, sessionstore.ValueSize(longest))
 	if m.cookieReserve+2 > o.MaxDataBytes {
 		return nil, fmt.Errorf("sessions: Options.MaxDataBytes %d leaves no room for the %d bytes of cookie JSON stored with every session", o.MaxDataBytes, m.cookieReserve)
 	}

@@ -139,20 +139,17 @@ func (s *Session) Get(key string, dst any) (bool, error) {
 }
 
 // Set stores v, JSON-encoded, under key. It fails, changing nothing, for an
-// empty key, the reserved key "cookie", a value JSON cannot encode, or when
-// the session would exceed Options.MaxDataBytes (ErrTooLarge): a value Set
-// accepts is one the store will take.
+// empty key, the reserved key "cookie", a value JSON cannot encode, a key or
+// value no store can keep alike (a NUL character, invalid UTF-8, an
+// unpaired surrogate escape), or when the session would exceed
+// Options.MaxDataBytes (ErrTooLarge): a value Set accepts is one every
+// store keeps, byte for byte. Numbers written with an exponent are stored
+// spelled out (1e3 as 1000), as PostgreSQL would.
 func (s *Session) Set(key string, v any) error {
 	if s == nil {
 		return ErrNoSession
 	}
-	if key == "" {
-		return errors.New("sessions: set: empty key")
-	}
-	if key == cookieKey {
-		return errors.New(`sessions: set: "cookie" is reserved for the cookie's settings`)
-	}
-	b, err := json.Marshal(v)
+	b, err := s.m.encodeValue(key, v)
 	if err != nil {
 		return fmt.Errorf("sessions: set %q: %w", key, err)
 	}
@@ -167,6 +164,24 @@ func (s *Session) Set(key string, v any) error {
 	return nil
 }
 
+// encodeValue checks key and returns v in the JSON form stores keep.
+func (m *Manager) encodeValue(key string, v any) (json.RawMessage, error) {
+	switch {
+	case key == "":
+		return nil, errors.New("empty key")
+	case key == cookieKey:
+		return nil, errors.New(`"cookie" is reserved for the cookie's settings`)
+	}
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return storable(b, m.opts.MaxDataBytes)
+}
+
 // Delete removes key from the session.
 func (s *Session) Delete(key string) {
 	if s == nil {
@@ -179,7 +194,7 @@ func (s *Session) Delete(key string) {
 		return
 	}
 	if s.size != sizeUnknown {
-		s.size -= entrySize(key, old)
+		s.size -= sessionstore.EntrySize(key, sessionstore.ValueSize(old))
 	}
 	delete(s.write(), key)
 }
@@ -317,13 +332,19 @@ func (s *Session) SetMaxAge(d time.Duration) {
 
 // SetUser records the session's principal (the user_id column), so that
 // Manager.ListUserSessions and Manager.DestroyUser find it; "" clears it.
-func (s *Session) SetUser(id string) {
+// An id with a NUL character or invalid UTF-8, which no store keeps alike,
+// is refused and changes nothing.
+func (s *Session) SetUser(id string) error {
 	if s == nil {
-		return
+		return ErrNoSession
+	}
+	if err := checkKey(id); err != nil {
+		return fmt.Errorf("sessions: set user: id %w", errors.Unwrap(err))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cur.user = id
+	return nil
 }
 
 // User returns the principal set with SetUser, or "".

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"reflect"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 )
@@ -97,53 +96,19 @@ func (m *Manager) snapOf(rec sessionstore.Record) (s snap, complete bool) {
 	return s, complete
 }
 
-// sizeWith returns the JSON size of the session's values with key set to
-// v, and a *sessionstore.SizeError when that, with the cookie JSON stored beside
-// the values, exceeds Options.MaxDataBytes.
+// sizeWith returns the size of the session's values (sessionstore.Size)
+// with key set to v, and a *sessionstore.SizeError when that, with the
+// cookie JSON stored beside the values, exceeds Options.MaxDataBytes.
 func (s *Session) sizeWith(key string, v json.RawMessage) (int, error) {
 	if s.size == sizeUnknown {
-		s.size = 2 // {}
-		for k, old := range s.cur.values {
-			s.size += entrySize(k, old)
-		}
+		s.size = sessionstore.Size(s.cur.values)
 	}
-	n := s.size - entrySize(key, s.cur.values[key]) + entrySize(key, v)
+	n := s.size + sessionstore.EntrySize(key, sessionstore.ValueSize(v))
+	if old, ok := s.cur.values[key]; ok {
+		n -= sessionstore.EntrySize(key, sessionstore.ValueSize(old))
+	}
 	if total := n + s.m.cookieReserve; total > s.m.opts.MaxDataBytes {
 		return 0, &sessionstore.SizeError{Size: total, Limit: s.m.opts.MaxDataBytes}
 	}
 	return n, nil
-}
-
-// entrySize is an upper bound of the bytes "key":v, take in a JSON object
-// (0 for a missing value).
-func entrySize(key string, v json.RawMessage) int {
-	if v == nil {
-		return 0
-	}
-	return quotedLen(key) + 1 + len(v) + 1
-}
-
-// quotedLen is an upper bound of len(json.Marshal(key)), computed without
-// encoding it.
-func quotedLen(key string) int {
-	n := 2
-	for i := 0; i < len(key); {
-		c := key[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c < 0x20 || c == '<' || c == '>' || c == '&':
-				n += 6 // \u00XX
-			case c == '"' || c == '\\':
-				n += 2
-			default:
-				n++
-			}
-			i++
-			continue
-		}
-		_, w := utf8.DecodeRuneInString(key[i:])
-		n += 6 // at most \uXXXX for a rune of w bytes, or \ufffd for a bad one
-		i += w
-	}
-	return n
 }

@@ -167,3 +167,60 @@ func DecodeData(b []byte) (map[string]json.RawMessage, error) {
 	}
 	return data, nil
 }
+
+// Size returns the size in bytes of data as one JSON object printed the
+// way PostgreSQL prints jsonb: a space after every ':' and ','. It is the
+// measure of sessions.Options.MaxDataBytes, the same on every store, and
+// never less than the compact JSON a store writes.
+func Size(data map[string]json.RawMessage) int {
+	n := 2 // {}
+	for k, v := range data {
+		n += EntrySize(k, ValueSize(v))
+	}
+	return n
+}
+
+// EntrySize is the printed size of one top-level entry, "key": value and
+// its separator, given the value's printed size. It is an upper bound: it
+// counts every character of key escaped, as JSON encoders may.
+func EntrySize(key string, valueSize int) int {
+	n := 2 + 2 + valueSize + 2 // quotes, ": ", value, ", "
+	for i := 0; i < len(key); i++ {
+		switch c := key[i]; {
+		case c < 0x20 || c == '<' || c == '>' || c == '&':
+			n += 6 // \u00XX
+		case c == '"' || c == '\\' || c >= 0x80:
+			n += 2 // \" or \\; a multi-byte rune: U+2028 is six bytes escaped
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// ValueSize returns the printed size of one JSON value (see Size): its
+// bytes outside insignificant white space, plus a space after each ':' and
+// ',' outside strings.
+func ValueSize(v json.RawMessage) int {
+	n := 0
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case ' ', '\t', '\n', '\r':
+		case ',', ':':
+			n += 2
+		case '"':
+			j := i + 1
+			for j < len(v) && v[j] != '"' {
+				if v[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			n += j + 1 - i
+			i = j
+		default:
+			n++
+		}
+	}
+	return n
+}
