@@ -1,14 +1,19 @@
 # sqlsession — developer commands. `make test` is what CI runs (via .ci/run).
 GO      ?= go
-TOOLS    = $(GO) tool -modfile=$(CURDIR)/tools/go.mod
+# The dev tools are pinned in tools/go.mod, outside go.work (go tool
+# -modfile does not work in workspace mode), and built into bin/tools.
+TOOLS    = GOWORK=off $(GO) tool -modfile=$(CURDIR)/tools/go.mod
 SQLC     = $(TOOLS) sqlc
-STATICCHECK = $(TOOLS) staticcheck
-MODULES  = . integration
+STATICCHECK = $(CURDIR)/bin/tools/staticcheck
+# Every Go module of the repository; go.work joins them for development.
+# The root module is what a service imports; sqlitestore, sess-gc and the
+# examples have their own go.mod so that their SQLite driver never reaches it.
+MODULES  = . sessions/sqlitestore cmd/sess-gc examples integration
 RACE    ?= -race
 BENCHTIME ?= 1s
 BENCHCOUNT ?= 5
 
-.PHONY: all generate check-generated lint test test-root test-integration fuzz bench demo node-deps tidy
+.PHONY: all generate check-generated lint test test-modules fuzz bench demo node-deps tidy $(STATICCHECK)
 
 all: check-generated lint test
 
@@ -23,25 +28,25 @@ check-generated:
 	$(SQLC) compile
 
 ## lint: gofmt, go vet and staticcheck on every module.
-lint:
+lint: $(STATICCHECK)
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
 	@for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && $(GO) vet ./...) || exit 1; done
 	@for m in $(MODULES); do echo "staticcheck ($$m)"; (cd $$m && $(STATICCHECK) ./...) || exit 1; done
+
+$(STATICCHECK):
+	@cd tools && GOWORK=off $(GO) build -o $(CURDIR)/bin/tools/ honnef.co/go/tools/cmd/staticcheck
 
 ## node-deps: install the npm packages the express-compatibility tests run.
 node-deps:
 	@if [ -f sessions/testdata/express/package.json ]; then \
 		cd sessions/testdata/express && npm ci --no-audit --no-fund --loglevel=error; fi
 
-## test: every test of the root module and of the integration module, with -race.
-test: test-root test-integration fuzz
+## test: every test of every module (see MODULES), with -race, and a short fuzz run.
+test: test-modules fuzz
 
-test-root: node-deps
-	$(GO) test $(RACE) -count=1 ./...
-
-test-integration:
-	cd integration && $(GO) test $(RACE) -count=1 ./...
+test-modules: node-deps
+	@for m in $(MODULES); do echo "go test ($$m)"; (cd $$m && $(GO) test $(RACE) -count=1 ./...) || exit 1; done
 
 ## fuzz: a short, bounded run of the fuzz targets (part of make test).
 FUZZTIME ?= 10s
@@ -55,8 +60,9 @@ bench:
 
 ## demo: build and run examples/basic (SQLite in ./sqlsession-demo.db, or Postgres when DATABASE_URL is set).
 demo:
-	$(GO) build -o bin/sqlsession-demo ./examples/basic
+	cd examples && $(GO) build -o $(CURDIR)/bin/sqlsession-demo ./basic
 	./bin/sqlsession-demo
 
+## tidy: go mod tidy in every module (see .ci/tidy for why it is not a loop).
 tidy:
-	@for m in . integration tools; do (cd $$m && $(GO) mod tidy) || exit 1; done
+	.ci/tidy

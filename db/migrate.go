@@ -6,6 +6,12 @@
 // The migrations create one table, http_sessions, and record their version
 // in the table sqlsession_goose_version, so they never mix with an
 // application's own goose_db_version.
+//
+// The files are in goose's format and Migrate keeps goose's version table,
+// so the goose CLI or library and Migrate can take turns on one database.
+// Migrate itself does not import goose: goose's module brings the drivers
+// of a dozen databases (and a SQLite engine with its tests), which a
+// service that only wants its sessions table should not have to download.
 package db
 
 import (
@@ -15,9 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-
-	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 )
 
 // VersionTable is the table in which goose records which of sqlsession's
@@ -45,8 +48,11 @@ const (
 	SQLite   Dialect = "sqlite"
 )
 
-// Migrations returns the goose migration files of the dialect, for use with
-// goose directly (for example goose.NewProvider).
+// Migrations returns the goose migration files of the dialect
+// (00001_create_http_sessions.sql, …) at the root of an fs.FS, ready for
+// goose.NewProvider or for copying out (sess-gc migrations -dump DIR). Run
+// them with the version table VersionTable. It fails only for an unknown
+// dialect.
 func Migrations(d Dialect) (fs.FS, error) {
 	switch d {
 	case Postgres, SQLite:
@@ -56,61 +62,50 @@ func Migrations(d Dialect) (fs.FS, error) {
 	}
 }
 
-// Migrate applies every pending migration of the dialect to conn, using
-// goose's Provider and the version table VersionTable. It is safe to call
-// on every start: a database that is up to date is left as it is. On
-// Postgres it holds an advisory lock while it runs, so processes that start
-// together migrate once. Pass a *sql.DB opened with a Postgres driver such
-// as github.com/jackc/pgx/v5/stdlib, or with a SQLite driver.
+// Migrate applies every pending migration of the dialect to conn, each in
+// its own transaction, and records it in VersionTable exactly as goose
+// does. It is safe to call on every start: a database that is up to date
+// is left as it is. On Postgres it holds an advisory lock while it runs, so
+// processes that start together migrate once. Pass a *sql.DB opened with a
+// Postgres driver such as github.com/jackc/pgx/v5/stdlib, or with a SQLite
+// driver.
 func Migrate(ctx context.Context, conn *sql.DB, d Dialect) error {
-	p, err := newProvider(conn, d)
-	if err != nil {
-		return err
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("db: migrate %s: %w", d, err)
-	}
-	return nil
+	return run(ctx, conn, d, "migrate", up)
 }
 
 // MigrateDown rolls every sqlsession migration back, dropping the
 // http_sessions table and all sessions in it. It is meant for tests and for
 // uninstalling; the version table itself is kept, as goose does.
 func MigrateDown(ctx context.Context, conn *sql.DB, d Dialect) error {
-	p, err := newProvider(conn, d)
+	return run(ctx, conn, d, "migrate down", down)
+}
+
+// run checks its arguments, takes one connection (and on Postgres the
+// migration lock), makes sure the version table exists and calls step.
+func run(ctx context.Context, conn *sql.DB, d Dialect, what string, step func(context.Context, *runner) error) (err error) {
+	if conn == nil {
+		return errors.New("db: " + what + ": nil *sql.DB")
+	}
+	files, err := loadMigrations(d)
 	if err != nil {
 		return err
 	}
-	if _, err := p.DownTo(ctx, 0); err != nil {
-		return fmt.Errorf("db: migrate down %s: %w", d, err)
+	c, err := conn.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("db: %s %s: %w", what, d, err)
+	}
+	defer c.Close()
+	r := &runner{conn: c, dialect: d, files: files}
+	unlock, err := r.lock(ctx)
+	if err != nil {
+		return fmt.Errorf("db: %s %s: %w", what, d, err)
+	}
+	defer func() { err = errors.Join(err, unlock()) }()
+	if err := r.ensureVersionTable(ctx); err != nil {
+		return fmt.Errorf("db: %s %s: %w", what, d, err)
+	}
+	if err := step(ctx, r); err != nil {
+		return fmt.Errorf("db: %s %s: %w", what, d, err)
 	}
 	return nil
-}
-
-func newProvider(conn *sql.DB, d Dialect) (*goose.Provider, error) {
-	if conn == nil {
-		return nil, errors.New("db: migrate: nil *sql.DB")
-	}
-	fsys, err := Migrations(d)
-	if err != nil {
-		return nil, err
-	}
-	opts := []goose.ProviderOption{
-		goose.WithTableName(VersionTable),
-		goose.WithDisableGlobalRegistry(true),
-	}
-	dialect := goose.DialectSQLite3
-	if d == Postgres {
-		dialect = goose.DialectPostgres
-		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID))
-		if err != nil {
-			return nil, fmt.Errorf("db: migrate: %w", err)
-		}
-		opts = append(opts, goose.WithSessionLocker(locker))
-	}
-	p, err := goose.NewProvider(dialect, conn, fsys, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("db: migrate %s: %w", d, err)
-	}
-	return p, nil
 }
