@@ -9,11 +9,12 @@ STATICCHECK = $(CURDIR)/bin/tools/staticcheck
 # The root module is what a service imports; sqlitestore, sess-gc and the
 # examples have their own go.mod so that their SQLite driver never reaches it.
 MODULES  = . sessions/sqlitestore cmd/sess-gc examples integration
+PUBLISHED = . sessions/sqlitestore cmd/sess-gc examples
 RACE    ?= -race
 BENCHTIME ?= 1s
 BENCHCOUNT ?= 5
 
-.PHONY: all generate check-generated lint test test-modules fuzz bench demo node-deps tidy $(STATICCHECK)
+.PHONY: all generate check-generated lint test test-modules deps-check fuzz bench demo node-deps tidy $(STATICCHECK)
 
 all: check-generated lint test
 
@@ -31,6 +32,7 @@ check-generated:
 lint: $(STATICCHECK)
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
+	@if grep -l '^replace' $(PUBLISHED:%=%/go.mod); then echo "published modules must not use replace (go install @latest refuses them): use go.work"; exit 1; fi
 	@for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && $(GO) vet ./...) || exit 1; done
 	@for m in $(MODULES); do echo "staticcheck ($$m)"; (cd $$m && $(STATICCHECK) ./...) || exit 1; done
 
@@ -47,6 +49,10 @@ test: test-modules fuzz
 
 test-modules: node-deps
 	@for m in $(MODULES); do echo "go test ($$m)"; (cd $$m && $(GO) test $(RACE) -count=1 ./...) || exit 1; done
+
+## deps-check: what a Postgres service downloads, with an empty module cache (also part of make test).
+deps-check:
+	cd integration && $(GO) test -count=1 -run '^TestPostgresServiceDownloads$$' -v .
 
 ## fuzz: a short, bounded run of the fuzz targets (part of make test).
 FUZZTIME ?= 10s
