@@ -4,6 +4,7 @@
 //
 //	sess-gc -driver postgres -dsn "$DATABASE_URL" -once
 //	sess-gc -driver sqlite -dsn /var/lib/app/sessions.db -every 5m
+//	sess-gc migrations -dump ./migrations/sqlsession   # for teams that run goose themselves
 //
 // It prints one summary line per run on stdout (deleted=N batches=B
 // took=D, or JSON with -json) and logs the rest on stderr. Exit status: 0
@@ -74,6 +75,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 
 Usage:
   sess-gc -driver postgres|sqlite -dsn DSN [-once | -every D] [-batch N] [-dry-run] [-migrate] [-timeout D] [-json]
+  sess-gc migrations -dump DIR [-driver postgres|sqlite]   (write the goose migration files out)
 
 Examples:
   sess-gc -driver postgres -dsn 'postgres://app@db/app' -once
@@ -122,6 +124,9 @@ Flags:
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "migrations" {
+		return runMigrations(args[1:], stdout, stderr)
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	c, err := parseFlags(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -274,5 +275,40 @@ func TestMigrateRunTwice(t *testing.T) {
 	}
 	if n := countRows(t, e.DB, `SELECT count(*) FROM `+db.VersionTable+` WHERE version_id > 0`); n != 1 {
 		t.Errorf("%s records %d migrations, want 1", db.VersionTable, n)
+	}
+}
+
+// sess-gc migrations -dump writes exactly the files db.Migrations holds.
+func TestMigrationsDump(t *testing.T) {
+	for _, d := range []db.Dialect{db.Postgres, db.SQLite} {
+		dir := filepath.Join(t.TempDir(), "nested", "migrations")
+		r := runGC(t, nil, "migrations", "-dump", dir, "-driver", string(d))
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d, stderr %q", d, r.code, r.stderr)
+		}
+		fsys, err := db.Migrations(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := fs.ReadFile(fsys, "00001_create_http_sessions.sql")
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "00001_create_http_sessions.sql")
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%s: %v", d, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: dumped file differs from db.Migrations", d)
+		}
+		if r.stdout != path+"\n" {
+			t.Errorf("%s: stdout = %q, want the path written", d, r.stdout)
+		}
+	}
+	for _, args := range [][]string{{"migrations"}, {"migrations", "-dump", t.TempDir(), "-driver", "mysql"}} {
+		if r := runGC(t, nil, args...); r.code != 2 || !strings.Contains(r.stderr, "sess-gc: ") {
+			t.Errorf("%v: exit %d stderr %q, want 2 and a one-line error", args, r.code, r.stderr)
+		}
 	}
 }
