@@ -247,6 +247,9 @@ func TestEveryStopsOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err == nil {
+		line = unstamp(t, line)
+	}
 	if err != nil || !summaryRE.MatchString(line) {
 		_ = cmd.Process.Kill()
 		t.Fatalf("first run: %q %v", line, err)
@@ -311,4 +314,80 @@ func TestMigrationsDump(t *testing.T) {
 			t.Errorf("%v: exit %d stderr %q, want 2 and a one-line error", args, r.code, r.stderr)
 		}
 	}
+}
+
+// unstamp checks that line starts with an RFC 3339 timestamp and a space,
+// and returns the rest.
+func unstamp(t *testing.T, line string) string {
+	t.Helper()
+	ts, rest, ok := strings.Cut(line, " ")
+	if _, err := time.Parse(time.RFC3339, ts); !ok || err != nil {
+		t.Fatalf("line %q does not start with an RFC 3339 timestamp", line)
+	}
+	return rest
+}
+
+// A run that fails for a reason that may pass (an unreachable server) is
+// logged and retried; after -max-failures in a row sess-gc exits 1.
+func TestEveryRetriesThenGivesUp(t *testing.T) {
+	r := runGC(t, nil, "-driver", "postgres", "-dsn", "postgres://postgres@127.0.0.1:1/x?connect_timeout=2",
+		"-every", "50ms", "-max-failures", "3")
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	if r.code != exitFailure || r.stdout != "" || len(lines) != 3 {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1 after three logged failures", r.code, r.stdout, r.stderr)
+	}
+	for i, want := range []string{
+		"sess-gc: run failed (1 of 3 in a row), retrying in 50ms: connect to postgres",
+		"sess-gc: run failed (2 of 3 in a row), retrying in 50ms: connect to postgres",
+		"sess-gc: giving up after 3 failed runs in a row (-max-failures 3): connect to postgres",
+	} {
+		if got := unstamp(t, lines[i]); !strings.HasPrefix(got, want) {
+			t.Errorf("line %d = %q, want it to start with %q", i+1, got, want)
+		}
+	}
+}
+
+// Errors the next run would hit again (here: no table) end sess-gc -every
+// at once.
+func TestEveryPermanentErrorExitsAtOnce(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pg := pgtest.New(t) // a schema without http_sessions: SQLSTATE 42P01
+	for name, args := range map[string][]string{
+		"sqlite":   {"-driver", "sqlite", "-dsn", empty},
+		"postgres": {"-driver", "postgres", "-dsn", pg.DSN},
+	} {
+		r := runGC(t, nil, append(args, "-every", "50ms", "-max-failures", "0")...)
+		if r.code != exitFailure || strings.Count(r.stderr, "\n") != 1 ||
+			!strings.HasPrefix(unstamp(t, r.stderr), "sess-gc: giving up, retrying cannot fix this: table http_sessions not found") {
+			t.Errorf("%s: exit %d, stderr %q; want exit 1 with one line", name, r.code, r.stderr)
+		}
+	}
+}
+
+// A failed run is retried at the next tick: once the database appears,
+// the next run succeeds and prints its time-stamped summary.
+func TestEveryRecovers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "later.db")
+	cmd := exec.Command(binary(t), "-driver", "sqlite", "-dsn", path, "-every", "100ms")
+	stdout, _ := cmd.StdoutPipe()
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	errLine, err := bufio.NewReader(stderr).ReadString('\n')
+	if err != nil || !strings.HasPrefix(unstamp(t, errLine), "sess-gc: run failed (1 of 5 in a row), retrying in 100ms: open sqlite") {
+		t.Fatalf("first run on a missing file: %q %v", errLine, err)
+	}
+	if r := runGC(t, nil, "-driver", "sqlite", "-dsn", path, "-migrate"); r.code != 0 {
+		t.Fatalf("creating the database: %s", r.stderr)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !summaryRE.MatchString(unstamp(t, line)) {
+		t.Fatalf("after the database appeared: %q %v", line, err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
 }
