@@ -40,8 +40,14 @@ $(STATICCHECK):
 	@cd tools && GOWORK=off $(GO) build -o $(CURDIR)/bin/tools/ honnef.co/go/tools/cmd/staticcheck
 
 ## node-deps: install the npm packages the express-compatibility tests run.
+##   Without Node.js/npm it prints one line and the compatibility tests skip,
+##   unless SQLSESSION_REQUIRE_NODE=1 (CI), which makes it an error.
 node-deps:
-	@if [ -f sessions/testdata/express/package.json ]; then \
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+		if [ "$$SQLSESSION_REQUIRE_NODE" = 1 ]; then \
+			echo "node-deps: Node.js and npm are required (SQLSESSION_REQUIRE_NODE=1) but not found"; exit 1; fi; \
+		echo "make: express-compatibility tests skipped: Node.js/npm not found (install Node.js 20+ to run them; CI requires them)"; \
+	elif [ -f sessions/testdata/express/package.json ]; then \
 		cd sessions/testdata/express && npm ci --no-audit --no-fund --loglevel=error; fi
 
 ## test: every test of every module (see MODULES), with -race, and a short fuzz run.
