@@ -88,6 +88,7 @@ func TestUsageErrors(t *testing.T) {
 		"no driver":        {"-dsn", "x"},
 		"unknown driver":   {"-driver", "mysql", "-dsn", "x"},
 		"no dsn":           {"-driver", "sqlite"},
+		"blank dsn":        {"-driver", "postgres", "-dsn", "  "},
 		"once and every":   {"-driver", "sqlite", "-dsn", "x", "-once", "-every", "1m"},
 		"zero batch":       {"-driver", "sqlite", "-dsn", "x", "-batch", "0"},
 		"unknown flag":     {"-driver", "sqlite", "-dsn", "x", "-bogus"},
@@ -101,7 +102,13 @@ func TestUsageErrors(t *testing.T) {
 			}
 		})
 	}
-	r := runGC(t, nil, "-h")
+	// An empty DSN is never passed on: libpq-style defaults would reach some
+	// database (the local one, as the OS user) and migrate or reap it.
+	r := runGC(t, []string{"DATABASE_URL= "}, "-driver", "postgres", "-migrate")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "no DSN: pass -dsn or set DATABASE_URL") {
+		t.Errorf("empty DATABASE_URL: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = runGC(t, nil, "-h")
 	if r.code != 0 || !strings.Contains(r.stderr, "Examples:") || !strings.Contains(r.stderr, "-dry-run") {
 		t.Errorf("-h: exit %d, %q", r.code, r.stderr)
 	}
