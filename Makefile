@@ -1,14 +1,20 @@
 # sqlsession — developer commands. `make test` is what CI runs (via .ci/run).
 GO      ?= go
-TOOLS    = $(GO) tool -modfile=$(CURDIR)/tools/go.mod
+# The dev tools are pinned in tools/go.mod, outside go.work (go tool
+# -modfile does not work in workspace mode), and built into bin/tools.
+TOOLS    = GOWORK=off $(GO) tool -modfile=$(CURDIR)/tools/go.mod
 SQLC     = $(TOOLS) sqlc
-STATICCHECK = $(TOOLS) staticcheck
-MODULES  = . integration
+STATICCHECK = $(CURDIR)/bin/tools/staticcheck
+# Every Go module of the repository; go.work joins them for development.
+# The root module is what a service imports; sqlitestore, sess-gc and the
+# examples have their own go.mod so that their SQLite driver never reaches it.
+MODULES  = . sessions/sqlitestore cmd/sess-gc examples integration
+PUBLISHED = . sessions/sqlitestore cmd/sess-gc examples
 RACE    ?= -race
 BENCHTIME ?= 1s
 BENCHCOUNT ?= 5
 
-.PHONY: all generate check-generated lint test test-root test-integration fuzz bench demo screenshots node-deps node-test tidy
+.PHONY: all generate check-generated lint test test-modules test-go-min deps-check fuzz bench demo screenshots node-deps node-test tidy $(STATICCHECK)
 
 all: check-generated lint test
 
@@ -23,39 +29,53 @@ check-generated:
 	$(SQLC) compile
 
 ## lint: gofmt, go vet and staticcheck on every module.
-lint:
+lint: $(STATICCHECK)
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
+	@if grep -l '^replace' $(PUBLISHED:%=%/go.mod); then echo "published modules must not use replace (go install @latest refuses them): use go.work"; exit 1; fi
 	@for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && $(GO) vet ./...) || exit 1; done
 	@for m in $(MODULES); do echo "staticcheck ($$m)"; (cd $$m && $(STATICCHECK) ./...) || exit 1; done
 
+$(STATICCHECK):
+	@cd tools && GOWORK=off $(GO) build -o $(CURDIR)/bin/tools/ honnef.co/go/tools/cmd/staticcheck
+
 ## node-deps: install the npm packages the Node tests run (express compatibility,
-## connect-sqlsession and its integration app). Without npm: one line, and the
-## Node tests skip; with SQLSESSION_REQUIRE_NODE=1 (CI) a missing npm fails.
+##   connect-sqlsession and its integration app). Without Node.js/npm it prints
+##   one line and those tests skip, unless SQLSESSION_REQUIRE_NODE=1 (CI), which
+##   makes it an error.
 NODE_DIRS = sessions/testdata/express node/connect-sqlsession integration/testdata/nodeapp
 node-deps:
-	@if ! command -v npm >/dev/null 2>&1; then \
-		if [ "$$SQLSESSION_REQUIRE_NODE" = 1 ]; then echo "node-deps: SQLSESSION_REQUIRE_NODE=1 but npm is not installed"; exit 1; fi; \
-		echo "node-deps: npm not installed; Node tests will skip"; exit 0; fi; \
-	for d in $(NODE_DIRS); do \
-		(cd $$d && npm ci --no-audit --no-fund --loglevel=error) || exit 1; done
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+		if [ "$$SQLSESSION_REQUIRE_NODE" = 1 ]; then \
+			echo "node-deps: Node.js and npm are required (SQLSESSION_REQUIRE_NODE=1) but not found"; exit 1; fi; \
+		echo "make: express-compatibility and Node store tests skipped: Node.js/npm not found (install Node.js 20+ to run them; CI requires them)"; \
+	else for d in $(NODE_DIRS); do \
+		(cd $$d && npm ci --no-audit --no-fund --loglevel=error) || exit 1; done; fi
 
 ## node-test: connect-sqlsession's own unit tests (node --test).
 node-test: node-deps
-	@if ! command -v npm >/dev/null 2>&1; then \
-		if [ "$$SQLSESSION_REQUIRE_NODE" = 1 ]; then echo "node-test: SQLSESSION_REQUIRE_NODE=1 but npm is not installed"; exit 1; fi; \
-		echo "node-test: npm not installed; skipped"; exit 0; fi; \
-	cd node/connect-sqlsession && npm test --silent -- --test-reporter=spec
+	@if command -v npm >/dev/null 2>&1; then \
+		cd node/connect-sqlsession && npm test --silent -- --test-reporter=spec; fi
 
-## test: every test of the root module and of the integration module (with -race),
-## and connect-sqlsession's node tests.
-test: test-root test-integration node-test fuzz
+## test: every test of every module (see MODULES), with -race, connect-sqlsession's
+## node tests, and a short fuzz run.
+test: test-modules node-test fuzz
 
-test-root: node-deps
-	$(GO) test $(RACE) -count=1 ./...
+test-modules: node-deps
+	@for m in $(MODULES); do echo "go test ($$m)"; (cd $$m && $(GO) test $(RACE) -count=1 ./...) || exit 1; done
 
-test-integration: node-deps
-	cd integration && $(GO) test $(RACE) -count=1 ./...
+## test-go-min: build and test the root module with the oldest Go it supports
+## (its go directive), a toolchain fetched through the module proxy. CI runs it.
+GO_MIN ?= go1.25.14
+test-go-min: node-deps
+	@grep -q "^go $$(echo $(GO_MIN) | sed -E 's/^go([0-9]+\.[0-9]+).*/\1/')\." go.mod || { echo "GO_MIN=$(GO_MIN) does not match the go directive in go.mod"; exit 1; }
+	GOWORK=off GOTOOLCHAIN=$(GO_MIN) $(GO) version
+	GOWORK=off GOTOOLCHAIN=$(GO_MIN) $(GO) vet ./...
+	GOWORK=off GOTOOLCHAIN=$(GO_MIN) $(GO) test -count=1 ./...
+
+## deps-check: what a Postgres service downloads, with an empty module cache (also part of make test).
+deps-check:
+	cd integration && $(GO) test -count=1 -run '^TestPostgresServiceDownloads$$' -v .
 
 ## fuzz: a short, bounded run of the fuzz targets (part of make test).
 FUZZTIME ?= 10s
@@ -69,13 +89,14 @@ bench:
 
 ## demo: build and run examples/basic (SQLite in ./sqlsession-demo.db, or Postgres when DATABASE_URL is set).
 demo:
-	$(GO) build -o bin/sqlsession-demo ./examples/basic
+	cd examples && $(GO) build -o $(CURDIR)/bin/sqlsession-demo ./basic
 	./bin/sqlsession-demo
 
 ## screenshots: drive the demo in headless Chromium (Debian: apt-get install -y chromium) and save
 ## PNGs of each page, desktop and 390 px phone, in bin/screenshots/ (examples/basic/browser_test.go).
 screenshots:
-	SQLSESSION_SCREENSHOTS=$(CURDIR)/bin/screenshots $(GO) test -run '^TestBrowser$$' -count=1 -v ./examples/basic
+	cd examples && SQLSESSION_SCREENSHOTS=$(CURDIR)/bin/screenshots $(GO) test -run '^TestBrowser$$' -count=1 -v ./basic
 
+## tidy: go mod tidy in every module (see .ci/tidy for why it is not a loop).
 tidy:
-	@for m in . integration tools; do (cd $$m && $(GO) mod tidy) || exit 1; done
+	.ci/tidy

@@ -6,6 +6,12 @@
 // The migrations create one table, http_sessions, and record their version
 // in the table sqlsession_goose_version, so they never mix with an
 // application's own goose_db_version.
+//
+// The files are in goose's format and Migrate keeps goose's version table,
+// so the goose CLI or library and Migrate can take turns on one database.
+// Migrate itself does not import goose: goose's module brings the drivers
+// of a dozen databases (and a SQLite engine with its tests), which a
+// service that only wants its sessions table should not have to download.
 package db
 
 import (
@@ -15,10 +21,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 )
 
 // VersionTable is the table in which goose records which of sqlsession's
@@ -34,14 +40,6 @@ const TableName = "http_sessions"
 // never wait for each other.
 const migrationLockID int64 = 0x5e55_1071 // "sessio(n)"
 
-// ErrPooler is returned (wrapped) by Migrate and MigrateDown on Postgres
-// when the connection goes through a connection pooler such as PgBouncer:
-// the advisory lock that keeps concurrent migrations apart is held by a
-// server session, which a transaction pooler hands to other clients
-// between transactions. Migrate over a direct connection to PostgreSQL.
-var ErrPooler = errors.New("the connection goes through a connection pooler (such as PgBouncer); " +
-	"migrate over a direct connection to PostgreSQL")
-
 //go:embed migrations/postgres/*.sql migrations/sqlite/*.sql
 var migrations embed.FS
 
@@ -54,8 +52,11 @@ const (
 	SQLite   Dialect = "sqlite"
 )
 
-// Migrations returns the goose migration files of the dialect, for use with
-// goose directly (for example goose.NewProvider).
+// Migrations returns the goose migration files of the dialect
+// (00001_create_http_sessions.sql, …) at the root of an fs.FS, ready for
+// goose.NewProvider or for copying out (sess-gc migrations -dump DIR). Run
+// them with the version table VersionTable. It fails only for an unknown
+// dialect.
 func Migrations(d Dialect) (fs.FS, error) {
 	switch d {
 	case Postgres, SQLite:
@@ -65,84 +66,87 @@ func Migrations(d Dialect) (fs.FS, error) {
 	}
 }
 
-// Migrate applies every pending migration of the dialect to conn, using
-// goose's Provider and the version table VersionTable. It is safe to call
-// on every start: a database that is up to date is left as it is. On
-// Postgres it holds an advisory lock while it runs, so processes that start
-// together migrate once. Pass a *sql.DB opened with a Postgres driver such
-// as github.com/jackc/pgx/v5/stdlib, or with a SQLite driver.
+// ErrPooler is returned (wrapped) by Migrate and MigrateDown on Postgres
+// when the connection goes through a connection pooler such as PgBouncer:
+// the advisory lock that keeps concurrent migrations apart is held by a
+// server session, which a transaction pooler hands to other clients
+// between transactions. Migrate over a direct connection to PostgreSQL.
+var ErrPooler = errors.New("the connection goes through a connection pooler (such as PgBouncer); " +
+	"migrate over a direct connection to PostgreSQL")
+
+// Migrate applies every pending migration of the dialect to conn, each in
+// its own transaction, and records it in VersionTable exactly as goose
+// does. It is safe to call on every start: a database that is up to date
+// is left as it is. On Postgres it holds an advisory lock while it runs, so
+// processes that start together migrate once. Pass a *sql.DB opened with a
+// Postgres driver such as github.com/jackc/pgx/v5/stdlib, or with a SQLite
+// driver.
 //
 // Through a connection pooler (PgBouncer and the like) it refuses with an
 // error wrapping ErrPooler, before changing anything: run it over a direct
 // connection (the application itself may then use the pooler).
 func Migrate(ctx context.Context, conn *sql.DB, d Dialect) error {
-	p, err := newProvider(ctx, conn, d)
-	if err != nil {
-		return err
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("db: migrate %s: %w", d, err)
-	}
-	return nil
+	return run(ctx, conn, d, "migrate", to(math.MaxInt64))
+}
+
+// MigrateTo brings the database to a version of sqlsession's migrations:
+// it applies the pending ones up to version, or rolls back those above it
+// (as goose's up-to and down-to do), under the same lock as Migrate. It is
+// for staged upgrades and for tests of an upgrade; Migrate is what a
+// service calls on start.
+func MigrateTo(ctx context.Context, conn *sql.DB, d Dialect, version int64) error {
+	return run(ctx, conn, d, "migrate to "+strconv.FormatInt(version, 10), to(version))
 }
 
 // MigrateDown rolls every sqlsession migration back, dropping the
 // http_sessions table and all sessions in it. It is meant for tests and for
 // uninstalling; the version table itself is kept, as goose does.
 func MigrateDown(ctx context.Context, conn *sql.DB, d Dialect) error {
-	p, err := newProvider(ctx, conn, d)
+	return run(ctx, conn, d, "migrate down", to(0))
+}
+
+// run checks its arguments, takes one connection (and on Postgres the
+// migration lock), makes sure the version table exists and calls step.
+func run(ctx context.Context, conn *sql.DB, d Dialect, what string, step func(context.Context, *runner) error) (err error) {
+	if conn == nil {
+		return errors.New("db: " + what + ": nil *sql.DB")
+	}
+	files, err := loadMigrations(d)
 	if err != nil {
 		return err
 	}
-	if _, err := p.DownTo(ctx, 0); err != nil {
-		return fmt.Errorf("db: migrate down %s: %w", d, err)
+	c, err := conn.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("db: %s %s: %w", what, d, err)
+	}
+	defer c.Close()
+	if d == Postgres {
+		if err := checkDirect(ctx, c); err != nil {
+			return fmt.Errorf("db: %s %s: %w", what, d, err)
+		}
+	}
+	r := &runner{conn: c, dialect: d, files: files}
+	unlock, err := r.lock(ctx)
+	if err != nil {
+		return fmt.Errorf("db: %s %s: %w", what, d, err)
+	}
+	defer func() { err = errors.Join(err, unlock()) }()
+	if err := r.ensureVersionTable(ctx); err != nil {
+		return fmt.Errorf("db: %s %s: %w", what, d, err)
+	}
+	if err := step(ctx, r); err != nil {
+		return fmt.Errorf("db: %s %s: %w", what, d, err)
 	}
 	return nil
-}
-
-func newProvider(ctx context.Context, conn *sql.DB, d Dialect) (*goose.Provider, error) {
-	if conn == nil {
-		return nil, errors.New("db: migrate: nil *sql.DB")
-	}
-	fsys, err := Migrations(d)
-	if err != nil {
-		return nil, err
-	}
-	opts := []goose.ProviderOption{
-		goose.WithTableName(VersionTable),
-		goose.WithDisableGlobalRegistry(true),
-	}
-	dialect := goose.DialectSQLite3
-	if d == Postgres {
-		if err := checkDirect(ctx, conn); err != nil {
-			return nil, err
-		}
-		dialect = goose.DialectPostgres
-		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID))
-		if err != nil {
-			return nil, fmt.Errorf("db: migrate: %w", err)
-		}
-		opts = append(opts, goose.WithSessionLocker(locker))
-	}
-	p, err := goose.NewProvider(dialect, conn, fsys, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("db: migrate %s: %w", d, err)
-	}
-	return p, nil
 }
 
 // checkDirect returns an error wrapping ErrPooler when conn does not reach
 // a PostgreSQL backend directly: the session must stay the same across two
 // statements and, with pgx, be the backend whose pid the server announced
 // at connect (BackendKeyData), where a pooler announces one of its own.
-func checkDirect(ctx context.Context, conn *sql.DB) error {
-	c, err := conn.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("db: migrate postgres: %w", err)
-	}
-	defer c.Close()
+func checkDirect(ctx context.Context, c *sql.Conn) error {
 	var announced, first, second uint32
-	err = c.Raw(func(driverConn any) error {
+	err := c.Raw(func(driverConn any) error {
 		pc, ok := driverConn.(interface{ Conn() *pgx.Conn })
 		if !ok {
 			return errNotPgx
@@ -165,11 +169,10 @@ func checkDirect(ctx context.Context, conn *sql.DB) error {
 		announced = first
 	}
 	if err != nil {
-		return fmt.Errorf("db: migrate postgres: %w", err)
+		return err
 	}
 	if first != second || announced != first {
-		return fmt.Errorf("db: migrate postgres: %w (backend pid %d, then %d; %d announced at connect)",
-			ErrPooler, first, second, announced)
+		return fmt.Errorf("%w (backend pid %d, then %d; %d announced at connect)", ErrPooler, first, second, announced)
 	}
 	return nil
 }

@@ -8,29 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pressly/goose/v3"
-
 	"github.com/sqlsession/sqlsession/db"
 	"github.com/sqlsession/sqlsession/internal/pgtest"
 	"github.com/sqlsession/sqlsession/sessions"
 	"github.com/sqlsession/sqlsession/sessions/pgstore"
 )
-
-// provider is a goose Provider on sqlsession's Postgres migrations, for
-// moving to one version (db.Migrate always goes to the latest).
-func provider(t *testing.T, e *pgtest.Env) *goose.Provider {
-	t.Helper()
-	fsys, err := db.Migrations(db.Postgres)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, e.DB, fsys,
-		goose.WithTableName(db.VersionTable), goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // Migration 00002 (expires_bucket) up and down on a table written under
 // schema 1: no session is lost, none expires early, expired ones are still
@@ -38,8 +20,7 @@ func provider(t *testing.T, e *pgtest.Env) *goose.Provider {
 func TestUpgradeExpiresBucket(t *testing.T) {
 	e := pgtest.New(t)
 	ctx := context.Background()
-	p := provider(t, e)
-	if _, err := p.UpTo(ctx, 1); err != nil {
+	if err := db.MigrateTo(ctx, e.DB, db.Postgres, 1); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now().Truncate(time.Microsecond)
@@ -85,7 +66,7 @@ func TestUpgradeExpiresBucket(t *testing.T) {
 		t.Errorf("earliest row left expires at %v (err %v), want after now", minLive, err)
 	}
 
-	if _, err := p.DownTo(ctx, 1); err != nil {
+	if err := db.MigrateTo(ctx, e.DB, db.Postgres, 1); err != nil {
 		t.Fatalf("down to 1: %v", err)
 	}
 	cols := strings.Join(queryStrings(t, e.DB, `SELECT column_name FROM information_schema.columns

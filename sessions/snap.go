@@ -85,11 +85,9 @@ func (m *Manager) snapOf(rec sessionstore.Record) (s snap, complete bool) {
 		s.maxAge = m.opts.Cookie.MaxAge
 	}
 	s.values = rec.Data
-	if _, ok := s.values[cookieKey]; ok {
-		// The record is ours (stores return fresh maps): drop the cookie
-		// JSON in place rather than copy every value.
-		delete(s.values, cookieKey)
-	}
+	// The record is ours (stores return fresh maps): drop the cookie JSON
+	// in place rather than copy every value.
+	delete(s.values, cookieKey)
 	if s.values == nil {
 		s.values = map[string]json.RawMessage{}
 	}

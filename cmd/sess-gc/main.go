@@ -4,6 +4,7 @@
 //
 //	sess-gc -driver postgres -dsn "$DATABASE_URL" -once
 //	sess-gc -driver sqlite -dsn /var/lib/app/sessions.db -every 5m
+//	sess-gc migrations -dump ./migrations/sqlsession   # for teams that run goose themselves
 //
 // It prints one summary line per run on stdout (deleted=N batches=B
 // took=D, or JSON with -json) and logs the rest on stderr. Exit status: 0
@@ -18,7 +19,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -41,6 +41,37 @@ func main() {
 	os.Exit(code)
 }
 
+// usageText is the start of sess-gc -h.
+const usageText = `sess-gc deletes expired sqlsession sessions (table http_sessions) in batches.
+
+Usage:
+  sess-gc -driver postgres|sqlite -dsn DSN [-once | -every D] [-batch N] [-dry-run] [-migrate] [-timeout D] [-json]
+  sess-gc migrations -dump DIR [-driver postgres|sqlite]   (write the goose migration files out)
+
+Examples:
+  sess-gc -driver postgres -dsn 'postgres://app@db/app' -once
+  DATABASE_URL=postgres://app@db/app sess-gc -driver postgres -every 5m
+  sess-gc -driver sqlite -dsn /var/lib/app/sessions.db -dry-run
+
+Output: one line per run on stdout, "deleted=N batches=B took=D"
+("would_delete=N dry_run=true took=D" with -dry-run; " interrupted=true" when a
+signal stopped the run), or one JSON object per line with -json:
+  deleted       rows deleted by this run (0 with -dry-run)
+  batches       DELETE statements (of at most -batch rows) that deleted rows
+  would_delete  with -dry-run only: expired rows a real run would delete now
+  took_ms       duration of the run in milliseconds
+  dry_run       true with -dry-run
+  interrupted   present (true) when SIGINT/SIGTERM stopped the run between batches
+  time          when the run ended, RFC 3339 (UTC)
+With -every, every text line (stdout and stderr) starts with an RFC 3339
+timestamp. A failed run is logged and retried at the next interval; sess-gc
+exits 1 after -max-failures failed runs in a row, or at once on an error that
+retrying cannot fix (missing table, permission denied, bad password, unknown
+database). Exit status: 0 ok (also after SIGINT/SIGTERM), 1 run failed, 2 usage.
+
+Flags:
+`
+
 type config struct {
 	driver, dsn string
 	once        bool
@@ -50,6 +81,7 @@ type config struct {
 	migrate     bool
 	timeout     time.Duration
 	json        bool
+	maxFailures int
 }
 
 type usageError struct{ msg string }
@@ -68,23 +100,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.BoolVar(&c.dryRun, "dry-run", false, "count the expired sessions, delete nothing")
 	fs.BoolVar(&c.migrate, "migrate", false, "apply sqlsession's migrations first (creates http_sessions)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "limit on one run (connecting, migrating and deleting)")
-	fs.BoolVar(&c.json, "json", false, "print the summary as JSON")
+	fs.BoolVar(&c.json, "json", false, "print the summary as JSON (fields above)")
+	fs.IntVar(&c.maxFailures, "max-failures", 5, "with -every: exit 1 after this many failed runs in a row (0: never give up)")
 	usage := func() {
-		fmt.Fprint(stderr, `sess-gc deletes expired sqlsession sessions (table http_sessions) in batches.
-
-Usage:
-  sess-gc -driver postgres|sqlite -dsn DSN [-once | -every D] [-batch N] [-dry-run] [-migrate] [-timeout D] [-json]
-
-Examples:
-  sess-gc -driver postgres -dsn 'postgres://app@db/app' -once
-  DATABASE_URL=postgres://app@db/app sess-gc -driver postgres -every 5m
-  sess-gc -driver sqlite -dsn /var/lib/app/sessions.db -dry-run
-
-Output: one line per run, "deleted=N batches=B took=D" ("would_delete=N" with
--dry-run), or JSON with -json. Exit status: 0 ok, 1 run failed, 2 usage.
-
-Flags:
-`)
+		fmt.Fprint(stderr, usageText)
 		fs.SetOutput(stderr)
 		fs.PrintDefaults()
 	}
@@ -99,8 +118,8 @@ Flags:
 	if fs.NArg() > 0 {
 		return c, usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
-	if c.dsn == "" {
-		c.dsn = getenv("DATABASE_URL")
+	if strings.TrimSpace(c.dsn) == "" {
+		c.dsn = strings.TrimSpace(getenv("DATABASE_URL"))
 	}
 	switch {
 	case c.driver == "":
@@ -108,7 +127,7 @@ Flags:
 	case c.driver != "postgres" && c.driver != "sqlite":
 		return c, usageError{fmt.Sprintf("unknown -driver %q (want postgres or sqlite)", c.driver)}
 	case c.dsn == "":
-		return c, usageError{"no DSN: pass -dsn or set DATABASE_URL"}
+		return c, usageError{"no DSN: pass -dsn or set DATABASE_URL (both are empty); sess-gc never guesses a database"}
 	case c.once && c.every != 0:
 		return c, usageError{"-once and -every exclude each other"}
 	case c.every < 0:
@@ -117,12 +136,16 @@ Flags:
 		return c, usageError{"-batch must be positive"}
 	case c.timeout <= 0:
 		return c, usageError{"-timeout must be positive"}
+	case c.maxFailures < 0:
+		return c, usageError{"-max-failures must be 0 or more"}
 	}
 	return c, nil
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	if len(args) > 0 && args[0] == "migrations" {
+		return runMigrations(args[1:], stdout, stderr)
+	}
 	c, err := parseFlags(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
@@ -131,49 +154,46 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "sess-gc: %v (see sess-gc -h)\n", err)
 		return exitUsage
 	}
-
-	openCtx, cancel := context.WithTimeout(ctx, c.timeout)
-	store, closeStore, err := open(openCtx, c)
-	cancel()
+	if c.every != 0 {
+		return runEvery(ctx, c, stdout, stderr)
+	}
+	store, closeStore, err := openStore(ctx, c)
 	if err != nil {
 		fmt.Fprintf(stderr, "sess-gc: %s\n", oneLine(err))
-		var ue usageError
-		if errors.As(err, &ue) {
-			return exitUsage
-		}
-		return exitFailure
+		return exitCode(err)
 	}
 	defer closeStore()
+	if err := runOnce(ctx, c, store, stdout); err != nil {
+		fmt.Fprintf(stderr, "sess-gc: %s\n", oneLine(err))
+		return exitFailure
+	}
+	return exitOK
+}
 
-	if c.every == 0 {
-		if err := runOnce(ctx, c, store, stdout); err != nil {
-			fmt.Fprintf(stderr, "sess-gc: %s\n", oneLine(err))
-			return exitFailure
-		}
-		return exitOK
+// openStore opens the store within -timeout.
+func openStore(ctx context.Context, c config) (sessions.Store, func(), error) {
+	openCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return open(openCtx, c)
+}
+
+// exitCode is 2 for usage errors (a bad DSN) and 1 for the rest.
+func exitCode(err error) int {
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
 	}
-	t := time.NewTicker(c.every)
-	defer t.Stop()
-	for {
-		if err := runOnce(ctx, c, store, stdout); err != nil {
-			logger.Error("sess-gc: run failed; trying again at the next interval", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			logger.Info("sess-gc: stopped")
-			return exitOK
-		case <-t.C:
-		}
-	}
+	return exitFailure
 }
 
 type summary struct {
-	Deleted     int   `json:"deleted"`
-	Batches     int   `json:"batches"`
-	WouldDelete *int  `json:"would_delete,omitempty"`
-	TookMS      int64 `json:"took_ms"`
-	DryRun      bool  `json:"dry_run"`
-	Interrupted bool  `json:"interrupted,omitempty"`
+	Deleted     int    `json:"deleted"`
+	Batches     int    `json:"batches"`
+	WouldDelete *int   `json:"would_delete,omitempty"`
+	TookMS      int64  `json:"took_ms"`
+	DryRun      bool   `json:"dry_run"`
+	Interrupted bool   `json:"interrupted,omitempty"`
+	Time        string `json:"time"`
 }
 
 // runOnce reaps once and prints the summary. A run stopped by a signal
@@ -205,6 +225,7 @@ func runOnce(ctx context.Context, c config, store sessions.Store, stdout io.Writ
 }
 
 func printSummary(w io.Writer, c config, s summary, took time.Duration) error {
+	s.Time = time.Now().UTC().Format(time.RFC3339)
 	if c.json {
 		return json.NewEncoder(w).Encode(s)
 	}

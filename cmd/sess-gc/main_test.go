@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,6 +88,7 @@ func TestUsageErrors(t *testing.T) {
 		"no driver":        {"-dsn", "x"},
 		"unknown driver":   {"-driver", "mysql", "-dsn", "x"},
 		"no dsn":           {"-driver", "sqlite"},
+		"blank dsn":        {"-driver", "postgres", "-dsn", "  "},
 		"once and every":   {"-driver", "sqlite", "-dsn", "x", "-once", "-every", "1m"},
 		"zero batch":       {"-driver", "sqlite", "-dsn", "x", "-batch", "0"},
 		"unknown flag":     {"-driver", "sqlite", "-dsn", "x", "-bogus"},
@@ -100,7 +102,13 @@ func TestUsageErrors(t *testing.T) {
 			}
 		})
 	}
-	r := runGC(t, nil, "-h")
+	// An empty DSN is never passed on: libpq-style defaults would reach some
+	// database (the local one, as the OS user) and migrate or reap it.
+	r := runGC(t, []string{"DATABASE_URL= "}, "-driver", "postgres", "-migrate")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "no DSN: pass -dsn or set DATABASE_URL") {
+		t.Errorf("empty DATABASE_URL: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = runGC(t, nil, "-h")
 	if r.code != 0 || !strings.Contains(r.stderr, "Examples:") || !strings.Contains(r.stderr, "-dry-run") {
 		t.Errorf("-h: exit %d, %q", r.code, r.stderr)
 	}
@@ -246,6 +254,9 @@ func TestEveryStopsOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err == nil {
+		line = unstamp(t, line)
+	}
 	if err != nil || !summaryRE.MatchString(line) {
 		_ = cmd.Process.Kill()
 		t.Fatalf("first run: %q %v", line, err)
@@ -275,4 +286,123 @@ func TestMigrateRunTwice(t *testing.T) {
 	if n := countRows(t, e.DB, `SELECT count(*) FROM `+db.VersionTable+` WHERE version_id > 0`); n != 2 {
 		t.Errorf("%s records %d migrations, want 2 (00001, 00002), each once", db.VersionTable, n)
 	}
+}
+
+// sess-gc migrations -dump writes exactly the files db.Migrations holds.
+func TestMigrationsDump(t *testing.T) {
+	for _, d := range []db.Dialect{db.Postgres, db.SQLite} {
+		dir := filepath.Join(t.TempDir(), "nested", "migrations")
+		r := runGC(t, nil, "migrations", "-dump", dir, "-driver", string(d))
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d, stderr %q", d, r.code, r.stderr)
+		}
+		fsys, err := db.Migrations(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, err := fs.Glob(fsys, "*.sql")
+		if err != nil || len(names) < 2 {
+			t.Fatalf("%s: migrations %v, %v", d, names, err)
+		}
+		var paths []string
+		for _, name := range names {
+			want, err := fs.ReadFile(fsys, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, name)
+			got, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%s: %v", d, err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s: dumped %s differs from db.Migrations", d, name)
+			}
+			paths = append(paths, path)
+		}
+		if want := strings.Join(paths, "\n") + "\n"; r.stdout != want {
+			t.Errorf("%s: stdout = %q, want the paths written, one a line: %q", d, r.stdout, want)
+		}
+	}
+	for _, args := range [][]string{{"migrations"}, {"migrations", "-dump", t.TempDir(), "-driver", "mysql"}} {
+		if r := runGC(t, nil, args...); r.code != 2 || !strings.Contains(r.stderr, "sess-gc: ") {
+			t.Errorf("%v: exit %d stderr %q, want 2 and a one-line error", args, r.code, r.stderr)
+		}
+	}
+}
+
+// unstamp checks that line starts with an RFC 3339 timestamp and a space,
+// and returns the rest.
+func unstamp(t *testing.T, line string) string {
+	t.Helper()
+	ts, rest, ok := strings.Cut(line, " ")
+	if _, err := time.Parse(time.RFC3339, ts); !ok || err != nil {
+		t.Fatalf("line %q does not start with an RFC 3339 timestamp", line)
+	}
+	return rest
+}
+
+// A run that fails for a reason that may pass (an unreachable server) is
+// logged and retried; after -max-failures in a row sess-gc exits 1.
+func TestEveryRetriesThenGivesUp(t *testing.T) {
+	r := runGC(t, nil, "-driver", "postgres", "-dsn", "postgres://postgres@127.0.0.1:1/x?connect_timeout=2",
+		"-every", "50ms", "-max-failures", "3")
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	if r.code != exitFailure || r.stdout != "" || len(lines) != 3 {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1 after three logged failures", r.code, r.stdout, r.stderr)
+	}
+	for i, want := range []string{
+		"sess-gc: run failed (1 of 3 in a row), retrying in 50ms: connect to postgres",
+		"sess-gc: run failed (2 of 3 in a row), retrying in 50ms: connect to postgres",
+		"sess-gc: giving up after 3 failed runs in a row (-max-failures 3): connect to postgres",
+	} {
+		if got := unstamp(t, lines[i]); !strings.HasPrefix(got, want) {
+			t.Errorf("line %d = %q, want it to start with %q", i+1, got, want)
+		}
+	}
+}
+
+// Errors the next run would hit again (here: no table) end sess-gc -every
+// at once.
+func TestEveryPermanentErrorExitsAtOnce(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pg := pgtest.New(t) // a schema without http_sessions: SQLSTATE 42P01
+	for name, args := range map[string][]string{
+		"sqlite":   {"-driver", "sqlite", "-dsn", empty},
+		"postgres": {"-driver", "postgres", "-dsn", pg.DSN},
+	} {
+		r := runGC(t, nil, append(args, "-every", "50ms", "-max-failures", "0")...)
+		if r.code != exitFailure || strings.Count(r.stderr, "\n") != 1 ||
+			!strings.HasPrefix(unstamp(t, r.stderr), "sess-gc: giving up, retrying cannot fix this: table http_sessions not found") {
+			t.Errorf("%s: exit %d, stderr %q; want exit 1 with one line", name, r.code, r.stderr)
+		}
+	}
+}
+
+// A failed run is retried at the next tick: once the database appears,
+// the next run succeeds and prints its time-stamped summary.
+func TestEveryRecovers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "later.db")
+	cmd := exec.Command(binary(t), "-driver", "sqlite", "-dsn", path, "-every", "100ms")
+	stdout, _ := cmd.StdoutPipe()
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	errLine, err := bufio.NewReader(stderr).ReadString('\n')
+	if err != nil || !strings.HasPrefix(unstamp(t, errLine), "sess-gc: run failed (1 of 5 in a row), retrying in 100ms: open sqlite") {
+		t.Fatalf("first run on a missing file: %q %v", errLine, err)
+	}
+	if r := runGC(t, nil, "-driver", "sqlite", "-dsn", path, "-migrate"); r.code != 0 {
+		t.Fatalf("creating the database: %s", r.stderr)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !summaryRE.MatchString(unstamp(t, line)) {
+		t.Fatalf("after the database appeared: %q %v", line, err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
 }

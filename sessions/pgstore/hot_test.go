@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/pressly/goose/v3"
 
 	"github.com/sqlsession/sqlsession/db"
 	"github.com/sqlsession/sqlsession/internal/pgtest"
@@ -47,16 +46,7 @@ func TestTouchesAreHOT(t *testing.T) {
 
 func migrateTo(t testing.TB, e *pgtest.Env, version int64) {
 	t.Helper()
-	fsys, err := db.Migrations(db.Postgres)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, e.DB, fsys,
-		goose.WithTableName(db.VersionTable), goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(context.Background(), version); err != nil {
+	if err := db.MigrateTo(context.Background(), e.DB, db.Postgres, version); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,0 +1,118 @@
+package integration
+
+import (
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// forbidden are modules a Postgres service must never download: a SQLite
+// engine and its libc port, and the Docker machinery of testcontainers.
+var forbidden = []string{
+	"modernc.org/sqlite", "modernc.org/libc",
+	"github.com/testcontainers/", "github.com/docker/", "github.com/moby/",
+}
+
+const postgresService = `package main
+
+import (
+	"context"
+	"log"
+	"os"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/sqlsession/sqlsession/db"
+	"github.com/sqlsession/sqlsession/sessions"
+	"github.com/sqlsession/sqlsession/sessions/pgstore"
+)
+
+func main() {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := db.Migrate(ctx, stdlib.OpenDBFromPool(pool), db.Postgres); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := sessions.New(pgstore.New(pool), sessions.Options{Secrets: []string{os.Getenv("SESSION_SECRET")}}); err != nil {
+		log.Fatal(err)
+	}
+}
+`
+
+// TestPostgresServiceDownloads is what a new user of the Postgres path
+// downloads: a fresh module that imports sessions, sessions/pgstore and db
+// (through a replace onto this checkout), go mod tidy and go mod download
+// with an empty module cache, through the module proxy. It fails when any
+// forbidden module reaches the cache (even only its go.mod), and logs the
+// totals (make deps-check prints them; README records them).
+func TestPostgresServiceDownloads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("downloads from the module proxy; skipped with -short")
+	}
+	if p := os.Getenv("GOPROXY"); p == "off" {
+		t.Skip("GOPROXY=off")
+	}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, cache := t.TempDir(), t.TempDir()
+	gomod := "module example.com/app\n\ngo 1.25\n\nrequire github.com/sqlsession/sqlsession v0.0.0\n\nreplace github.com/sqlsession/sqlsession => " + root + "\n"
+	writeFile(t, filepath.Join(app, "go.mod"), gomod)
+	writeFile(t, filepath.Join(app, "main.go"), postgresService)
+	env := append(os.Environ(), "GOMODCACHE="+cache, "GOFLAGS=-modcacherw", "GOWORK=off")
+	for _, args := range [][]string{{"mod", "tidy"}, {"mod", "download"}, {"build", "-o", os.DevNull, "."}} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir, cmd.Env = app, env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	zips, mods, bytes := 0, 0, int64(0)
+	dl := filepath.Join(cache, "cache", "download")
+	err = filepath.WalkDir(dl, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel := filepath.ToSlash(strings.TrimPrefix(path, dl+string(filepath.Separator)))
+		ext := filepath.Ext(rel)
+		if ext != ".zip" && ext != ".mod" || strings.HasPrefix(rel, "sumdb/") {
+			return nil
+		}
+		for _, f := range forbidden {
+			if strings.HasPrefix(rel, f) {
+				t.Errorf("downloaded %s", rel)
+			}
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		bytes += info.Size()
+		if ext == ".zip" {
+			zips++
+		} else {
+			mods++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a Postgres service downloads %d modules (%.1f MB of zips and go.mod files; %d go.mod files in all)",
+		zips, float64(bytes)/1e6, mods)
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

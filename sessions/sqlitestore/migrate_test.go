@@ -1,0 +1,107 @@
+package sqlitestore_test
+
+// The SQLite half of db's migration tests lives here, in the module that
+// may depend on a SQLite driver, so that the root module (and every
+// Postgres service that imports it) never downloads one.
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/sqlsession/sqlsession/db"
+)
+
+func openSQLite(t *testing.T) *sql.DB {
+	t.Helper()
+	conn, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+func queryStrings(t *testing.T, conn *sql.DB, q string, args ...any) []string {
+	t.Helper()
+	rows, err := conn.Query(q, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestMigrateSQLite(t *testing.T) {
+	conn := openSQLite(t)
+	ctx := context.Background()
+	if _, err := conn.Exec(`CREATE TABLE goose_db_version (id INTEGER PRIMARY KEY, version_id INTEGER NOT NULL, is_applied INTEGER NOT NULL);
+		INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, 1), (7, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := db.Migrate(ctx, conn, db.SQLite); err != nil {
+			t.Fatalf("Migrate #%d: %v", i+1, err)
+		}
+	}
+	assertSQLiteSchema(t, conn)
+	if got := queryStrings(t, conn, `SELECT CAST(count(*) AS TEXT) FROM goose_db_version`); got[0] != "2" {
+		t.Errorf("application's goose_db_version has %s rows, want 2", got[0])
+	}
+	if got := queryStrings(t, conn, `SELECT CAST(count(*) AS TEXT) FROM sqlsession_goose_version WHERE version_id = 1`); got[0] != "1" {
+		t.Errorf("sqlsession_goose_version records version 1 %s times, want once", got[0])
+	}
+	if err := db.MigrateDown(ctx, conn, db.SQLite); err != nil {
+		t.Fatalf("MigrateDown: %v", err)
+	}
+	if got := queryStrings(t, conn, `SELECT name FROM sqlite_master WHERE name LIKE 'http_sessions%'`); len(got) != 0 {
+		t.Fatalf("after down, still present: %v", got)
+	}
+	if err := db.Migrate(ctx, conn, db.SQLite); err != nil {
+		t.Fatalf("Migrate after down: %v", err)
+	}
+	assertSQLiteSchema(t, conn)
+}
+
+func assertSQLiteSchema(t *testing.T, conn *sql.DB) {
+	t.Helper()
+	want := map[string]string{
+		"id_hash":    "BLOB notnull=1 pk=1",
+		"data":       "TEXT notnull=1 pk=0",
+		"expires_at": "INTEGER notnull=1 pk=0",
+		"created_at": "INTEGER notnull=1 pk=0",
+		"user_id":    "TEXT notnull=0 pk=0",
+	}
+	cols := queryStrings(t, conn, `SELECT name || ' ' || type || ' notnull=' || "notnull" || ' pk=' || pk FROM pragma_table_info('http_sessions')`)
+	if len(cols) != len(want) {
+		t.Fatalf("columns = %v", cols)
+	}
+	for _, c := range cols {
+		name, rest, _ := strings.Cut(c, " ")
+		if want[name] != rest {
+			t.Errorf("column %s: got %q, want %q", name, rest, want[name])
+		}
+	}
+	idx := strings.Join(queryStrings(t, conn, `SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'http_sessions' AND sql IS NOT NULL ORDER BY name`), "\n")
+	if !strings.Contains(idx, "http_sessions_expires_at_idx ON http_sessions (expires_at)") {
+		t.Errorf("expires_at index missing:\n%s", idx)
+	}
+	if !strings.Contains(idx, "http_sessions_user_id_idx ON http_sessions (user_id) WHERE user_id IS NOT NULL") {
+		t.Errorf("partial user_id index missing:\n%s", idx)
+	}
+}
