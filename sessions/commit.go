@@ -52,7 +52,7 @@ func (s *Session) carryOut(p plan, now time.Time) (ev event, setCookie string, e
 		defer cancel()
 		switch {
 		case p.destroy:
-			if err := s.m.store.Destroy(ctx, s.hash); err != nil {
+			if _, err := s.m.store.Destroy(ctx, s.hash, now); err != nil {
 				return ev, "", fmt.Errorf("sessions: unset: %w", err)
 			}
 			return s.event("sessions: session destroyed"), "", nil
@@ -61,11 +61,11 @@ func (s *Session) carryOut(p plan, now time.Time) (ev event, setCookie string, e
 			if ev, kept, err = s.save(ctx, now); err != nil {
 				return ev, "", err
 			}
-			if !kept { // vanished: clear the cookie rather than point at nothing
-				return ev, s.m.cookieHeader("", time.Time{}, s.secureFlag(), true), nil
+			if !kept {
+				return ev, "", nil // vanished: see Session.vanish
 			}
 		case p.touch:
-			if err := s.touch(ctx, now); err != nil {
+			if err := s.touch(ctx, now); err != nil || s.vanished {
 				return ev, "", err
 			}
 		}
@@ -82,6 +82,15 @@ func (s *Session) carryOut(p plan, now time.Time) (ev event, setCookie string, e
 		return ev, s.m.cookieHeader("", time.Time{}, s.secureFlag(), true), nil
 	}
 	return ev, "", nil
+}
+
+// vanish marks the session as revoked or expired under this request
+// (DestroyUser, DestroySession, or its expiry passed): nothing more is
+// written for it, and no cookie is sent, neither its id (which is dead) nor
+// a clearing one (the browser may hold a newer cookie by now, from a login
+// that raced this request). s.mu is held.
+func (s *Session) vanish() {
+	s.vanished = true
 }
 
 // touchAfter is the touch throttle for a session with the cookie max age
@@ -102,10 +111,14 @@ func (m *Manager) touchAfter(maxAge time.Duration) time.Duration {
 func (s *Session) touch(ctx context.Context, now time.Time) error {
 	_, storeExp := s.expiries(now)
 	err := s.m.store.Touch(ctx, s.hash, storeExp, now)
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		s.vanish()
+	case err != nil:
 		return fmt.Errorf("sessions: touch: %w", err)
+	default:
+		s.storedExpiry = storeExp
 	}
-	s.storedExpiry = storeExp
 	return nil
 }
 
@@ -113,7 +126,7 @@ func (s *Session) touch(ctx context.Context, now time.Time) error {
 // be sent any more.
 func (s *Session) commitLate(now time.Time) error {
 	s.mu.Lock()
-	if s.asked.unset || s.stored && s.cur.equal(s.saved) {
+	if s.asked.unset || s.vanished || s.stored && s.cur.equal(s.saved) {
 		s.mu.Unlock()
 		return nil
 	}
@@ -153,7 +166,8 @@ func (s *Session) save(ctx context.Context, now time.Time) (ev event, kept bool,
 		ev = s.event("sessions: session created")
 	} else if err := s.m.store.Update(ctx, s.hash, s.change(cookieJSON, storeExp), now); err != nil {
 		if errors.Is(err, ErrNotFound) {
-			return s.event("sessions: session vanished while in use (destroyed elsewhere or expired); not saved"), false, nil
+			s.vanish()
+			return s.event("sessions: session revoked or expired while in use; not saved"), false, nil
 		}
 		return ev, false, fmt.Errorf("sessions: save: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -147,19 +148,27 @@ func (m *Manager) isSecure(r *http.Request) bool {
 	return strings.EqualFold(strings.TrimSpace(proto), "https")
 }
 
-// clientIP is the request's client address for logs.
+// clientIP is the request's client address for logs. With TrustProxy it
+// is the right-most address of X-Forwarded-For, the one the trusted proxy
+// in front of the server appended (the entries left of it are whatever the
+// client sent), when it parses as an IP address; otherwise the peer's.
 func (m *Manager) clientIP(r *http.Request) string {
 	if m.opts.TrustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			return strings.TrimSpace(first)
+		xff := r.Header.Values("X-Forwarded-For")
+		if n := len(xff); n > 0 {
+			last := xff[n-1]
+			if i := strings.LastIndexByte(last, ','); i >= 0 {
+				last = last[i+1:]
+			}
+			if ip, err := netip.ParseAddr(strings.TrimSpace(last)); err == nil {
+				return ip.String()
+			}
 		}
 	}
-	host := r.RemoteAddr
-	if i := strings.LastIndexByte(host, ':'); i >= 0 {
-		host = host[:i]
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().String()
 	}
-	return strings.Trim(host, "[]")
+	return r.RemoteAddr
 }
 
 // storedCookie is the express-session cookie JSON kept under the reserved

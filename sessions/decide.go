@@ -50,12 +50,15 @@ func decide(f facts) plan {
 	// shouldTouch, throttled by TouchAfter.
 	p.touch = !p.save && f.stored && f.current && (f.asked.touch || touchDue(f))
 	// shouldSetCookie: a new id is sent when the session is worth keeping;
-	// the current one only with Rolling, or a persistent cookie that changed.
+	// the current one with Rolling when its expiry moved (every request
+	// with TouchEveryRequest, as express does; a response that moves
+	// nothing would repeat the last cookie, and could overwrite a newer
+	// one from a racing login), or for a persistent cookie that changed.
 	var cookie bool
 	if !f.current {
 		cookie = f.saveUninitialized || f.modified || f.asked.save
 	} else {
-		cookie = f.rolling || f.persistent && f.modified
+		cookie = f.rolling && (p.save || p.touch) || f.persistent && f.modified
 	}
 	cookie = cookie && (f.stored || p.save)
 	p.setCookie = cookie && f.sendable

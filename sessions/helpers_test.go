@@ -89,11 +89,11 @@ func (s *spyStore) Touch(ctx context.Context, h sessions.IDHash, exp, now time.T
 	return s.Store.Touch(ctx, h, exp, now)
 }
 
-func (s *spyStore) Destroy(ctx context.Context, h sessions.IDHash) error {
+func (s *spyStore) Destroy(ctx context.Context, h sessions.IDHash, now time.Time) (bool, error) {
 	if err := s.hit("Destroy"); err != nil {
-		return err
+		return false, err
 	}
-	return s.Store.Destroy(ctx, h)
+	return s.Store.Destroy(ctx, h, now)
 }
 
 // clock is a settable time source.

@@ -141,6 +141,13 @@ func (s *Session) storeCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(&s.detached, s.m.opts.StoreTimeout)
 }
 
+// detach returns ctx without its cancellation, bounded by StoreTimeout:
+// for the writes a handler asks for (Destroy, Regenerate, Save), which must
+// not be lost because the client hung up.
+func (m *Manager) detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), m.opts.StoreTimeout)
+}
+
 // detached is a request's context without its cancellation and deadline:
 // context.WithoutCancel, kept in the Session to spare an allocation.
 type detached struct{ context.Context }
@@ -257,7 +264,7 @@ func (m *Manager) ListUserSessions(ctx context.Context, userID string) ([]Sessio
 // of ListUserSessions' ("revoke this device"). Check that it belongs to the
 // user asking before calling it.
 func (m *Manager) DestroySession(ctx context.Context, h IDHash) error {
-	if err := m.store.Destroy(ctx, h); err != nil {
+	if _, err := m.store.Destroy(ctx, h, m.opts.Now()); err != nil {
 		return fmt.Errorf("sessions: destroy session: %w", err)
 	}
 	m.event(ctx, "sessions: session destroyed", h, nil, "")

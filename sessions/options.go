@@ -88,8 +88,11 @@ type Options struct {
 	// not modify (express: saveUninitialized). Off by default, which keeps
 	// anonymous traffic out of the store.
 	SaveUninitialized bool
-	// Rolling re-sends the cookie, with a fresh expiry, on every response
-	// (express: rolling).
+	// Rolling re-sends the cookie, with a fresh expiry, whenever the
+	// session's stored expiry moves (express: rolling): on every response
+	// with TouchAfter = TouchEveryRequest, as express does; at most once
+	// per TouchAfter otherwise (a response that moves nothing sends no
+	// cookie: it would only repeat the last one).
 	Rolling bool
 	// TrustProxy honours X-Forwarded-Proto (SecureAuto) and
 	// X-Forwarded-For (client IP in logs) from a reverse proxy

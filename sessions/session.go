@@ -44,6 +44,7 @@ type Session struct {
 	createdAt    time.Time
 	storedExpiry time.Time // the row's expires_at, as far as this request knows
 	asked        asked
+	vanished     bool // the row was revoked or expired under this request: write nothing more
 }
 
 // asked is what the handler asked for, beyond changing values.
@@ -212,7 +213,15 @@ func (s *Session) write() map[string]json.RawMessage {
 // Regenerate gives the session a new id, keeping its values, and deletes
 // the old one from the store, so an id an attacker planted before login
 // (session fixation) is worthless after it. Call it on login and on any
-// change of privilege.
+// change of privilege. The creation time is kept: Options.AbsoluteTimeout
+// counts from the session's first creation however often it is rotated.
+//
+// If the stored session was revoked (Manager.DestroyUser, DestroySession)
+// or expired since the request loaded it, nothing of it is carried over:
+// the request goes on with a new, empty session.
+//
+// Like Destroy and Save, it finishes even when ctx is cancelled (a client
+// that hangs up), within Options.StoreTimeout.
 func (s *Session) Regenerate(ctx context.Context) error {
 	if s == nil {
 		return ErrNoSession
@@ -221,16 +230,24 @@ func (s *Session) Regenerate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := s.m.detach(ctx)
+	defer cancel()
 	s.mu.Lock()
 	old := s.hash
-	if err := s.deleteRow(ctx, "regenerate"); err != nil {
+	vanished, err := s.deleteRow(ctx, "regenerate")
+	if err != nil {
 		s.mu.Unlock()
 		return err
 	}
-	s.id, s.hash = id, HashID(id)
-	s.createdAt = s.m.opts.Now()
-	ev := s.event("sessions: session regenerated")
-	ev.old = &old
+	var ev event
+	if vanished {
+		ev = s.event("sessions: session revoked or expired before Regenerate; a new empty session replaces it")
+		s.generate(id, s.m.opts.Now())
+	} else {
+		s.id, s.hash = id, HashID(id)
+		ev = s.event("sessions: session regenerated")
+		ev.old = &old
+	}
 	s.mu.Unlock()
 	s.log(ctx, ev)
 	return nil
@@ -238,7 +255,8 @@ func (s *Session) Regenerate(ctx context.Context) error {
 
 // Destroy deletes the session from the store and clears the cookie. The
 // request goes on with a new, empty session, saved only if the handler
-// sets something in it.
+// sets something in it. It finishes even when ctx is cancelled, within
+// Options.StoreTimeout.
 func (s *Session) Destroy(ctx context.Context) error {
 	if s == nil {
 		return ErrNoSession
@@ -247,9 +265,11 @@ func (s *Session) Destroy(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := s.m.detach(ctx)
+	defer cancel()
 	s.mu.Lock()
 	ev := s.event("sessions: session destroyed")
-	if err := s.deleteRow(ctx, "destroy"); err != nil {
+	if _, err := s.deleteRow(ctx, "destroy"); err != nil {
 		s.mu.Unlock()
 		return err
 	}
@@ -260,30 +280,37 @@ func (s *Session) Destroy(ctx context.Context) error {
 	return nil
 }
 
-// deleteRow deletes the session's row, if it has one. s.mu is held.
-func (s *Session) deleteRow(ctx context.Context, op string) error {
+// deleteRow deletes the session's row, if it has one, and reports whether
+// the row had vanished (revoked or expired) meanwhile. s.mu is held.
+func (s *Session) deleteRow(ctx context.Context, op string) (vanished bool, err error) {
 	if !s.stored {
-		return nil
+		return false, nil
 	}
-	if err := s.m.store.Destroy(ctx, s.hash); err != nil {
-		return fmt.Errorf("sessions: %s: %w", op, err)
+	live, err := s.m.store.Destroy(ctx, s.hash, s.m.opts.Now())
+	if err != nil {
+		return false, fmt.Errorf("sessions: %s: %w", op, err)
 	}
 	s.saved, s.stored = snap{}, false
-	return nil
+	return !live, nil
 }
 
 // Reload replaces the session's values with those in the store, dropping
-// this request's unsaved changes.
+// this request's unsaved changes. It returns an error wrapping ErrNotFound
+// when the session is not stored, or no longer is (revoked or expired):
+// then nothing more is saved for it this request.
 func (s *Session) Reload(ctx context.Context) error {
 	if s == nil {
 		return ErrNoSession
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.stored {
+	if !s.stored || s.vanished {
 		return fmt.Errorf("sessions: reload: %w", ErrNotFound)
 	}
 	rec, err := s.m.store.Load(ctx, s.hash, s.m.opts.Now())
+	if errors.Is(err, ErrNotFound) {
+		s.vanished = true
+	}
 	if err != nil {
 		return fmt.Errorf("sessions: reload: %w", err)
 	}
@@ -294,16 +321,23 @@ func (s *Session) Reload(ctx context.Context) error {
 // Save writes the session to the store now, even when it is new and
 // unmodified; the middleware saves by itself, so call it only when
 // something must be stored before the handler goes on (before a redirect
-// made by other code, say).
+// made by other code, say). It returns an error wrapping ErrNotFound when
+// the stored session was revoked or expired meanwhile: it is not brought
+// back. It finishes even when ctx is cancelled, within StoreTimeout.
 func (s *Session) Save(ctx context.Context) error {
 	if s == nil {
 		return ErrNoSession
 	}
+	ctx, cancel := s.m.detach(ctx)
+	defer cancel()
 	s.mu.Lock()
 	s.asked.save = true
-	ev, _, err := s.save(ctx, s.m.opts.Now())
+	ev, kept, err := s.save(ctx, s.m.opts.Now())
 	s.mu.Unlock()
 	s.log(ctx, ev)
+	if err == nil && !kept {
+		err = fmt.Errorf("sessions: save: %w", ErrNotFound)
+	}
 	return err
 }
 

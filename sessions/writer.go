@@ -64,7 +64,15 @@ func addNoCacheSetCookie(h http.Header) {
 	}
 }
 
+// WriteHeader commits the session, then writes the header. An
+// informational response (1xx other than 101 Switching Protocols, such as
+// 103 Early Hints) is passed through without committing: the final
+// response, which follows it, carries the cookie.
 func (w *responseWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
 	w.commit()
 	if w.replaced {
 		return

@@ -66,17 +66,18 @@ func (q *Queries) DeleteExpiredBatch(ctx context.Context, arg DeleteExpiredBatch
 	return result.RowsAffected(), nil
 }
 
-const deleteSession = `-- name: DeleteSession :execrows
+const deleteSession = `-- name: DeleteSession :one
 DELETE FROM http_sessions
 WHERE id_hash = $1
+RETURNING expires_at
 `
 
-func (q *Queries) DeleteSession(ctx context.Context, idHash []byte) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteSession, idHash)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+// Returns the deleted row's expiry, so the store can say whether it was live.
+func (q *Queries) DeleteSession(ctx context.Context, idHash []byte) (time.Time, error) {
+	row := q.db.QueryRow(ctx, deleteSession, idHash)
+	var expires_at time.Time
+	err := row.Scan(&expires_at)
+	return expires_at, err
 }
 
 const deleteUserSessions = `-- name: DeleteUserSessions :execrows

@@ -76,17 +76,18 @@ func (q *Queries) DeleteExpiredBatch(ctx context.Context, arg DeleteExpiredBatch
 	return result.RowsAffected()
 }
 
-const deleteSession = `-- name: DeleteSession :execrows
+const deleteSession = `-- name: DeleteSession :one
 DELETE FROM http_sessions
 WHERE id_hash = ?1
+RETURNING expires_at
 `
 
+// Returns the deleted row's expiry, so the store can say whether it was live.
 func (q *Queries) DeleteSession(ctx context.Context, idHash []byte) (int64, error) {
-	result, err := q.db.ExecContext(ctx, deleteSession, idHash)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected()
+	row := q.db.QueryRowContext(ctx, deleteSession, idHash)
+	var expires_at int64
+	err := row.Scan(&expires_at)
+	return expires_at, err
 }
 
 const deleteUserSessions = `-- name: DeleteUserSessions :execrows

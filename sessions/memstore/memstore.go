@@ -139,13 +139,14 @@ func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt, now
 }
 
 // Destroy implements sessionstore.Store.
-func (s *Store) Destroy(ctx context.Context, h sessionstore.IDHash) error {
+func (s *Store) Destroy(ctx context.Context, h sessionstore.IDHash, now time.Time) (bool, error) {
 	if err := s.begin(ctx, "destroy"); err != nil {
-		return err
+		return false, err
 	}
 	defer s.mu.Unlock()
+	_, live := s.live(h, now)
 	delete(s.rows, h)
-	return nil
+	return live, nil
 }
 
 // DestroyUser implements sessionstore.Store.

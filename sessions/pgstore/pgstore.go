@@ -123,11 +123,15 @@ func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt, now
 }
 
 // Destroy implements sessionstore.Store.
-func (s *Store) Destroy(ctx context.Context, h sessionstore.IDHash) error {
-	if _, err := s.q.DeleteSession(ctx, h[:]); err != nil {
-		return fmt.Errorf("pgstore: destroy: %w", err)
+func (s *Store) Destroy(ctx context.Context, h sessionstore.IDHash, now time.Time) (bool, error) {
+	expires, err := s.q.DeleteSession(ctx, h[:])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
 	}
-	return nil
+	if err != nil {
+		return false, fmt.Errorf("pgstore: destroy: %w", err)
+	}
+	return expires.After(now), nil
 }
 
 // DestroyUser implements sessionstore.Store.

@@ -127,8 +127,11 @@ type Store interface {
 	// Touch moves a live session's expiry to expiresAt and changes nothing
 	// else; ErrNotFound if the session is gone or expired.
 	Touch(ctx context.Context, h IDHash, expiresAt, now time.Time) error
-	// Destroy deletes the session. Deleting a missing one is not an error.
-	Destroy(ctx context.Context, h IDHash) error
+	// Destroy deletes the session, live or expired, and reports whether it
+	// was live (expiring after now): the Manager does not carry a session
+	// that was revoked meanwhile over to a new id. Deleting a missing one
+	// is not an error.
+	Destroy(ctx context.Context, h IDHash, now time.Time) (live bool, err error)
 	// DestroyUser deletes every session of the user and returns how many.
 	DestroyUser(ctx context.Context, userID string) (int, error)
 	// ListUser returns the user's live sessions, newest first.

@@ -247,11 +247,16 @@ func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt, now
 }
 
 // Destroy implements sessionstore.Store.
-func (s *Store) Destroy(ctx context.Context, h sessionstore.IDHash) error {
-	if err := s.write(ctx, func() error { _, err := s.q.DeleteSession(ctx, h[:]); return err }); err != nil {
-		return fmt.Errorf("sqlitestore: destroy: %w", err)
+func (s *Store) Destroy(ctx context.Context, h sessionstore.IDHash, now time.Time) (bool, error) {
+	var expires int64
+	err := s.write(ctx, func() (err error) { expires, err = s.q.DeleteSession(ctx, h[:]); return err })
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
 	}
-	return nil
+	if err != nil {
+		return false, fmt.Errorf("sqlitestore: destroy: %w", err)
+	}
+	return expires > ms(now), nil
 }
 
 // DestroyUser implements sessionstore.Store.

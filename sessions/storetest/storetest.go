@@ -263,14 +263,23 @@ func testDestroy(t *testing.T, s sessionstore.Store) {
 	h, other := hash("destroy"), hash("bystander")
 	create(t, s, h, record(t, map[string]any{"k": 1}, time.Hour))
 	create(t, s, other, record(t, map[string]any{"k": 2}, time.Hour))
-	if err := s.Destroy(ctx, h); err != nil {
-		t.Fatalf("Destroy: %v", err)
+	if live, err := s.Destroy(ctx, h, base); err != nil || !live {
+		t.Fatalf("Destroy of a live session = %v, %v; want true, nil", live, err)
 	}
 	_, err := s.Load(ctx, h, base)
 	wantNotFound(t, err, "Load after Destroy")
 	load(t, s, other, base)
-	if err := s.Destroy(ctx, h); err != nil {
-		t.Errorf("Destroy of a missing session: %v, want nil", err)
+	if live, err := s.Destroy(ctx, h, base); err != nil || live {
+		t.Errorf("Destroy of a missing session = %v, %v; want false, nil", live, err)
+	}
+	// An expired row is deleted too, but was not live.
+	dead := hash("destroy-expired")
+	create(t, s, dead, record(t, nil, time.Second))
+	if live, err := s.Destroy(ctx, dead, base.Add(time.Minute)); err != nil || live {
+		t.Errorf("Destroy of an expired session = %v, %v; want false, nil", live, err)
+	}
+	if n, _ := s.CountExpired(ctx, base.Add(time.Minute)); n != 0 {
+		t.Errorf("the expired row is still there after Destroy (%d expired rows)", n)
 	}
 }
 

@@ -33,9 +33,11 @@ UPDATE http_sessions
 SET expires_at = sqlc.arg(expires_at)
 WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
 
--- name: DeleteSession :execrows
+-- name: DeleteSession :one
+-- Returns the deleted row's expiry, so the store can say whether it was live.
 DELETE FROM http_sessions
-WHERE id_hash = sqlc.arg(id_hash);
+WHERE id_hash = sqlc.arg(id_hash)
+RETURNING expires_at;
 
 -- name: DeleteUserSessions :execrows
 DELETE FROM http_sessions
