@@ -5,21 +5,27 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 )
 
 // commit runs when the response starts: it gathers the facts, lets decide
-// choose, carries the plan out, and returns the Set-Cookie header to send
-// ("" for none). Events are logged after the session is unlocked.
-func (s *Session) commit(now time.Time) (string, error) {
+// choose, carries the plan out, and sets the response's headers in h
+// (Set-Cookie, or Options.Header). Events are logged after the session is
+// unlocked.
+func (s *Session) commit(now time.Time, h http.Header) error {
 	s.mu.Lock()
 	p := decide(s.facts(now))
-	ev, setCookie, err := s.carryOut(p, now)
+	ev, err := s.carryOut(p, now)
+	if err == nil && !s.vanished {
+		s.respond(p, h)
+	}
 	s.mu.Unlock()
 	s.log(s.r.Context(), ev)
-	return setCookie, err
+	return err
 }
 
 // facts gathers what decide looks at. s.mu is held.
@@ -39,49 +45,63 @@ func (s *Session) facts(now time.Time) facts {
 		current:           s.cookieID == s.id,
 		hadCookie:         s.cookieID != "",
 		persistent:        s.cur.maxAge > 0,
-		sendable:          o.Cookie.Secure != SecureOn || s.m.isSecure(s.r),
+		sendable:          s.viaHeader || s.c.Secure != SecureOn || s.m.isSecure(s.r),
 		storedExpiry:      s.storedExpiry,
 		newExpiry:         newExpiry,
 	}
 }
 
-// carryOut does what p says. s.mu is held.
-func (s *Session) carryOut(p plan, now time.Time) (ev event, setCookie string, err error) {
-	if p.destroy || p.save || p.touch {
-		ctx, cancel := s.storeCtx()
-		defer cancel()
-		switch {
-		case p.destroy:
-			if _, err := s.m.store.Destroy(ctx, s.hash, now); err != nil {
-				return ev, "", fmt.Errorf("sessions: unset: %w", err)
-			}
-			return s.event("sessions: session destroyed"), "", nil
-		case p.save:
-			var kept bool
-			if ev, kept, err = s.save(ctx, now); err != nil {
-				return ev, "", err
-			}
-			if !kept {
-				return ev, "", nil // vanished: see Session.vanish
-			}
-		case p.touch:
-			if err := s.touch(ctx, now); err != nil || s.vanished {
-				return ev, "", err
-			}
-		}
+// carryOut does the store I/O p asks for. s.mu is held.
+func (s *Session) carryOut(p plan, now time.Time) (ev event, err error) {
+	if !p.destroy && !p.save && !p.touch {
+		return ev, nil
 	}
+	ctx, cancel := s.storeCtx()
+	defer cancel()
+	switch {
+	case p.destroy:
+		if _, err := s.m.store.Destroy(ctx, s.hash, now); err != nil {
+			return ev, fmt.Errorf("sessions: unset: %w", err)
+		}
+		return s.event("sessions: session destroyed"), nil
+	case p.save:
+		ev, _, err = s.save(ctx, now) // a vanished row: see Session.vanish
+		return ev, err
+	}
+	return ev, s.touch(ctx, now)
+}
+
+// respond sets the headers that carry the session's id (or clear it) to
+// the client, as p says: Set-Cookie, or Options.Header for a client that
+// sent its token there. s.mu is held.
+func (s *Session) respond(p plan, h http.Header) {
+	var value string
 	switch {
 	case p.setCookie:
-		var expires time.Time // a browser-session cookie
-		if s.cur.maxAge > 0 {
-			expires = s.storedExpiry // moved by a save or touch, or as stored: never later than the row
-		}
-		value := encodeCookieValue("s:" + s.m.signer.Sign(s.id))
-		return ev, s.m.cookieHeader(value, expires, s.secureFlag(), false), nil
-	case p.clearCookie:
-		return ev, s.m.cookieHeader("", time.Time{}, s.secureFlag(), true), nil
+		value = "s:" + s.m.signer.Sign(s.id)
+	case !p.clearCookie:
+		return
 	}
-	return ev, "", nil
+	if s.viaHeader {
+		h.Set(s.m.opts.Header, value)
+	} else {
+		h.Add("Set-Cookie", s.cookieHeader(value, p.clearCookie))
+	}
+	addCacheControl(h, s.m.opts.CacheControl)
+	if p.clearCookie && s.m.opts.ClearSiteData {
+		h.Set("Clear-Site-Data", `"cookies"`)
+	}
+}
+
+// addCacheControl adds directive to the Cache-Control header, so that no
+// cache stores a response that carries a session id.
+func addCacheControl(h http.Header, directive string) {
+	switch cc := h.Get("Cache-Control"); {
+	case cc == "":
+		h.Set("Cache-Control", directive)
+	case !strings.Contains(cc, directive):
+		h.Set("Cache-Control", cc+", "+directive)
+	}
 }
 
 // vanish marks the session as revoked or expired under this request
@@ -152,7 +172,7 @@ func (s *Session) commitLate(now time.Time) error {
 // DestroyUser): it is not brought back. s.mu is held.
 func (s *Session) save(ctx context.Context, now time.Time) (ev event, kept bool, err error) {
 	cookieExp, storeExp := s.expiries(now)
-	cookieJSON := s.m.encodeStoredCookie(s.cur.maxAge, cookieExp, s.secureFlag())
+	cookieJSON := s.c.storedCookie(s.cur.maxAge, cookieExp, s.secureFlag(), s.sameSite())
 	if !s.stored {
 		data := make(map[string]json.RawMessage, len(s.cur.values)+1)
 		for k, v := range s.cur.values {
@@ -221,7 +241,7 @@ func (s *Session) expiries(now time.Time) (cookie, store time.Time) {
 
 // secureFlag says whether the cookie carries Secure for this request.
 func (s *Session) secureFlag() bool {
-	switch s.m.opts.Cookie.Secure {
+	switch s.c.Secure {
 	case SecureOn:
 		return true
 	case SecureAuto:

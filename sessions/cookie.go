@@ -5,12 +5,15 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"math"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 )
 
 // newID returns 24 random bytes, base64url without padding (as uid-safe).
@@ -20,11 +23,32 @@ func newID() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// sessionIDFromRequest returns the session id carried by r's cookie, or ""
-// when there is none or it must be ignored: unsigned, wrongly signed,
-// malformed, oversized, or sent twice with different values.
-func (m *Manager) sessionIDFromRequest(r *http.Request) string {
-	raw, ok := cookieValue(r.Header["Cookie"], m.opts.Name)
+// requestID returns the verified session id r carries, in its cookie or,
+// with Options.Header, in that header (viaHeader), or "" when there is
+// none or it must be ignored: unsigned, wrongly signed, malformed,
+// oversized, sent twice with different values, or a cookie and a header
+// naming different sessions.
+func (m *Manager) requestID(r *http.Request) (id string, viaHeader bool) {
+	raw, hasCookie := cookieValue(r.Header["Cookie"], m.opts.Name)
+	if m.opts.Header == "" {
+		return m.verify(raw, hasCookie), false
+	}
+	values, viaHeader := r.Header[m.opts.Header]
+	if !viaHeader {
+		return m.verify(raw, hasCookie), false
+	}
+	id = m.verify(values[0], len(values) == 1)
+	if hasCookie && raw != "" && m.verify(raw, true) != id {
+		m.opts.Logger.WarnContext(r.Context(), "sessions: the cookie and "+m.opts.Header+" name different sessions; the request gets none",
+			"method", r.Method, "path", r.URL.Path, "ip", m.clientIP(r))
+		return "", true
+	}
+	return id, true
+}
+
+// verify returns the id of a signed value as the cookie carries it
+// ("s:" + id + "." + signature, URL-encoded or not), or "".
+func (m *Manager) verify(raw string, ok bool) string {
 	if !ok || raw == "" || len(raw) > maxCookieBytes {
 		return ""
 	}
@@ -84,14 +108,15 @@ func encodeCookieValue(s string) string {
 	return b.String()
 }
 
-// cookieHeader serialises a Set-Cookie value. expires is the zero time for
-// a browser-session cookie; clear sets an already expired cookie.
-func (m *Manager) cookieHeader(value string, expires time.Time, secure, clear bool) string {
-	c := m.opts.Cookie
+// cookieHeader serialises the Set-Cookie value carrying value ("" and
+// clear: an already expired cookie that deletes it). A persistent cookie
+// carries the row's stored expiry, never a later one.
+func (s *Session) cookieHeader(value string, clear bool) string {
+	c := s.c
 	var b strings.Builder
-	b.WriteString(m.opts.Name)
+	b.WriteString(s.m.opts.Name)
 	b.WriteByte('=')
-	b.WriteString(value)
+	b.WriteString(encodeCookieValue(value))
 	b.WriteString("; Path=")
 	b.WriteString(c.Path)
 	if c.Domain != "" {
@@ -101,39 +126,48 @@ func (m *Manager) cookieHeader(value string, expires time.Time, secure, clear bo
 	switch {
 	case clear:
 		b.WriteString("; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0")
-	case !expires.IsZero():
+	case s.cur.maxAge > 0:
 		b.WriteString("; Expires=")
-		b.WriteString(expires.UTC().Format(http.TimeFormat))
-		secs := int(expires.Sub(m.opts.Now()).Round(time.Second) / time.Second)
+		b.WriteString(s.storedExpiry.UTC().Format(http.TimeFormat))
+		secs := int(s.storedExpiry.Sub(s.m.opts.Now()).Round(time.Second) / time.Second)
 		b.WriteString("; Max-Age=")
 		b.WriteString(strconv.Itoa(max(secs, 0)))
 	}
 	if !c.DisableHTTPOnly {
 		b.WriteString("; HttpOnly")
 	}
-	if secure {
+	if s.secureFlag() {
 		b.WriteString("; Secure")
 	}
 	if c.Partitioned {
 		b.WriteString("; Partitioned")
 	}
-	switch c.Priority {
-	case "low":
-		b.WriteString("; Priority=Low")
-	case "medium":
-		b.WriteString("; Priority=Medium")
-	case "high":
-		b.WriteString("; Priority=High")
+	if p := priorityAttr[c.Priority]; p != "" {
+		b.WriteString("; Priority=")
+		b.WriteString(p)
 	}
-	switch c.SameSite {
-	case http.SameSiteLaxMode:
-		b.WriteString("; SameSite=Lax")
-	case http.SameSiteStrictMode:
-		b.WriteString("; SameSite=Strict")
-	case http.SameSiteNoneMode:
-		b.WriteString("; SameSite=None")
+	if v := sameSiteAttr[s.sameSite()]; v != "" {
+		b.WriteString("; SameSite=")
+		b.WriteString(v)
 	}
 	return b.String()
+}
+
+var (
+	priorityAttr = map[string]string{"low": "Low", "medium": "Medium", "high": "High"}
+	sameSiteAttr = map[http.SameSite]string{http.SameSiteLaxMode: "Lax", http.SameSiteStrictMode: "Strict", http.SameSiteNoneMode: "None"}
+)
+
+// sameSite is the SameSite attribute for this request: SameSiteAuto is
+// None over HTTPS and Lax otherwise.
+func (s *Session) sameSite() http.SameSite {
+	if s.c.SameSite != SameSiteAuto {
+		return s.c.SameSite
+	}
+	if s.m.isSecure(s.r) {
+		return http.SameSiteNoneMode
+	}
+	return http.SameSiteLaxMode
 }
 
 // isSecure reports whether r came over HTTPS (express-session's issecure).
@@ -188,8 +222,8 @@ type storedCookie struct {
 // cookieKey is the reserved data key holding the cookie JSON.
 const cookieKey = "cookie"
 
-func (m *Manager) encodeStoredCookie(maxAge time.Duration, expires time.Time, secure bool) json.RawMessage {
-	c := m.opts.Cookie
+// storedCookie returns the cookie JSON stored with the values.
+func (c *CookieOptions) storedCookie(maxAge time.Duration, expires time.Time, secure bool, sameSite http.SameSite) json.RawMessage {
 	sc := storedCookie{Secure: secure, HTTPOnly: !c.DisableHTTPOnly, Path: c.Path, Partitioned: c.Partitioned, Priority: c.Priority}
 	if maxAge > 0 {
 		ms := maxAge.Milliseconds()
@@ -200,16 +234,18 @@ func (m *Manager) encodeStoredCookie(maxAge time.Duration, expires time.Time, se
 	if c.Domain != "" {
 		sc.Domain = &c.Domain
 	}
-	switch c.SameSite {
-	case http.SameSiteLaxMode:
-		sc.SameSite = "lax"
-	case http.SameSiteStrictMode:
-		sc.SameSite = "strict"
-	case http.SameSiteNoneMode:
-		sc.SameSite = "none"
+	if v := sameSiteAttr[sameSite]; v != "" {
+		sc.SameSite = strings.ToLower(v)
 	}
 	b, _ := json.Marshal(sc) // plain struct: cannot fail
 	return b
+}
+
+// reserve is an upper bound of the bytes the cookie JSON takes in a stored
+// session (sessionstore.Size): Session.Set counts it against MaxDataBytes.
+func (c *CookieOptions) reserve() int {
+	longest := c.storedCookie(time.Duration(math.MaxInt64), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), true, http.SameSiteStrictMode)
+	return sessionstore.EntrySize(cookieKey, sessionstore.ValueSize(longest))
 }
 
 // storedMaxAge reads originalMaxAge from a stored cookie JSON; ok is false

@@ -1,17 +1,16 @@
 package sessions
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/sqlsession/sqlsession/sessions/cookiesig"
-	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 )
 
 // Manager is the session middleware. Create it with New; it is safe for
@@ -37,8 +36,7 @@ func New(store Store, opts Options) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{store: store, opts: o, signer: cookiesig.NewSigner(o.Secrets...)}
-	longest := m.encodeStoredCookie(time.Duration(math.MaxInt64), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), true)
-	m.cookieReserve = sessionstore.EntrySize(cookieKey, sessionstore.ValueSize(longest))
+	m.cookieReserve = m.opts.Cookie.reserve()
 	if m.cookieReserve+2 > o.MaxDataBytes {
 		return nil, fmt.Errorf("sessions: Options.MaxDataBytes %d leaves no room for the %d bytes of cookie JSON stored with every session", o.MaxDataBytes, m.cookieReserve)
 	}
@@ -92,13 +90,22 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r) // this Manager wraps the handler twice
 			return
 		}
-		if !strings.HasPrefix(r.URL.Path, m.opts.Cookie.Path) {
+		c, err := m.cookieFor(r)
+		if err != nil {
+			addVary(w.Header(), nil)
+			m.fail(w, r, err)
+			return
+		}
+		if !strings.HasPrefix(r.URL.Path, cmp.Or(c, &m.opts.Cookie).Path) {
 			addVary(w.Header(), nil)
 			next.ServeHTTP(w, r) // outside the cookie's path: no session, as in express-session
 			return
 		}
-		s := m.newSession(r)
+		s := m.newSession(r, c)
 		addVary(w.Header(), s.vary[:])
+		if m.opts.Header != "" {
+			w.Header().Add("Vary", m.opts.Header)
+		}
 		if err := m.load(s); err != nil {
 			m.fail(w, r, err)
 			return
@@ -107,6 +114,19 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 		next.ServeHTTP(&s.w, r.WithContext(&s.ctx))
 		s.w.finish()
 	})
+}
+
+// cookieFor returns the cookie options Options.CookieFor chooses for r,
+// validated, or nil when it is not set.
+func (m *Manager) cookieFor(r *http.Request) (*CookieOptions, error) {
+	if m.opts.CookieFor == nil {
+		return nil, nil
+	}
+	c := m.opts.CookieFor(r)
+	if err := c.normalize(m.opts.Name); err != nil {
+		return nil, fmt.Errorf("sessions: Options.CookieFor: %w", err)
+	}
+	return &c, nil
 }
 
 // addVary adds Cookie to the Vary header unless it is there (or "*"). A
@@ -165,7 +185,7 @@ func (detached) Err() error { return nil }
 // names, or a new one.
 func (m *Manager) load(s *Session) error {
 	now := m.opts.Now()
-	s.cookieID = m.sessionIDFromRequest(s.r)
+	s.cookieID, s.viaHeader = m.requestID(s.r)
 	if s.cookieID != "" {
 		ctx, cancel := s.storeCtx()
 		rec, err := m.store.Load(ctx, HashID(s.cookieID), now)

@@ -26,6 +26,12 @@ const (
 	SecureAuto
 )
 
+// SameSiteAuto, as CookieOptions.SameSite, sends SameSite=None on secure
+// requests (TLS, or X-Forwarded-Proto: https with Options.TrustProxy) and
+// SameSite=Lax on others (express: sameSite: 'auto'). Browsers take
+// SameSite=None only with Secure: pair it with SecureAuto.
+const SameSiteAuto http.SameSite = -1
+
 // UnsetMode says what happens to a session the handler unsets with
 // Session.Unset (express-session's unset option).
 type UnsetMode int
@@ -61,7 +67,8 @@ type CookieOptions struct {
 	// read it (express: httpOnly: false). HttpOnly is on by default.
 	DisableHTTPOnly bool
 	// SameSite: http.SameSiteLaxMode, StrictMode, NoneMode (needs Secure),
-	// or the zero value for no attribute (express's default).
+	// SameSiteAuto (None over HTTPS, Lax otherwise), or the zero value for
+	// no attribute (express's default).
 	SameSite http.SameSite
 	// Partitioned adds the Partitioned attribute (CHIPS).
 	Partitioned bool
@@ -133,6 +140,30 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now. For tests.
 	Now func() time.Time
+
+	// CookieFor, when set, chooses the cookie's attributes per request
+	// (express: cookie as a function of req), in place of Cookie. Its
+	// result is validated as Cookie is; an invalid one is answered by the
+	// ErrorHandler.
+	CookieFor func(*http.Request) CookieOptions
+	// Header, when set (e.g. "X-Session-Token"), also accepts the session
+	// for API and mobile clients in this request header: the same signed
+	// value as the cookie. A request that carries the header (empty, for a
+	// client with no session yet) is answered in the same header instead
+	// of with a cookie: a new or regenerated token is sent there, and an
+	// empty value when the session is destroyed. When a request carries
+	// both a cookie and the header naming different sessions, it gets none
+	// (logged). Ids in URLs are never accepted.
+	Header string
+	// CacheControl is added to every response that carries a session id
+	// (a Set-Cookie or Header); default "no-store" (OWASP). Set it to
+	// `no-cache="Set-Cookie"` to let browsers keep such pages while
+	// shared caches still drop the cookie.
+	CacheControl string
+	// ClearSiteData adds `Clear-Site-Data: "cookies"` to the response of a
+	// request that destroyed its session (logout), so the browser drops
+	// every cookie of the site (OWASP).
+	ClearSiteData bool
 }
 
 // Defaults.
@@ -170,10 +201,10 @@ func (o Options) withDefaults() (Options, error) {
 	if !isToken(o.Name) {
 		return o, fmt.Errorf("sessions: Options.Name %q is not a valid cookie name", o.Name)
 	}
-	if o.Cookie.Path == "" {
-		o.Cookie.Path = "/"
+	if err := o.Cookie.normalize(o.Name); err != nil {
+		return o, err
 	}
-	if err := o.Cookie.check(); err != nil {
+	if err := o.checkHeader(); err != nil {
 		return o, err
 	}
 	if o.Unset != UnsetKeep && o.Unset != UnsetDestroy {
@@ -190,6 +221,7 @@ func (o Options) withDefaults() (Options, error) {
 	o.StoreTimeout = cmp.Or(o.StoreTimeout, DefaultStoreTimeout)
 	o.MaxDataBytes = cmp.Or(o.MaxDataBytes, DefaultMaxDataBytes)
 	o.Logger = cmp.Or(o.Logger, slog.Default())
+	o.CacheControl = cmp.Or(o.CacheControl, "no-store")
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -227,6 +259,42 @@ func (o *Options) checkLimits() error {
 	return nil
 }
 
+// normalize fills in the cookie's default Path and validates it for the
+// cookie name.
+func (c *CookieOptions) normalize(name string) error {
+	if c.Path == "" {
+		c.Path = "/"
+	}
+	if err := c.check(); err != nil {
+		return err
+	}
+	// Cookie name prefixes (RFC 6265bis): browsers reject the cookie when
+	// they are not met, so refuse them here.
+	if (strings.HasPrefix(name, "__Secure-") || strings.HasPrefix(name, "__Host-")) && c.Secure != SecureOn {
+		return fmt.Errorf("sessions: cookie name %q needs Cookie.Secure = SecureOn", name)
+	}
+	if strings.HasPrefix(name, "__Host-") && (c.Path != "/" || c.Domain != "") {
+		return fmt.Errorf("sessions: cookie name %q needs Cookie.Path \"/\" and no Cookie.Domain", name)
+	}
+	return nil
+}
+
+// checkHeader validates Options.Header.
+func (o *Options) checkHeader() error {
+	if o.Header == "" {
+		return nil
+	}
+	switch http.CanonicalHeaderKey(o.Header) {
+	case "Cookie", "Set-Cookie", "Authorization", "Host", "Content-Type", "Content-Length":
+		return fmt.Errorf("sessions: Options.Header %q is a standard header; name one of your own, such as X-Session-Token", o.Header)
+	}
+	if !isToken(o.Header) {
+		return fmt.Errorf("sessions: Options.Header %q is not a valid header name", o.Header)
+	}
+	o.Header = http.CanonicalHeaderKey(o.Header)
+	return nil
+}
+
 // check validates the cookie's attributes.
 func (c *CookieOptions) check() error {
 	if !strings.HasPrefix(c.Path, "/") || strings.ContainsFunc(c.Path, badAttrRune) {
@@ -242,7 +310,7 @@ func (c *CookieOptions) check() error {
 		return fmt.Errorf("sessions: Cookie.Secure %d is not SecureOff, SecureOn or SecureAuto", c.Secure)
 	}
 	switch c.SameSite {
-	case 0, http.SameSiteDefaultMode, http.SameSiteLaxMode, http.SameSiteStrictMode:
+	case 0, http.SameSiteDefaultMode, http.SameSiteLaxMode, http.SameSiteStrictMode, SameSiteAuto:
 	case http.SameSiteNoneMode:
 		if c.Secure == SecureOff {
 			return errors.New("sessions: Cookie.SameSite None needs Cookie.Secure (SecureOn or SecureAuto): browsers reject SameSite=None cookies without Secure")

@@ -23,6 +23,7 @@ var ErrNoSession = errors.New("sessions: no session (is the handler wrapped by M
 type Session struct {
 	m        *Manager
 	r        *http.Request
+	c        *CookieOptions // this request's cookie options: &m.opts.Cookie, or &ownCookie
 	ctx      sessionContext // the handler's request context, carrying s
 	detached detached       // the request's context for store calls
 	w        responseWriter // the handler's ResponseWriter
@@ -45,6 +46,8 @@ type Session struct {
 	storedExpiry time.Time // the row's expires_at, as far as this request knows
 	asked        asked
 	vanished     bool // the row was revoked or expired under this request: write nothing more
+	viaHeader    bool // the request carried Options.Header: answer there, not with a cookie
+	ownCookie    CookieOptions
 }
 
 // asked is what the handler asked for, beyond changing values.
@@ -57,9 +60,14 @@ type asked struct {
 
 const sizeUnknown = -1
 
-// newSession returns a Session for r, before it is loaded or generated.
-func (m *Manager) newSession(r *http.Request) *Session {
-	s := &Session{m: m, r: r, size: sizeUnknown}
+// newSession returns a Session for r, with the cookie options c (nil for
+// the Manager's own), before it is loaded or generated.
+func (m *Manager) newSession(r *http.Request, c *CookieOptions) *Session {
+	s := &Session{m: m, r: r, c: &m.opts.Cookie, size: sizeUnknown}
+	if c != nil {
+		s.ownCookie = *c
+		s.c = &s.ownCookie
+	}
 	s.ctx = sessionContext{Context: r.Context(), s: s}
 	s.detached = detached{r.Context()}
 	return s
@@ -68,13 +76,13 @@ func (m *Manager) newSession(r *http.Request) *Session {
 // generate makes s a new, empty, unsaved session with the id id.
 func (s *Session) generate(id string, now time.Time) {
 	s.id, s.hash, s.startID = id, HashID(id), id
-	s.cur = snap{values: map[string]json.RawMessage{}, maxAge: s.m.defaultMaxAge(now)}
+	s.cur = snap{values: map[string]json.RawMessage{}, maxAge: s.c.defaultMaxAge(now)}
 	s.start, s.saved, s.stored, s.own, s.size = s.cur, snap{}, false, false, sizeUnknown
 	s.createdAt, s.storedExpiry = now, time.Time{}
 }
 
-func (m *Manager) defaultMaxAge(now time.Time) time.Duration {
-	c := m.opts.Cookie
+// defaultMaxAge is a new session's cookie lifetime.
+func (c *CookieOptions) defaultMaxAge(now time.Time) time.Duration {
 	if c.MaxAge == 0 && !c.Expires.IsZero() && c.Expires.After(now) {
 		return c.Expires.Sub(now)
 	}
@@ -90,7 +98,7 @@ func (s *Session) inflate(id string, rec sessionstore.Record) {
 
 // setStored makes rec both the current and the saved state.
 func (s *Session) setStored(rec sessionstore.Record) {
-	cur, complete := s.m.snapOf(rec)
+	cur, complete := snapOf(rec, s.c)
 	s.cur, s.own, s.size = cur, false, sizeUnknown
 	s.saved, s.stored = cur, true
 	if !complete {

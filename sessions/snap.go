@@ -78,11 +78,11 @@ func cloneValues(v map[string]json.RawMessage) map[string]json.RawMessage {
 // snapOf returns what a stored record holds, without its cookie JSON;
 // complete is false when the record has no cookie JSON to read its
 // lifetime from (a session stored by other code).
-func (m *Manager) snapOf(rec sessionstore.Record) (s snap, complete bool) {
+func snapOf(rec sessionstore.Record, c *CookieOptions) (s snap, complete bool) {
 	s.user = rec.UserID
 	s.maxAge, complete = storedMaxAge(rec.Data[cookieKey])
 	if !complete {
-		s.maxAge = m.opts.Cookie.MaxAge
+		s.maxAge = c.MaxAge
 	}
 	s.values = rec.Data
 	// The record is ours (stores return fresh maps): drop the cookie JSON
@@ -105,7 +105,11 @@ func (s *Session) sizeWith(key string, v json.RawMessage) (int, error) {
 	if old, ok := s.cur.values[key]; ok {
 		n -= sessionstore.EntrySize(key, sessionstore.ValueSize(old))
 	}
-	if total := n + s.m.cookieReserve; total > s.m.opts.MaxDataBytes {
+	reserve := s.m.cookieReserve
+	if s.c != &s.m.opts.Cookie {
+		reserve = s.c.reserve() // options chosen by CookieFor
+	}
+	if total := n + reserve; total > s.m.opts.MaxDataBytes {
 		return 0, &sessionstore.SizeError{Size: total, Limit: s.m.opts.MaxDataBytes}
 	}
 	return n, nil

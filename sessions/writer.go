@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"strings"
 )
 
 // errResponseReplaced is what the handler's writes return after a failed
@@ -33,8 +32,7 @@ func (w *responseWriter) commit() {
 		return
 	}
 	w.committed = true
-	setCookie, err := w.s.commit(w.m.opts.Now())
-	if err != nil {
+	if err := w.s.commit(w.m.opts.Now(), w.ResponseWriter.Header()); err != nil {
 		w.replaced = true
 		h := w.ResponseWriter.Header()
 		for k := range h {
@@ -43,24 +41,6 @@ func (w *responseWriter) commit() {
 			}
 		}
 		w.m.fail(w.ResponseWriter, w.r, err)
-		return
-	}
-	if setCookie != "" {
-		h := w.ResponseWriter.Header()
-		h.Add("Set-Cookie", setCookie)
-		addNoCacheSetCookie(h)
-	}
-}
-
-// addNoCacheSetCookie tells shared caches not to store the Set-Cookie.
-func addNoCacheSetCookie(h http.Header) {
-	const directive = `no-cache="Set-Cookie"`
-	cc := h.Get("Cache-Control")
-	switch {
-	case cc == "":
-		h.Set("Cache-Control", directive)
-	case !strings.Contains(cc, directive):
-		h.Set("Cache-Control", cc+", "+directive)
 	}
 }
 

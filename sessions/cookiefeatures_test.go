@@ -1,0 +1,203 @@
+package sessions_test
+
+import (
+	"crypto/tls"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/sqlsession/sqlsession/sessions"
+)
+
+// express: "cookie option" "when "sameSite" set to "auto"".
+func TestSameSiteAuto(t *testing.T) {
+	tls := func(r *http.Request) { r.TLS = &tls.ConnectionState{} }
+	xfp := func(proto string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("X-Forwarded-Proto", proto) }
+	}
+	for _, tc := range []struct {
+		name       string
+		opts       sessions.Options
+		mod        func(*http.Request)
+		want       []string // attributes the cookie has
+		wantNot    []string // attributes it lacks
+		wantNoCook bool
+	}{
+		{"basic functionality: should set SameSite=None for secure connections",
+			sessions.Options{}, tls, []string{"SameSite=None"}, nil, false},
+		{"basic functionality: should set SameSite=Lax for insecure connections",
+			sessions.Options{}, nil, []string{"SameSite=Lax"}, nil, false},
+		{`proxy true: should set SameSite=None when X-Forwarded-Proto is https`,
+			sessions.Options{TrustProxy: true}, xfp("https"), []string{"SameSite=None"}, nil, false},
+		{`proxy true: should set SameSite=Lax when X-Forwarded-Proto is http`,
+			sessions.Options{TrustProxy: true}, xfp("http"), []string{"SameSite=Lax"}, nil, false},
+		{`proxy false: should set SameSite=Lax when X-Forwarded-Proto is https`,
+			sessions.Options{}, xfp("https"), []string{"SameSite=Lax"}, nil, false},
+		{`secure auto: should set both Secure and SameSite=None when secure`,
+			sessions.Options{Cookie: sessions.CookieOptions{Secure: sessions.SecureAuto}}, tls, []string{"Secure", "SameSite=None"}, nil, false},
+		{`secure auto: should set neither Secure nor SameSite=None when insecure`,
+			sessions.Options{Cookie: sessions.CookieOptions{Secure: sessions.SecureAuto}}, nil, []string{"SameSite=Lax"}, []string{"Secure", "SameSite=None"}, false},
+		{`secure false: should set SameSite=None without Secure when secure`,
+			sessions.Options{}, tls, []string{"SameSite=None"}, []string{"Secure"}, false},
+		{`secure false: should set SameSite=Lax without Secure when insecure`,
+			sessions.Options{}, nil, []string{"SameSite=Lax"}, []string{"Secure"}, false},
+		{`secure true: should set both Secure and SameSite=None when secure`,
+			sessions.Options{Cookie: sessions.CookieOptions{Secure: sessions.SecureOn}}, tls, []string{"Secure", "SameSite=None"}, nil, false},
+		{`secure true: should not set cookie when insecure`,
+			sessions.Options{Cookie: sessions.CookieOptions{Secure: sessions.SecureOn}}, nil, nil, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := tc.opts
+			opts.SaveUninitialized = true // express's default, which its tests use
+			opts.Cookie.SameSite = sessions.SameSiteAuto
+			hs := newHarness(t, opts, noop)
+			var mods []func(*http.Request)
+			if tc.mod != nil {
+				mods = append(mods, tc.mod)
+			}
+			sc := sessionCookie(hs.do("GET", "/", "", mods...), "sid")
+			if tc.wantNoCook {
+				if sc != "" {
+					t.Errorf("Set-Cookie = %q, want none", sc)
+				}
+				return
+			}
+			for _, a := range tc.want {
+				if !strings.Contains(sc, "; "+a) {
+					t.Errorf("Set-Cookie = %q, want %s", sc, a)
+				}
+			}
+			for _, a := range tc.wantNot {
+				if strings.Contains(sc, "; "+a) {
+					t.Errorf("Set-Cookie = %q, want no %s", sc, a)
+				}
+			}
+		})
+	}
+}
+
+// express: "cookie option" "when "cookie" is a function": "should call
+// custom function and apply cookie options", "should provide req argument";
+// and an invalid result is answered by the ErrorHandler.
+func TestCookieFor(t *testing.T) {
+	hs := newHarness(t, sessions.Options{SaveUninitialized: true, CookieFor: func(r *http.Request) sessions.CookieOptions {
+		return sessions.CookieOptions{Path: r.URL.Path, Secure: sessions.SecureOff}
+	}}, noop)
+	sc := sessionCookie(hs.do("GET", "/test", ""), "sid")
+	if !strings.Contains(sc, "; Path=/test") || !strings.Contains(sc, "; HttpOnly") || strings.Contains(sc, "; Secure") {
+		t.Errorf("Set-Cookie = %q, want Path=/test from the request, HttpOnly, no Secure", sc)
+	}
+	bad := newHarness(t, sessions.Options{CookieFor: func(r *http.Request) sessions.CookieOptions {
+		return sessions.CookieOptions{Path: "no-slash"}
+	}}, noop)
+	if res := bad.get(""); res.StatusCode != 500 || sessionCookie(res, "sid") != "" {
+		t.Errorf("invalid CookieFor result: status %d, cookie %q; want 500 from the ErrorHandler", res.StatusCode, sessionCookie(res, "sid"))
+	}
+	if !strings.Contains(bad.logs.String(), "CookieFor") {
+		t.Errorf("the error logged does not name CookieFor: %s", bad.logs.String())
+	}
+}
+
+// __Host- and __Secure- cookie names are validated in New (RFC 6265bis
+// prefixes, OWASP ASVS 3.3.1/3.3.3).
+func TestCookieNamePrefixes(t *testing.T) {
+	secure := sessions.CookieOptions{Secure: sessions.SecureOn}
+	for _, tc := range []struct {
+		name string
+		c    sessions.CookieOptions
+		ok   bool
+	}{
+		{"__Host-sid", secure, true},
+		{"__Host-sid", sessions.CookieOptions{}, false},
+		{"__Host-sid", sessions.CookieOptions{Secure: sessions.SecureOn, Path: "/app"}, false},
+		{"__Host-sid", sessions.CookieOptions{Secure: sessions.SecureOn, Domain: "example.com"}, false},
+		{"__Secure-sid", sessions.CookieOptions{Secure: sessions.SecureOn, Domain: "example.com", Path: "/app"}, true},
+		{"__Secure-sid", sessions.CookieOptions{Secure: sessions.SecureAuto}, false},
+	} {
+		_, err := sessions.New(newSpy(), sessions.Options{Name: tc.name, Secrets: []string{secret}, Cookie: tc.c})
+		if (err == nil) != tc.ok {
+			t.Errorf("New(%s, %+v) = %v, want ok=%v", tc.name, tc.c, err, tc.ok)
+		}
+	}
+}
+
+// Options.CacheControl replaces the default no-store; ClearSiteData goes
+// with the response of a logout.
+func TestCacheControlAndClearSiteData(t *testing.T) {
+	hs := newHarness(t, sessions.Options{CacheControl: `no-cache="Set-Cookie"`, ClearSiteData: true}, setKey("k", 1))
+	res := hs.get("")
+	if got := res.Header.Get("Cache-Control"); got != `no-cache="Set-Cookie"` {
+		t.Errorf("Cache-Control = %q", got)
+	}
+	cookie := cookiePair(sessionCookie(res, "sid"))
+	hs.h = hs.m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = sessions.FromContext(r.Context()).Destroy(r.Context())
+	}))
+	res = hs.get(cookie)
+	if got := res.Header.Get("Clear-Site-Data"); got != `"cookies"` || !strings.Contains(sessionCookie(res, "sid"), "Max-Age=0") {
+		t.Errorf("logout: Clear-Site-Data %q, Set-Cookie %q", got, sessionCookie(res, "sid"))
+	}
+}
+
+// Tokens for API and mobile clients: the same signed value in a header,
+// over real HTTP.
+func TestHeaderTransport(t *testing.T) {
+	hs := newHarness(t, sessions.Options{Header: "X-Session-Token"}, noop)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		s := sessions.FromContext(r.Context())
+		_ = s.Regenerate(r.Context())
+		_ = s.SetUser("alice")
+	})
+	mux.HandleFunc("/me", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, sessions.FromContext(r.Context()).User())
+	})
+	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
+		_ = sessions.FromContext(r.Context()).Destroy(r.Context())
+	})
+	srv := httptest.NewServer(hs.m.Handler(mux))
+	defer srv.Close()
+	call := func(path, token, cookie string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		if token != "-" {
+			req.Header.Set("X-Session-Token", token)
+		}
+		if cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, string(b)
+	}
+
+	res, _ := call("/login", "", "") // no token yet: the header, empty
+	token := res.Header.Get("X-Session-Token")
+	if !strings.HasPrefix(token, "s:") || len(res.Header.Values("Set-Cookie")) != 0 || res.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("login: token %q, Set-Cookie %q, Cache-Control %q; want a token in the header, no cookie, no-store",
+			token, res.Header.Values("Set-Cookie"), res.Header.Get("Cache-Control"))
+	}
+	if _, me := call("/me", token, ""); me != "alice" {
+		t.Errorf("with the token: %q, want alice", me)
+	}
+	if _, me := call("/me?sid="+token, "-", ""); me != "" {
+		t.Errorf("a token in the query string was accepted: %q", me)
+	}
+	hsCookie := "sid=" + strings.NewReplacer(":", "%3A", "+", "%2B", "/", "%2F").Replace("s:other.sig")
+	if _, me := call("/me", token, hsCookie); me != "" {
+		t.Errorf("a cookie and a header naming different sessions: %q, want no session", me)
+	}
+	res, _ = call("/logout", token, "")
+	if got, ok := res.Header["X-Session-Token"]; !ok || got[0] != "" {
+		t.Errorf("logout: X-Session-Token %q, want an empty value", got)
+	}
+	if _, me := call("/me", token, ""); me != "" {
+		t.Errorf("after logout the token still works: %q", me)
+	}
+}
