@@ -172,6 +172,9 @@ func (s *Session) commitLate(now time.Time) error {
 // DestroyUser): it is not brought back. s.mu is held.
 func (s *Session) save(ctx context.Context, now time.Time) (ev event, kept bool, err error) {
 	cookieExp, storeExp := s.expiries(now)
+	if s.asked.passive && s.stored {
+		cookieExp, storeExp = s.storedExpiry, s.storedExpiry // a passive request extends nothing
+	}
 	cookieJSON := s.c.storedCookie(s.cur.maxAge, cookieExp, s.secureFlag(), s.sameSite())
 	if !s.stored {
 		data := make(map[string]json.RawMessage, len(s.cur.values)+1)
@@ -268,7 +271,7 @@ func (s *Session) event(msg string) event {
 func (s *Session) log(ctx context.Context, ev event) {
 	switch {
 	case ev.old != nil:
-		s.m.event(ctx, ev.msg, ev.hash, s.r, ev.user, "old_id_hash", ev.old.String()[:16])
+		s.m.event(ctx, ev.msg, ev.hash, s.r, ev.user, "old_session", s.m.fingerprint(*ev.old))
 	case ev.msg != "":
 		s.m.event(ctx, ev.msg, ev.hash, s.r, ev.user)
 	}

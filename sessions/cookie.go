@@ -28,22 +28,35 @@ func newID() string {
 // none or it must be ignored: unsigned, wrongly signed, malformed,
 // oversized, sent twice with different values, or a cookie and a header
 // naming different sessions.
-func (m *Manager) requestID(r *http.Request) (id string, viaHeader bool) {
+func (m *Manager) requestID(r *http.Request) (id, raw string, viaHeader bool) {
 	raw, hasCookie := cookieValue(r.Header["Cookie"], m.opts.Name)
 	if m.opts.Header == "" {
-		return m.verify(raw, hasCookie), false
+		return m.verify(raw, hasCookie), raw, false
 	}
 	values, viaHeader := r.Header[m.opts.Header]
 	if !viaHeader {
-		return m.verify(raw, hasCookie), false
+		return m.verify(raw, hasCookie), raw, false
 	}
 	id = m.verify(values[0], len(values) == 1)
 	if hasCookie && raw != "" && m.verify(raw, true) != id {
 		m.opts.Logger.WarnContext(r.Context(), "sessions: the cookie and "+m.opts.Header+" name different sessions; the request gets none",
 			"method", r.Method, "path", r.URL.Path, "ip", m.clientIP(r))
-		return "", true
+		return "", raw, true
 	}
-	return id, true
+	return id, values[0], true
+}
+
+// claimedID is the id part of a session cookie or token that did not
+// verify, for its fingerprint in the debug log.
+func claimedID(raw string) string {
+	if v, err := url.PathUnescape(raw); err == nil {
+		raw = v
+	}
+	raw = strings.TrimPrefix(raw, "s:")
+	if i := strings.LastIndexByte(raw, '.'); i >= 0 {
+		raw = raw[:i]
+	}
+	return raw
 }
 
 // verify returns the id of a signed value as the cookie carries it

@@ -48,7 +48,7 @@ func decide(f facts) plan {
 	// something; a new one only when modified, unless SaveUninitialized.
 	p.save = f.resave && f.stored || f.dirty && (f.stored || f.saveUninitialized || f.modified)
 	// shouldTouch, throttled by TouchAfter.
-	p.touch = !p.save && f.stored && f.current && (f.asked.touch || touchDue(f))
+	p.touch = !p.save && f.stored && f.current && !f.asked.passive && (f.asked.touch || touchDue(f))
 	// shouldSetCookie: a new id is sent when the session is worth keeping;
 	// the current one with Rolling when its expiry moved (every request
 	// with TouchEveryRequest, as express does; a response that moves

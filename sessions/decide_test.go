@@ -87,6 +87,9 @@ func TestDecide(t *testing.T) {
 		{"AbsoluteTimeout: an expiry capped at the absolute end does not move, so no touch",
 			with(loaded, func(f *facts) { f.touchAfter, f.newExpiry = time.Second, f.storedExpiry }), plan{}},
 
+		{"Passive: a poll neither touches nor re-sends a rolling cookie",
+			with(loaded, func(f *facts) { f.asked.passive, f.rolling, f.touchAfter = true, true, TouchEveryRequest }), plan{}},
+
 		// Additions: Destroy, Save, SetMaxAge, Secure.
 		{"Destroy: clears the cookie the request carried",
 			with(fresh, func(f *facts) { f.asked.destroy, f.hadCookie = true, true }), plan{clearCookie: true}},

@@ -3,6 +3,9 @@ package sessions
 import (
 	"cmp"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +22,7 @@ type Manager struct {
 	store  Store
 	opts   Options
 	signer *cookiesig.Signer
+	fpKey  []byte // keys the fingerprints in logs, derived from the first secret
 	// cookieReserve is an upper bound of the bytes the cookie JSON takes
 	// in a stored session: Session.Set counts it against MaxDataBytes.
 	cookieReserve int
@@ -36,6 +40,9 @@ func New(store Store, opts Options) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{store: store, opts: o, signer: cookiesig.NewSigner(o.Secrets...)}
+	kdf := hmac.New(sha256.New, []byte(o.Secrets[0]))
+	kdf.Write([]byte("sqlsession log fingerprint v1"))
+	m.fpKey = kdf.Sum(nil)
 	m.cookieReserve = m.opts.Cookie.reserve()
 	if m.cookieReserve+2 > o.MaxDataBytes {
 		return nil, fmt.Errorf("sessions: Options.MaxDataBytes %d leaves no room for the %d bytes of cookie JSON stored with every session", o.MaxDataBytes, m.cookieReserve)
@@ -109,6 +116,9 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 		if err := m.load(s); err != nil {
 			m.fail(w, r, err)
 			return
+		}
+		if len(m.opts.PassivePaths) > 0 && m.passivePath(r.URL.Path) {
+			s.asked.passive = true
 		}
 		s.w = responseWriter{ResponseWriter: w, s: s, m: m, r: r}
 		next.ServeHTTP(&s.w, r.WithContext(&s.ctx))
@@ -185,7 +195,12 @@ func (detached) Err() error { return nil }
 // names, or a new one.
 func (m *Manager) load(s *Session) error {
 	now := m.opts.Now()
-	s.cookieID, s.viaHeader = m.requestID(s.r)
+	var raw string
+	s.cookieID, raw, s.viaHeader = m.requestID(s.r)
+	if s.cookieID == "" && raw != "" {
+		m.log(s.r.Context(), slog.LevelDebug, "sessions: session cookie rejected (not signed by a current secret, or malformed)",
+			HashID(claimedID(raw)), s.r, "")
+	}
 	if s.cookieID != "" {
 		ctx, cancel := s.storeCtx()
 		rec, err := m.store.Load(ctx, HashID(s.cookieID), now)
@@ -196,6 +211,7 @@ func (m *Manager) load(s *Session) error {
 			return nil
 		case err == nil, errors.Is(err, ErrNotFound):
 			// Expired or unknown: start afresh, as express-session does.
+			m.log(s.r.Context(), slog.LevelDebug, "sessions: unknown or expired session", HashID(s.cookieID), s.r, "")
 		default:
 			return fmt.Errorf("sessions: load: %w", err)
 		}
@@ -239,14 +255,34 @@ func (m *Manager) fail(w http.ResponseWriter, r *http.Request, err error) {
 // event logs a session event. Only the id's hash (its first 16 hex digits)
 // is ever logged, never the id.
 func (m *Manager) event(ctx context.Context, msg string, h IDHash, r *http.Request, user string, attrs ...any) {
-	a := []any{"id_hash", h.String()[:16]}
+	m.log(ctx, slog.LevelInfo, msg, h, r, user, attrs...)
+}
+
+// log logs a session event as OWASP asks (ASVS 7.x, logging cheat sheet):
+// the time in UTC, the client's address, method and path, the user, and a
+// keyed fingerprint of the session, never its id nor its database key.
+func (m *Manager) log(ctx context.Context, level slog.Level, msg string, h IDHash, r *http.Request, user string, attrs ...any) {
+	if !m.opts.Logger.Enabled(ctx, level) {
+		return
+	}
+	a := []any{"session", m.fingerprint(h), "utc", m.opts.Now().UTC().Format(time.RFC3339Nano)}
 	if r != nil {
-		a = append(a, "ip", m.clientIP(r))
+		a = append(a, "ip", m.clientIP(r), "method", r.Method, "path", r.URL.Path)
 	}
 	if user != "" {
 		a = append(a, "user", user)
 	}
-	m.opts.Logger.Log(ctx, slog.LevelInfo, msg, append(a, attrs...)...)
+	m.opts.Logger.Log(ctx, level, msg, append(a, attrs...)...)
+}
+
+// fingerprint names a session in logs: the first 16 hex digits of an HMAC
+// of its IDHash, keyed from the first secret. Log lines about one session
+// match each other, but neither the id nor the database key can be read
+// from them, and without the secret no one can tell which row they name.
+func (m *Manager) fingerprint(h IDHash) string {
+	mac := hmac.New(sha256.New, m.fpKey)
+	mac.Write(h[:])
+	return hex.EncodeToString(mac.Sum(nil)[:8])
 }
 
 // DestroyUser deletes every session of the user (the user_id set with
@@ -259,7 +295,7 @@ func (m *Manager) DestroyUser(ctx context.Context, userID string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("sessions: destroy user: %w", err)
 	}
-	m.opts.Logger.InfoContext(ctx, "sessions: user sessions destroyed", "user", userID, "count", n)
+	m.opts.Logger.InfoContext(ctx, "sessions: user sessions destroyed", "user", userID, "count", n, "utc", m.opts.Now().UTC().Format(time.RFC3339Nano))
 	return n, nil
 }
 

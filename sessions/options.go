@@ -164,6 +164,10 @@ type Options struct {
 	// request that destroyed its session (logout), so the browser drops
 	// every cookie of the site (OWASP).
 	ClearSiteData bool
+	// PassivePaths are paths whose requests read the session without
+	// extending it (Session.Passive): polls, such as a timeout warning's.
+	// A path ending in "/" covers everything under it.
+	PassivePaths []string
 }
 
 // Defaults.

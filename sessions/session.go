@@ -56,6 +56,7 @@ type asked struct {
 	unset   bool // Unset: save nothing, send no cookie
 	touch   bool // Touch: move the expiry even within TouchAfter
 	save    bool // Save: the session exists, so a new one gets its cookie
+	passive bool // Passive: read without extending (no touch, no rolling)
 }
 
 const sizeUnknown = -1
