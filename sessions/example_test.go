@@ -50,7 +50,7 @@ func ExampleSession_Regenerate() {
 			http.Error(w, "try again", http.StatusInternalServerError)
 			return
 		}
-		s.SetUser("alice")
+		_ = s.SetUser("alice")
 		_ = s.Set("user", "alice")
 		fmt.Fprint(w, "welcome alice")
 	}))
@@ -125,4 +125,144 @@ func ExampleFromContext() {
 	// Output:
 	// views: 1
 	// views: 2
+}
+
+// New with production settings: a secret from the environment, a
+// remember-me-capable cookie that only travels over HTTPS and top-level
+// navigation, and an absolute timeout.
+func ExampleNew() {
+	store := memstore.New() // pgstore.New(pool) or sqlitestore.New(db) in production
+	m, err := sessions.New(store, sessions.Options{
+		Name:            "__Host-sid",
+		Secrets:         []string{"a-secret-from-the-environment"}, // os.Getenv("SESSION_SECRET")
+		Cookie:          sessions.CookieOptions{Secure: sessions.SecureOn, SameSite: http.SameSiteLaxMode},
+		AbsoluteTimeout: 12 * time.Hour,
+		TrustProxy:      true, // behind a TLS-terminating proxy that sets X-Forwarded-For/Proto
+	})
+	fmt.Println(m != nil, err)
+	// Output: true <nil>
+}
+
+// Handler wraps a whole mux; every handler inside reaches its session with
+// FromContext.
+func ExampleManager_Handler() {
+	m := exampleManager()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, sessions.FromContext(r.Context()) != nil)
+	})
+	_, body := request(m.Handler(mux), "/", "")
+	fmt.Println(body)
+	// Output: true
+}
+
+// "Log out everywhere" and a device list: the user's sessions, each named
+// by its hash, and all of them revoked at once.
+func ExampleManager_DestroyUser() {
+	m := exampleManager()
+	login := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := sessions.FromContext(r.Context())
+		_ = s.Regenerate(r.Context())
+		_ = s.SetUser("alice")
+	}))
+	request(login, "/login", "") // a laptop
+	request(login, "/login", "") // a phone
+	ctx := httptest.NewRequest("GET", "/", nil).Context()
+	list, _ := m.ListUserSessions(ctx, "alice")
+	fmt.Println(len(list), "sessions")
+	n, err := m.DestroyUser(ctx, "alice")
+	fmt.Println(n, "destroyed", err)
+	// Output:
+	// 2 sessions
+	// 2 destroyed <nil>
+}
+
+// A Reaper deletes expired sessions in the background when sess-gc does not
+// run from cron.
+func ExampleReaper() {
+	r := &sessions.Reaper{Store: memstore.New(), Interval: 5 * time.Minute}
+	if err := r.Start(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Stop()
+	fmt.Println("reaping every", r.Interval)
+	// Output: reaping every 5m0s
+}
+
+// Flash messages: set before a redirect, shown once on the next page.
+func ExampleSession_Flash() {
+	m := exampleManager()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/save", func(w http.ResponseWriter, r *http.Request) {
+		_ = sessions.FromContext(r.Context()).Flash("notice", "Saved.")
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		var notice string
+		if ok, _ := sessions.FromContext(r.Context()).Pop("notice", &notice); ok {
+			fmt.Fprint(w, notice)
+		}
+	})
+	h := m.Handler(mux)
+	cookie, _ := request(h, "/save", "")
+	_, first := request(h, "/", cookie)
+	_, second := request(h, "/", cookie)
+	fmt.Printf("%q %q\n", first, second)
+	// Output: "Saved." ""
+}
+
+// A timeout warning: the page polls a passive path, which reports the
+// deadlines without extending them.
+func ExampleSession_ExpiresAt() {
+	quiet := slog.New(slog.DiscardHandler)
+	m, _ := sessions.New(memstore.NewWithOptions(memstore.Options{Logger: quiet}), sessions.Options{
+		Secrets: []string{"a-secret"}, Logger: quiet, PassivePaths: []string{"/session/deadline"},
+		Cookie: sessions.CookieOptions{MaxAge: 30 * time.Minute}, AbsoluteTimeout: 8 * time.Hour,
+	})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) { _ = sessions.FromContext(r.Context()).Set("user", "alice") })
+	mux.HandleFunc("/session/deadline", func(w http.ResponseWriter, r *http.Request) {
+		s := sessions.FromContext(r.Context())
+		idle, absolute := time.Until(s.ExpiresAt()), time.Until(s.AbsoluteDeadline())
+		fmt.Fprintf(w, "%v %v", idle.Round(time.Minute), absolute.Round(time.Hour))
+	})
+	h := m.Handler(mux)
+	cookie, _ := request(h, "/login", "")
+	_, body := request(h, "/session/deadline", cookie)
+	fmt.Println(body)
+	// Output: 30m0s 8h0m0s
+}
+
+// API and mobile clients carry the same signed token in a header instead
+// of a cookie; a client with none yet sends the header empty.
+func ExampleOptions_header() {
+	quiet := slog.New(slog.DiscardHandler)
+	m, _ := sessions.New(memstore.NewWithOptions(memstore.Options{Logger: quiet}), sessions.Options{
+		Secrets: []string{"a-secret"}, Logger: quiet, Header: "X-Session-Token",
+	})
+	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = sessions.FromContext(r.Context()).SetUser("alice")
+	}))
+	r := httptest.NewRequest("POST", "/api/login", nil)
+	r.Header.Set("X-Session-Token", "")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	fmt.Println(strings.HasPrefix(w.Header().Get("X-Session-Token"), "s:"), w.Header().Get("Set-Cookie") == "")
+	// Output: true true
+}
+
+// SameSite=None for HTTPS (cross-site embeds, SAML posts), Lax on plain
+// HTTP in development: express's sameSite: 'auto'.
+func ExampleSameSiteAuto() {
+	quiet := slog.New(slog.DiscardHandler)
+	m, _ := sessions.New(memstore.NewWithOptions(memstore.Options{Logger: quiet}), sessions.Options{
+		Secrets: []string{"a-secret"}, Logger: quiet,
+		Cookie: sessions.CookieOptions{Secure: sessions.SecureAuto, SameSite: sessions.SameSiteAuto},
+	})
+	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _ = sessions.FromContext(r.Context()).Set("k", 1) }))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	fmt.Println(strings.Contains(w.Header().Get("Set-Cookie"), "SameSite=Lax"))
+	// Output: true
 }
