@@ -221,7 +221,9 @@ func ExampleSession_ExpiresAt() {
 		Cookie: sessions.CookieOptions{MaxAge: 30 * time.Minute}, AbsoluteTimeout: 8 * time.Hour,
 	})
 	mux := http.NewServeMux()
-	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) { _ = sessions.FromContext(r.Context()).Set("user", "alice") })
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		_ = sessions.FromContext(r.Context()).Set("user", "alice")
+	})
 	mux.HandleFunc("/session/deadline", func(w http.ResponseWriter, r *http.Request) {
 		s := sessions.FromContext(r.Context())
 		idle, absolute := time.Until(s.ExpiresAt()), time.Until(s.AbsoluteDeadline())
