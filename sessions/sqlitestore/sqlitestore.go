@@ -140,6 +140,9 @@ func (s *Store) Create(ctx context.Context, h sessionstore.IDHash, r sessionstor
 	if err != nil {
 		return fmt.Errorf("sqlitestore: create: %w", err)
 	}
+	if err := checkSize(data, r.MaxBytes); err != nil {
+		return fmt.Errorf("sqlitestore: create: %w", err)
+	}
 	var inserted int64
 	err = s.inTx(ctx, func(q *sqlitedb.Queries) error {
 		if err := q.DeleteDeadSession(ctx, sqlitedb.DeleteDeadSessionParams{IDHash: h[:], Now: ms(now)}); err != nil {
@@ -192,7 +195,8 @@ func (s *Store) inTx(ctx context.Context, fn func(q *sqlitedb.Queries) error) er
 
 // Update implements sessionstore.Store. It reads, merges and writes the row in
 // one transaction whose first statement takes SQLite's write lock, so
-// concurrent updates of different keys never lose each other.
+// concurrent updates of different keys never lose each other, and checks
+// the merged data against c.MaxBytes before writing it.
 func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstore.Change, now time.Time) error {
 	err := s.inTx(ctx, func(q *sqlitedb.Queries) error {
 		n, err := q.LockSession(ctx, sqlitedb.LockSessionParams{IDHash: h[:], Now: ms(now)})
@@ -220,12 +224,24 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 		if err != nil {
 			return err
 		}
+		if err := checkSize(merged, c.MaxBytes); err != nil {
+			return err // rolls back: the row is left as it was
+		}
 		return q.UpdateSession(ctx, sqlitedb.UpdateSessionParams{
 			Data: string(merged), ExpiresAt: ms(c.ExpiresAt), SetUser: c.UserID != nil, UserID: userArg(c.UserID), IDHash: h[:],
 		})
 	})
 	if err != nil {
 		return fmt.Errorf("sqlitestore: update: %w", err)
+	}
+	return nil
+}
+
+// checkSize returns a *sessionstore.SizeError when data is longer than limit
+// (0: no limit).
+func checkSize(data []byte, limit int) error {
+	if limit > 0 && len(data) > limit {
+		return &sessionstore.SizeError{Size: len(data), Limit: limit}
 	}
 	return nil
 }
