@@ -182,7 +182,7 @@ func (s *Session) save(ctx context.Context, now time.Time) (ev event, kept bool,
 			data[k] = v
 		}
 		data[cookieKey] = cookieJSON
-		rec := sessionstore.Record{Data: data, CreatedAt: s.createdAt, ExpiresAt: storeExp, UserID: s.cur.user}
+		rec := sessionstore.Record{Data: data, CreatedAt: s.createdAt, ExpiresAt: storeExp, UserID: s.cur.user, MaxBytes: s.m.opts.MaxDataBytes}
 		if err := s.m.store.Create(ctx, s.hash, rec, now); err != nil {
 			return ev, false, fmt.Errorf("sessions: save: %w", err)
 		}
@@ -192,6 +192,9 @@ func (s *Session) save(ctx context.Context, now time.Time) (ev event, kept bool,
 			s.vanish()
 			return s.event("sessions: session revoked or expired while in use; not saved"), false, nil
 		}
+		if errors.Is(err, ErrTooLarge) { // concurrent requests filled the session: the row is left as it was
+			return ev, false, fmt.Errorf("sessions: save: the store refused this request's changes, which would take the session past Options.MaxDataBytes (other requests added to it meanwhile); nothing of them was saved: %w", err)
+		}
 		return ev, false, fmt.Errorf("sessions: save: %w", err)
 	}
 	s.saved, s.stored, s.own, s.storedExpiry = s.cur, true, false, storeExp
@@ -200,7 +203,7 @@ func (s *Session) save(ctx context.Context, now time.Time) (ev event, kept bool,
 
 // change is the merge that brings the saved row up to cur. s.mu is held.
 func (s *Session) change(cookieJSON json.RawMessage, expires time.Time) sessionstore.Change {
-	c := sessionstore.Change{Set: map[string]json.RawMessage{cookieKey: cookieJSON}, ExpiresAt: expires}
+	c := sessionstore.Change{Set: map[string]json.RawMessage{cookieKey: cookieJSON}, ExpiresAt: expires, MaxBytes: s.m.opts.MaxDataBytes}
 	if !equalValues(s.cur.values, s.saved.values) {
 		for k, v := range s.cur.values {
 			if old, ok := s.saved.values[k]; !ok || !sameJSON(old, v) {

@@ -36,6 +36,18 @@ func (q *Queries) CountLive(ctx context.Context, now time.Time) (int64, error) {
 	return count, err
 }
 
+const dataSize = `-- name: DataSize :one
+SELECT octet_length($1::jsonb::text)::integer
+`
+
+// The bytes data takes as jsonb text: what max_bytes limits.
+func (q *Queries) DataSize(ctx context.Context, data json.RawMessage) (int32, error) {
+	row := q.db.QueryRow(ctx, dataSize, data)
+	var column_1 int32
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const deleteExpiredBatch = `-- name: DeleteExpiredBatch :execrows
 DELETE FROM http_sessions
 WHERE id_hash IN (
@@ -128,13 +140,16 @@ func (q *Queries) GetSession(ctx context.Context, arg GetSessionParams) (GetSess
 
 const insertSession = `-- name: InsertSession :execrows
 INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id)
-VALUES ($1, $2, $3, $4, $5)
+SELECT $1::bytea, $2::jsonb, $3::timestamptz,
+       $4::timestamptz, $5::text
+WHERE $6::integer = 0
+   OR octet_length($2::jsonb::text) <= $6::integer
 ON CONFLICT (id_hash) DO UPDATE
 SET data = EXCLUDED.data,
     expires_at = EXCLUDED.expires_at,
     created_at = EXCLUDED.created_at,
     user_id = EXCLUDED.user_id
-WHERE http_sessions.expires_at <= $6
+WHERE http_sessions.expires_at <= $7
 `
 
 type InsertSessionParams struct {
@@ -143,11 +158,14 @@ type InsertSessionParams struct {
 	ExpiresAt time.Time
 	CreatedAt time.Time
 	UserID    *string
+	MaxBytes  int32
 	Now       time.Time
 }
 
 // Creates a session. A dead (expired, not yet reaped) row with the same hash
-// is replaced; a live one is left alone and 0 rows are reported.
+// is replaced; a live one is left alone and 0 rows are reported. Data whose
+// text form is longer than max_bytes (0: no limit) is not inserted either
+// (0 rows; DataSize tells the two apart).
 func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (int64, error) {
 	result, err := q.db.Exec(ctx, insertSession,
 		arg.IDHash,
@@ -155,6 +173,7 @@ func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (i
 		arg.ExpiresAt,
 		arg.CreatedAt,
 		arg.UserID,
+		arg.MaxBytes,
 		arg.Now,
 	)
 	if err != nil {
@@ -213,6 +232,8 @@ SET data = (data - $1::text[]) || $2::jsonb,
     expires_at = $3,
     user_id = CASE WHEN $4::boolean THEN $5 ELSE user_id END
 WHERE id_hash = $6 AND expires_at > $7
+  AND ($8::integer = 0
+       OR octet_length(((data - $1::text[]) || $2::jsonb)::text) <= $8::integer)
 `
 
 type MergeSessionParams struct {
@@ -223,11 +244,17 @@ type MergeSessionParams struct {
 	UserID      *string
 	IDHash      []byte
 	Now         time.Time
+	MaxBytes    int32
 }
 
 // Writes only what a request changed: removes deleted_keys, then overlays
 // the top-level keys of changed. Concurrent merges of different keys never
-// lose each other's writes (the row lock serialises them).
+// lose each other's writes (the row lock serialises them). The size limit
+// (max_bytes, 0: none) is checked on the merged data as jsonb stores it,
+// in the WHERE: a concurrent merge that committed first is re-checked
+// against the row it left, so no interleaving grows a row past the limit.
+// 0 rows: the session is gone, or the merge would be too large
+// (MergedSize tells the two apart).
 func (q *Queries) MergeSession(ctx context.Context, arg MergeSessionParams) (int64, error) {
 	result, err := q.db.Exec(ctx, mergeSession,
 		arg.DeletedKeys,
@@ -237,11 +264,39 @@ func (q *Queries) MergeSession(ctx context.Context, arg MergeSessionParams) (int
 		arg.UserID,
 		arg.IDHash,
 		arg.Now,
+		arg.MaxBytes,
 	)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const mergedSize = `-- name: MergedSize :one
+SELECT octet_length(((data - $1::text[]) || $2::jsonb)::text)::integer
+FROM http_sessions
+WHERE id_hash = $3 AND expires_at > $4
+`
+
+type MergedSizeParams struct {
+	DeletedKeys []string
+	Changed     json.RawMessage
+	IDHash      []byte
+	Now         time.Time
+}
+
+// The size a merge would give a live session (as jsonb text); no row when
+// the session is gone.
+func (q *Queries) MergedSize(ctx context.Context, arg MergedSizeParams) (int32, error) {
+	row := q.db.QueryRow(ctx, mergedSize,
+		arg.DeletedKeys,
+		arg.Changed,
+		arg.IDHash,
+		arg.Now,
+	)
+	var column_1 int32
+	err := row.Scan(&column_1)
+	return column_1, err
 }
 
 const probeTable = `-- name: ProbeTable :exec

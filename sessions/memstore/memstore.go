@@ -93,8 +93,22 @@ func (s *Store) Create(ctx context.Context, h sessionstore.IDHash, r sessionstor
 	if _, ok := s.live(h, now); ok {
 		return fmt.Errorf("memstore: create: %w", sessionstore.ErrExists)
 	}
-	r.Data = copyData(r.Data)
+	if err := checkSize(r.Data, r.MaxBytes); err != nil {
+		return fmt.Errorf("memstore: create: %w", err)
+	}
+	r.Data, r.MaxBytes = copyData(r.Data), 0
 	s.rows[h] = r
+	return nil
+}
+
+// checkSize returns a *sessionstore.SizeError when data, encoded as the SQL
+// stores keep it, is longer than limit (0: no limit).
+// checkSize refuses data over limit, measured as every store measures it
+// (sessionstore.Size).
+func checkSize(data map[string]json.RawMessage, limit int) error {
+	if size := sessionstore.Size(data); limit > 0 && size > limit {
+		return &sessionstore.SizeError{Size: size, Limit: limit}
+	}
 	return nil
 }
 
@@ -114,6 +128,9 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 	}
 	for k, v := range c.Set {
 		data[k] = append(json.RawMessage(nil), v...)
+	}
+	if err := checkSize(data, c.MaxBytes); err != nil {
+		return fmt.Errorf("memstore: update: %w", err)
 	}
 	r.Data, r.ExpiresAt = data, c.ExpiresAt
 	if c.UserID != nil {

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -69,25 +70,47 @@ func (s *Store) Load(ctx context.Context, h sessionstore.IDHash, now time.Time) 
 	return sessionstore.Record{Data: data, CreatedAt: row.CreatedAt.UTC(), ExpiresAt: row.ExpiresAt.UTC(), UserID: derefUser(row.UserID)}, nil
 }
 
-// Create implements sessionstore.Store.
+// Create implements sessionstore.Store. The size limit (r.MaxBytes) is
+// checked by the INSERT itself, on data as jsonb stores it.
 func (s *Store) Create(ctx context.Context, h sessionstore.IDHash, r sessionstore.Record, now time.Time) error {
 	data, err := sessionstore.EncodeData(r.Data)
 	if err != nil {
 		return fmt.Errorf("pgstore: create: %w", err)
 	}
 	n, err := s.q.InsertSession(ctx, pgdb.InsertSessionParams{
-		IDHash: h[:], Data: data, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UserID: userPtr(r.UserID), Now: now,
+		IDHash: h[:], Data: data, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UserID: userPtr(r.UserID),
+		MaxBytes: maxArg(r.MaxBytes), Now: now,
 	})
 	if err != nil {
 		return fmt.Errorf("pgstore: create: %w", err)
 	}
-	if n == 0 {
-		return fmt.Errorf("pgstore: create: %w", sessionstore.ErrExists)
+	if n > 0 {
+		return nil
 	}
-	return nil
+	if r.MaxBytes > 0 {
+		size, err := s.q.DataSize(ctx, data)
+		if err != nil {
+			return fmt.Errorf("pgstore: create: %w", err)
+		}
+		if int(size) > r.MaxBytes {
+			return fmt.Errorf("pgstore: create: %w", &sessionstore.SizeError{Size: int(size), Limit: r.MaxBytes})
+		}
+	}
+	return fmt.Errorf("pgstore: create: %w", sessionstore.ErrExists)
 }
 
-// Update implements sessionstore.Store.
+// maxArg is a size limit as the queries take it (0: none).
+func maxArg(limit int) int32 {
+	if limit <= 0 {
+		return 0
+	}
+	return int32(min(limit, math.MaxInt32))
+}
+
+// Update implements sessionstore.Store. The merge and its size check are
+// one UPDATE; when it changes no row, MergedSize says why: the session is
+// gone (ErrNotFound) or the merge would exceed c.MaxBytes (*SizeError). A
+// concurrent change that made room in between is retried.
 func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstore.Change, now time.Time) error {
 	changed, err := sessionstore.EncodeData(c.Set)
 	if err != nil {
@@ -97,17 +120,32 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 	if deleted == nil {
 		deleted = []string{}
 	}
-	n, err := s.q.MergeSession(ctx, pgdb.MergeSessionParams{
+	arg := pgdb.MergeSessionParams{
 		DeletedKeys: deleted, Changed: changed, ExpiresAt: c.ExpiresAt,
-		SetUser: c.UserID != nil, UserID: userArg(c.UserID), IDHash: h[:], Now: now,
-	})
-	if err != nil {
-		return fmt.Errorf("pgstore: update: %w", err)
+		SetUser: c.UserID != nil, UserID: userArg(c.UserID), IDHash: h[:], Now: now, MaxBytes: maxArg(c.MaxBytes),
 	}
-	if n == 0 {
-		return fmt.Errorf("pgstore: update: %w", sessionstore.ErrNotFound)
+	for range 3 {
+		n, err := s.q.MergeSession(ctx, arg)
+		if err != nil {
+			return fmt.Errorf("pgstore: update: %w", err)
+		}
+		if n > 0 {
+			return nil
+		}
+		if c.MaxBytes <= 0 {
+			return fmt.Errorf("pgstore: update: %w", sessionstore.ErrNotFound)
+		}
+		size, err := s.q.MergedSize(ctx, pgdb.MergedSizeParams{DeletedKeys: deleted, Changed: changed, IDHash: h[:], Now: now})
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("pgstore: update: %w", sessionstore.ErrNotFound)
+		case err != nil:
+			return fmt.Errorf("pgstore: update: %w", err)
+		case int(size) > c.MaxBytes:
+			return fmt.Errorf("pgstore: update: %w", &sessionstore.SizeError{Size: int(size), Limit: c.MaxBytes})
+		}
 	}
-	return nil
+	return errors.New("pgstore: update: the merge fitted the size limit but concurrent changes kept it from applying; retry")
 }
 
 // Touch implements sessionstore.Store.

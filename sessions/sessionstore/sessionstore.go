@@ -8,9 +8,11 @@
 // A Store never sees a raw session id, only its IDHash (SHA-256), so a
 // database dump holds no usable session token. It never decides what is
 // expired on its own clock: time-dependent methods take now from the
-// Manager. It does not enforce a size limit: the Manager owns the one
-// limit (sessions.Options.MaxDataBytes) and refuses oversized values in
-// Session.Set, before anything reaches the store.
+// Manager. The Manager owns the one size limit (sessions.Options.MaxDataBytes):
+// Session.Set refuses oversized values before anything reaches the store,
+// and the Manager passes the limit on (Record.MaxBytes, Change.MaxBytes) so
+// that the store enforces it atomically on the data it would keep, which
+// concurrent requests adding to one session could otherwise grow past it.
 package sessionstore
 
 import (
@@ -85,6 +87,12 @@ type Record struct {
 	ExpiresAt time.Time
 	// UserID is the optional principal; "" means none (NULL in SQL).
 	UserID string
+	// MaxBytes, when positive, is the most bytes Data may take measured as
+	// Size measures it (the JSON text PostgreSQL prints for jsonb; on
+	// Postgres, octet_length(data::text)). Create stores nothing and
+	// returns a *SizeError when Data is larger. 0 means no limit. Load
+	// leaves it 0.
+	MaxBytes int
 }
 
 // Change is what one request did to a loaded session: the keys it set (with
@@ -92,11 +100,17 @@ type Record struct {
 // UserID is not nil, the new principal ("" clears it). Stores apply it as
 // a merge, so concurrent changes to different keys of one session never
 // lose each other.
+//
+// MaxBytes, when positive, limits the merged data (as Record.MaxBytes): a
+// merge whose result would be larger changes nothing, not even the expiry,
+// and Update returns a *SizeError. The check is atomic with the merge, so
+// concurrent updates cannot together grow a session past the limit.
 type Change struct {
 	Set       map[string]json.RawMessage
 	Deleted   []string
 	ExpiresAt time.Time
 	UserID    *string
+	MaxBytes  int
 }
 
 // SessionInfo describes one of a user's sessions without revealing its id.
@@ -118,11 +132,13 @@ type Store interface {
 	Load(ctx context.Context, h IDHash, now time.Time) (Record, error)
 	// Create saves a whole new session. A live session with the same hash
 	// is left alone and ErrExists returned; an expired one is replaced.
+	// Data larger than r.MaxBytes is refused with a *SizeError.
 	Create(ctx context.Context, h IDHash, r Record, now time.Time) error
 	// Update merges c into a live session: deletes c.Deleted, sets c.Set,
 	// moves the expiry to c.ExpiresAt and, when c.UserID is not nil, sets
 	// the user. A session that is gone or expired is not recreated:
-	// ErrNotFound.
+	// ErrNotFound. A merge whose result exceeds c.MaxBytes changes nothing:
+	// a *SizeError.
 	Update(ctx context.Context, h IDHash, c Change, now time.Time) error
 	// Touch moves a live session's expiry to expiresAt and changes nothing
 	// else; ErrNotFound if the session is gone or expired.

@@ -29,6 +29,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -140,6 +141,9 @@ func (s *Store) Create(ctx context.Context, h sessionstore.IDHash, r sessionstor
 	if err != nil {
 		return fmt.Errorf("sqlitestore: create: %w", err)
 	}
+	if err := checkSize(r.Data, r.MaxBytes); err != nil {
+		return fmt.Errorf("sqlitestore: create: %w", err)
+	}
 	var inserted int64
 	err = s.inTx(ctx, func(q *sqlitedb.Queries) error {
 		if err := q.DeleteDeadSession(ctx, sqlitedb.DeleteDeadSessionParams{IDHash: h[:], Now: ms(now)}); err != nil {
@@ -192,7 +196,8 @@ func (s *Store) inTx(ctx context.Context, fn func(q *sqlitedb.Queries) error) er
 
 // Update implements sessionstore.Store. It reads, merges and writes the row in
 // one transaction whose first statement takes SQLite's write lock, so
-// concurrent updates of different keys never lose each other.
+// concurrent updates of different keys never lose each other, and checks
+// the merged data against c.MaxBytes before writing it.
 func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstore.Change, now time.Time) error {
 	err := s.inTx(ctx, func(q *sqlitedb.Queries) error {
 		n, err := q.LockSession(ctx, sqlitedb.LockSessionParams{IDHash: h[:], Now: ms(now)})
@@ -220,12 +225,26 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 		if err != nil {
 			return err
 		}
+		if err := checkSize(data, c.MaxBytes); err != nil {
+			return err // rolls back: the row is left as it was
+		}
 		return q.UpdateSession(ctx, sqlitedb.UpdateSessionParams{
 			Data: string(merged), ExpiresAt: ms(c.ExpiresAt), SetUser: c.UserID != nil, UserID: userArg(c.UserID), IDHash: h[:],
 		})
 	})
 	if err != nil {
 		return fmt.Errorf("sqlitestore: update: %w", err)
+	}
+	return nil
+}
+
+// checkSize returns a *sessionstore.SizeError when data is longer than limit
+// (0: no limit).
+// checkSize refuses data over limit, measured as every store measures it
+// (sessionstore.Size).
+func checkSize(data map[string]json.RawMessage, limit int) error {
+	if size := sessionstore.Size(data); limit > 0 && size > limit {
+		return &sessionstore.SizeError{Size: size, Limit: limit}
 	}
 	return nil
 }

@@ -50,6 +50,9 @@ func Run(t *testing.T, newStore func(t *testing.T) sessionstore.Store) {
 		{"DeleteExpiredBatches", testDeleteExpired},
 		{"Counts", testCounts},
 		{"SizeLimit", testSizeLimit},
+		{"MaxBytesCreate", testMaxBytesCreate},
+		{"MaxBytesUpdate", testMaxBytesUpdate},
+		{"MaxBytesConcurrent", testMaxBytesConcurrent},
 		{"ConcurrentMerges", testConcurrentMerges},
 		{"ConcurrentMixed", testConcurrentMixed},
 	}

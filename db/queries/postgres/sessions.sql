@@ -8,9 +8,14 @@ WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
 
 -- name: InsertSession :execrows
 -- Creates a session. A dead (expired, not yet reaped) row with the same hash
--- is replaced; a live one is left alone and 0 rows are reported.
+-- is replaced; a live one is left alone and 0 rows are reported. Data whose
+-- text form is longer than max_bytes (0: no limit) is not inserted either
+-- (0 rows; DataSize tells the two apart).
 INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id)
-VALUES (sqlc.arg(id_hash), sqlc.arg(data), sqlc.arg(expires_at), sqlc.arg(created_at), sqlc.narg(user_id))
+SELECT sqlc.arg(id_hash)::bytea, sqlc.arg(data)::jsonb, sqlc.arg(expires_at)::timestamptz,
+       sqlc.arg(created_at)::timestamptz, sqlc.narg(user_id)::text
+WHERE sqlc.arg(max_bytes)::integer = 0
+   OR octet_length(sqlc.arg(data)::jsonb::text) <= sqlc.arg(max_bytes)::integer
 ON CONFLICT (id_hash) DO UPDATE
 SET data = EXCLUDED.data,
     expires_at = EXCLUDED.expires_at,
@@ -18,14 +23,32 @@ SET data = EXCLUDED.data,
     user_id = EXCLUDED.user_id
 WHERE http_sessions.expires_at <= sqlc.arg(now);
 
+-- name: DataSize :one
+-- The bytes data takes as jsonb text: what max_bytes limits.
+SELECT octet_length(sqlc.arg(data)::jsonb::text)::integer;
+
 -- name: MergeSession :execrows
 -- Writes only what a request changed: removes deleted_keys, then overlays
 -- the top-level keys of changed. Concurrent merges of different keys never
--- lose each other's writes (the row lock serialises them).
+-- lose each other's writes (the row lock serialises them). The size limit
+-- (max_bytes, 0: none) is checked on the merged data as jsonb stores it,
+-- in the WHERE: a concurrent merge that committed first is re-checked
+-- against the row it left, so no interleaving grows a row past the limit.
+-- 0 rows: the session is gone, or the merge would be too large
+-- (MergedSize tells the two apart).
 UPDATE http_sessions
 SET data = (data - sqlc.arg(deleted_keys)::text[]) || sqlc.arg(changed)::jsonb,
     expires_at = sqlc.arg(expires_at),
     user_id = CASE WHEN sqlc.arg(set_user)::boolean THEN sqlc.narg(user_id) ELSE user_id END
+WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now)
+  AND (sqlc.arg(max_bytes)::integer = 0
+       OR octet_length(((data - sqlc.arg(deleted_keys)::text[]) || sqlc.arg(changed)::jsonb)::text) <= sqlc.arg(max_bytes)::integer);
+
+-- name: MergedSize :one
+-- The size a merge would give a live session (as jsonb text); no row when
+-- the session is gone.
+SELECT octet_length(((data - sqlc.arg(deleted_keys)::text[]) || sqlc.arg(changed)::jsonb)::text)::integer
+FROM http_sessions
 WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
 
 -- name: TouchSession :execrows
