@@ -23,6 +23,9 @@ type Manager struct {
 	opts   Options
 	signer *cookiesig.Signer
 	fpKey  []byte // keys the fingerprints in logs, derived from the first secret
+	// realClock: Options.Now was not set, so reads may leave "now" to the
+	// store's clock (Store.Load with the zero time).
+	realClock bool
 	// cookieReserve is an upper bound of the bytes the cookie JSON takes
 	// in a stored session: Session.Set counts it against MaxDataBytes.
 	cookieReserve int
@@ -39,7 +42,7 @@ func New(store Store, opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{store: store, opts: o, signer: cookiesig.NewSigner(o.Secrets...)}
+	m := &Manager{store: store, opts: o, signer: cookiesig.NewSigner(o.Secrets...), realClock: opts.Now == nil}
 	kdf := hmac.New(sha256.New, []byte(o.Secrets[0]))
 	kdf.Write([]byte("sqlsession log fingerprint v1"))
 	m.fpKey = kdf.Sum(nil)
@@ -203,7 +206,7 @@ func (m *Manager) load(s *Session) error {
 	}
 	if s.cookieID != "" {
 		ctx, cancel := s.storeCtx()
-		rec, err := m.store.Load(ctx, HashID(s.cookieID), now)
+		rec, err := m.store.Load(ctx, HashID(s.cookieID), m.loadTime(now))
 		cancel()
 		switch {
 		case err == nil && !m.pastAbsolute(rec.CreatedAt, now):
@@ -222,6 +225,15 @@ func (m *Manager) load(s *Session) error {
 	}
 	s.generate(id, now)
 	return nil
+}
+
+// loadTime is the now Store.Load gets: the zero time on the real clock, so
+// the store uses its own (see sessionstore.Store).
+func (m *Manager) loadTime(now time.Time) time.Time {
+	if m.realClock {
+		return time.Time{}
+	}
+	return now
 }
 
 func (m *Manager) pastAbsolute(created, now time.Time) bool {

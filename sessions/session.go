@@ -316,7 +316,7 @@ func (s *Session) Reload(ctx context.Context) error {
 	if !s.stored || s.vanished {
 		return fmt.Errorf("sessions: reload: %w", ErrNotFound)
 	}
-	rec, err := s.m.store.Load(ctx, s.hash, s.m.opts.Now())
+	rec, err := s.m.store.Load(ctx, s.hash, s.m.loadTime(s.m.opts.Now()))
 	if errors.Is(err, ErrNotFound) {
 		s.vanished = true
 	}

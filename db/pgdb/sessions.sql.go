@@ -107,7 +107,7 @@ func (q *Queries) DeleteUserSessions(ctx context.Context, userID string) (int64,
 
 const getSession = `-- name: GetSession :one
 
-SELECT data, expires_at, created_at, user_id
+SELECT data, expires_at, created_at, COALESCE(user_id, '')::text AS user_id
 FROM http_sessions
 WHERE id_hash = $1 AND expires_at > $2
 `
@@ -121,11 +121,12 @@ type GetSessionRow struct {
 	Data      json.RawMessage
 	ExpiresAt time.Time
 	CreatedAt time.Time
-	UserID    *string
+	UserID    string
 }
 
 // Queries of pgstore. Every read filters on expires_at, so an expired row is
 // never returned whether or not sess-gc has run.
+// A session as of the Manager's clock (a custom Options.Now).
 func (q *Queries) GetSession(ctx context.Context, arg GetSessionParams) (GetSessionRow, error) {
 	row := q.db.QueryRow(ctx, getSession, arg.IDHash, arg.Now)
 	var i GetSessionRow
@@ -138,10 +139,37 @@ func (q *Queries) GetSession(ctx context.Context, arg GetSessionParams) (GetSess
 	return i, err
 }
 
+const getSessionNow = `-- name: GetSessionNow :one
+SELECT data, expires_at, created_at, COALESCE(user_id, '')::text AS user_id
+FROM http_sessions
+WHERE id_hash = $1 AND expires_at > now()
+`
+
+type GetSessionNowRow struct {
+	Data      json.RawMessage
+	ExpiresAt time.Time
+	CreatedAt time.Time
+	UserID    string
+}
+
+// The read of every request on the real clock: the database's, so the
+// statement carries no timestamp parameter to encode.
+func (q *Queries) GetSessionNow(ctx context.Context, idHash []byte) (GetSessionNowRow, error) {
+	row := q.db.QueryRow(ctx, getSessionNow, idHash)
+	var i GetSessionNowRow
+	err := row.Scan(
+		&i.Data,
+		&i.ExpiresAt,
+		&i.CreatedAt,
+		&i.UserID,
+	)
+	return i, err
+}
+
 const insertSession = `-- name: InsertSession :execrows
 INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id)
 SELECT $1::bytea, $2::jsonb, $3::timestamptz,
-       $4::timestamptz, $5::text
+       $4::timestamptz, NULLIF($5::text, '')
 WHERE $6::integer = 0
    OR octet_length($2::jsonb::text) <= $6::integer
 ON CONFLICT (id_hash) DO UPDATE
@@ -157,7 +185,7 @@ type InsertSessionParams struct {
 	Data      json.RawMessage
 	ExpiresAt time.Time
 	CreatedAt time.Time
-	UserID    *string
+	UserID    string
 	MaxBytes  int32
 	Now       time.Time
 }
@@ -230,7 +258,7 @@ const mergeSession = `-- name: MergeSession :execrows
 UPDATE http_sessions
 SET data = (data - $1::text[]) || $2::jsonb,
     expires_at = $3,
-    user_id = CASE WHEN $4::boolean THEN $5 ELSE user_id END
+    user_id = CASE WHEN $4::boolean THEN NULLIF($5::text, '') ELSE user_id END
 WHERE id_hash = $6 AND expires_at > $7
   AND ($8::integer = 0
        OR octet_length(((data - $1::text[]) || $2::jsonb)::text) <= $8::integer)
@@ -241,7 +269,7 @@ type MergeSessionParams struct {
 	Changed     json.RawMessage
 	ExpiresAt   time.Time
 	SetUser     bool
-	UserID      *string
+	UserID      string
 	IDHash      []byte
 	Now         time.Time
 	MaxBytes    int32

@@ -105,7 +105,7 @@ func (q *Queries) DeleteUserSessions(ctx context.Context, userID string) (int64,
 
 const getSession = `-- name: GetSession :one
 
-SELECT data, expires_at, created_at, user_id
+SELECT data, expires_at, created_at, CAST(COALESCE(user_id, '') AS TEXT) AS user_id
 FROM http_sessions
 WHERE id_hash = ?1 AND expires_at > ?2
 `
@@ -119,7 +119,7 @@ type GetSessionRow struct {
 	Data      string
 	ExpiresAt int64
 	CreatedAt int64
-	UserID    *string
+	UserID    string
 }
 
 // Queries of sqlitestore. Times are unix milliseconds. Every read filters on
@@ -151,7 +151,7 @@ func (q *Queries) GetSessionData(ctx context.Context, idHash []byte) (string, er
 
 const insertSession = `-- name: InsertSession :execrows
 INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id)
-VALUES (?1, ?2, ?3, ?4, ?5)
+VALUES (?1, ?2, ?3, ?4, NULLIF(CAST(?5 AS TEXT), ''))
 ON CONFLICT (id_hash) DO NOTHING
 `
 
@@ -160,7 +160,7 @@ type InsertSessionParams struct {
 	Data      string
 	ExpiresAt int64
 	CreatedAt int64
-	UserID    *string
+	UserID    string
 }
 
 // Creates a session; a live row with the same hash is left alone and 0 rows
@@ -283,7 +283,7 @@ const updateSession = `-- name: UpdateSession :exec
 UPDATE http_sessions
 SET data = ?1,
     expires_at = ?2,
-    user_id = CASE WHEN CAST(?3 AS BOOLEAN) THEN ?4 ELSE user_id END
+    user_id = CASE WHEN CAST(?3 AS BOOLEAN) THEN NULLIF(CAST(?4 AS TEXT), '') ELSE user_id END
 WHERE id_hash = ?5
 `
 
@@ -291,7 +291,7 @@ type UpdateSessionParams struct {
 	Data      string
 	ExpiresAt int64
 	SetUser   bool
-	UserID    *string
+	UserID    string
 	IDHash    []byte
 }
 

@@ -76,6 +76,9 @@ func (s *Store) Load(ctx context.Context, h sessionstore.IDHash, now time.Time) 
 		return sessionstore.Record{}, err
 	}
 	defer s.mu.Unlock()
+	if now.IsZero() {
+		now = time.Now() // the real clock
+	}
 	r, ok := s.live(h, now)
 	if !ok {
 		return sessionstore.Record{}, fmt.Errorf("memstore: load: %w", sessionstore.ErrNotFound)

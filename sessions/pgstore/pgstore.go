@@ -31,32 +31,26 @@ var _ sessionstore.Store = (*Store)(nil)
 // New returns a Store on pool, whose schema db.Migrate has created.
 func New(pool *pgxpool.Pool) *Store { return &Store{q: pgdb.New(pool)} }
 
-func userPtr(id string) *string {
-	if id == "" {
-		return nil
-	}
-	return &id
-}
-
-// userArg is the user_id argument of a merge: NULL unless a non-empty user
-// is set.
-func userArg(id *string) *string {
+// userArg is the user argument of a merge: whether to set it, and the id
+// ("" is stored as NULL by the query).
+func userArg(id *string) (set bool, user string) {
 	if id == nil {
-		return nil
+		return false, ""
 	}
-	return userPtr(*id)
-}
-
-func derefUser(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
+	return true, *id
 }
 
 // Load implements sessionstore.Store.
 func (s *Store) Load(ctx context.Context, h sessionstore.IDHash, now time.Time) (sessionstore.Record, error) {
-	row, err := s.q.GetSession(ctx, pgdb.GetSessionParams{IDHash: h[:], Now: now})
+	var row pgdb.GetSessionRow
+	var err error
+	if now.IsZero() { // the real clock: the database's
+		var r pgdb.GetSessionNowRow
+		r, err = s.q.GetSessionNow(ctx, h[:])
+		row = pgdb.GetSessionRow(r)
+	} else {
+		row, err = s.q.GetSession(ctx, pgdb.GetSessionParams{IDHash: h[:], Now: now})
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return sessionstore.Record{}, fmt.Errorf("pgstore: load: %w", sessionstore.ErrNotFound)
 	}
@@ -67,7 +61,7 @@ func (s *Store) Load(ctx context.Context, h sessionstore.IDHash, now time.Time) 
 	if err != nil {
 		return sessionstore.Record{}, fmt.Errorf("pgstore: load: %w", err)
 	}
-	return sessionstore.Record{Data: data, CreatedAt: row.CreatedAt.UTC(), ExpiresAt: row.ExpiresAt.UTC(), UserID: derefUser(row.UserID)}, nil
+	return sessionstore.Record{Data: data, CreatedAt: row.CreatedAt.UTC(), ExpiresAt: row.ExpiresAt.UTC(), UserID: row.UserID}, nil
 }
 
 // Create implements sessionstore.Store. The size limit (r.MaxBytes) is
@@ -78,7 +72,7 @@ func (s *Store) Create(ctx context.Context, h sessionstore.IDHash, r sessionstor
 		return fmt.Errorf("pgstore: create: %w", err)
 	}
 	n, err := s.q.InsertSession(ctx, pgdb.InsertSessionParams{
-		IDHash: h[:], Data: data, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UserID: userPtr(r.UserID),
+		IDHash: h[:], Data: data, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UserID: r.UserID,
 		MaxBytes: maxArg(r.MaxBytes), Now: now,
 	})
 	if err != nil {
@@ -122,8 +116,9 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 	}
 	arg := pgdb.MergeSessionParams{
 		DeletedKeys: deleted, Changed: changed, ExpiresAt: c.ExpiresAt,
-		SetUser: c.UserID != nil, UserID: userArg(c.UserID), IDHash: h[:], Now: now, MaxBytes: maxArg(c.MaxBytes),
+		IDHash: h[:], Now: now, MaxBytes: maxArg(c.MaxBytes),
 	}
+	arg.SetUser, arg.UserID = userArg(c.UserID)
 	for range 3 {
 		n, err := s.q.MergeSession(ctx, arg)
 		if err != nil {

@@ -128,7 +128,10 @@ type SessionInfo struct {
 // safe for concurrent use.
 type Store interface {
 	// Load returns the session if it exists and expires after now, and an
-	// error wrapping ErrNotFound otherwise.
+	// error wrapping ErrNotFound otherwise. now is the zero time when the
+	// Manager runs on the real clock: the store then uses its own (on
+	// Postgres the database's now(), which spares the read a parameter).
+	// The Record is the caller's: Data must be a map of its own.
 	Load(ctx context.Context, h IDHash, now time.Time) (Record, error)
 	// Create saves a whole new session. A live session with the same hash
 	// is left alone and ErrExists returned; an expired one is replaced.

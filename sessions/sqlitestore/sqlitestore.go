@@ -95,31 +95,20 @@ func Open(ctx context.Context, path string) (*sql.DB, error) {
 func ms(t time.Time) int64     { return t.UnixMilli() }
 func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
-func userPtr(id string) *string {
-	if id == "" {
-		return nil
-	}
-	return &id
-}
-
-// userArg is the user_id argument of a merge: NULL unless a non-empty user
-// is set.
-func userArg(id *string) *string {
+// userArg is the user argument of a merge: whether to set it, and the id
+// ("" is stored as NULL by the query).
+func userArg(id *string) (set bool, user string) {
 	if id == nil {
-		return nil
+		return false, ""
 	}
-	return userPtr(*id)
-}
-
-func derefUser(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
+	return true, *id
 }
 
 // Load implements sessionstore.Store.
 func (s *Store) Load(ctx context.Context, h sessionstore.IDHash, now time.Time) (sessionstore.Record, error) {
+	if now.IsZero() {
+		now = time.Now() // the real clock
+	}
 	row, err := s.q.GetSession(ctx, sqlitedb.GetSessionParams{IDHash: h[:], Now: ms(now)})
 	if errors.Is(err, sql.ErrNoRows) {
 		return sessionstore.Record{}, fmt.Errorf("sqlitestore: load: %w", sessionstore.ErrNotFound)
@@ -131,7 +120,7 @@ func (s *Store) Load(ctx context.Context, h sessionstore.IDHash, now time.Time) 
 	if err != nil {
 		return sessionstore.Record{}, fmt.Errorf("sqlitestore: load: %w", err)
 	}
-	return sessionstore.Record{Data: data, CreatedAt: fromMS(row.CreatedAt), ExpiresAt: fromMS(row.ExpiresAt), UserID: derefUser(row.UserID)}, nil
+	return sessionstore.Record{Data: data, CreatedAt: fromMS(row.CreatedAt), ExpiresAt: fromMS(row.ExpiresAt), UserID: row.UserID}, nil
 }
 
 // Create implements sessionstore.Store. An expired row with the same hash is
@@ -150,7 +139,7 @@ func (s *Store) Create(ctx context.Context, h sessionstore.IDHash, r sessionstor
 			return err
 		}
 		inserted, err = q.InsertSession(ctx, sqlitedb.InsertSessionParams{
-			IDHash: h[:], Data: string(data), ExpiresAt: ms(r.ExpiresAt), CreatedAt: ms(r.CreatedAt), UserID: userPtr(r.UserID),
+			IDHash: h[:], Data: string(data), ExpiresAt: ms(r.ExpiresAt), CreatedAt: ms(r.CreatedAt), UserID: r.UserID,
 		})
 		return err
 	})
@@ -228,9 +217,9 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 		if err := checkSize(data, c.MaxBytes); err != nil {
 			return err // rolls back: the row is left as it was
 		}
-		return q.UpdateSession(ctx, sqlitedb.UpdateSessionParams{
-			Data: string(merged), ExpiresAt: ms(c.ExpiresAt), SetUser: c.UserID != nil, UserID: userArg(c.UserID), IDHash: h[:],
-		})
+		arg := sqlitedb.UpdateSessionParams{Data: string(merged), ExpiresAt: ms(c.ExpiresAt), IDHash: h[:]}
+		arg.SetUser, arg.UserID = userArg(c.UserID)
+		return q.UpdateSession(ctx, arg)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlitestore: update: %w", err)

@@ -2,9 +2,17 @@
 -- never returned whether or not sess-gc has run.
 
 -- name: GetSession :one
-SELECT data, expires_at, created_at, user_id
+-- A session as of the Manager's clock (a custom Options.Now).
+SELECT data, expires_at, created_at, COALESCE(user_id, '')::text AS user_id
 FROM http_sessions
 WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
+
+-- name: GetSessionNow :one
+-- The read of every request on the real clock: the database's, so the
+-- statement carries no timestamp parameter to encode.
+SELECT data, expires_at, created_at, COALESCE(user_id, '')::text AS user_id
+FROM http_sessions
+WHERE id_hash = sqlc.arg(id_hash) AND expires_at > now();
 
 -- name: InsertSession :execrows
 -- Creates a session. A dead (expired, not yet reaped) row with the same hash
@@ -13,7 +21,7 @@ WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
 -- (0 rows; DataSize tells the two apart).
 INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id)
 SELECT sqlc.arg(id_hash)::bytea, sqlc.arg(data)::jsonb, sqlc.arg(expires_at)::timestamptz,
-       sqlc.arg(created_at)::timestamptz, sqlc.narg(user_id)::text
+       sqlc.arg(created_at)::timestamptz, NULLIF(sqlc.arg(user_id)::text, '')
 WHERE sqlc.arg(max_bytes)::integer = 0
    OR octet_length(sqlc.arg(data)::jsonb::text) <= sqlc.arg(max_bytes)::integer
 ON CONFLICT (id_hash) DO UPDATE
@@ -39,7 +47,7 @@ SELECT octet_length(sqlc.arg(data)::jsonb::text)::integer;
 UPDATE http_sessions
 SET data = (data - sqlc.arg(deleted_keys)::text[]) || sqlc.arg(changed)::jsonb,
     expires_at = sqlc.arg(expires_at),
-    user_id = CASE WHEN sqlc.arg(set_user)::boolean THEN sqlc.narg(user_id) ELSE user_id END
+    user_id = CASE WHEN sqlc.arg(set_user)::boolean THEN NULLIF(sqlc.arg(user_id)::text, '') ELSE user_id END
 WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now)
   AND (sqlc.arg(max_bytes)::integer = 0
        OR octet_length(((data - sqlc.arg(deleted_keys)::text[]) || sqlc.arg(changed)::jsonb)::text) <= sqlc.arg(max_bytes)::integer);

@@ -3,7 +3,7 @@
 -- run.
 
 -- name: GetSession :one
-SELECT data, expires_at, created_at, user_id
+SELECT data, expires_at, created_at, CAST(COALESCE(user_id, '') AS TEXT) AS user_id
 FROM http_sessions
 WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
 
@@ -18,7 +18,7 @@ WHERE id_hash = sqlc.arg(id_hash) AND expires_at <= sqlc.arg(now);
 -- are reported. (sqlc's SQLite engine does not rewrite parameters inside an
 -- upsert's WHERE, hence DeleteDeadSession instead of DO UPDATE ... WHERE.)
 INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id)
-VALUES (sqlc.arg(id_hash), sqlc.arg(data), sqlc.arg(expires_at), sqlc.arg(created_at), sqlc.narg(user_id))
+VALUES (sqlc.arg(id_hash), sqlc.arg(data), sqlc.arg(expires_at), sqlc.arg(created_at), NULLIF(CAST(sqlc.arg(user_id) AS TEXT), ''))
 ON CONFLICT (id_hash) DO NOTHING;
 
 -- name: LockSession :execrows
@@ -37,7 +37,7 @@ WHERE id_hash = sqlc.arg(id_hash);
 UPDATE http_sessions
 SET data = sqlc.arg(data),
     expires_at = sqlc.arg(expires_at),
-    user_id = CASE WHEN CAST(sqlc.arg(set_user) AS BOOLEAN) THEN sqlc.narg(user_id) ELSE user_id END
+    user_id = CASE WHEN CAST(sqlc.arg(set_user) AS BOOLEAN) THEN NULLIF(CAST(sqlc.arg(user_id) AS TEXT), '') ELSE user_id END
 WHERE id_hash = sqlc.arg(id_hash);
 
 -- name: TouchSession :execrows
