@@ -50,6 +50,7 @@ type config struct {
 	migrate     bool
 	timeout     time.Duration
 	json        bool
+	vacuum      bool
 }
 
 type usageError struct{ msg string }
@@ -69,11 +70,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.BoolVar(&c.migrate, "migrate", false, "apply sqlsession's migrations first (creates http_sessions)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "limit on one run (connecting, migrating and deleting)")
 	fs.BoolVar(&c.json, "json", false, "print the summary as JSON")
+	fs.BoolVar(&c.vacuum, "vacuum", false, "after reaping, give the freed space back: SQLite VACUUM (or incremental_vacuum), Postgres VACUUM of the table")
 	usage := func() {
 		fmt.Fprint(stderr, `sess-gc deletes expired sqlsession sessions (table http_sessions) in batches.
 
 Usage:
-  sess-gc -driver postgres|sqlite -dsn DSN [-once | -every D] [-batch N] [-dry-run] [-migrate] [-timeout D] [-json]
+  sess-gc -driver postgres|sqlite -dsn DSN [-once | -every D] [-batch N] [-dry-run] [-migrate] [-vacuum] [-timeout D] [-json]
 
 Examples:
   sess-gc -driver postgres -dsn 'postgres://app@db/app' -once
@@ -102,23 +104,28 @@ Flags:
 	if c.dsn == "" {
 		c.dsn = getenv("DATABASE_URL")
 	}
+	return c, validate(c)
+}
+
+// validate reports a usage error in c.
+func validate(c config) error {
 	switch {
 	case c.driver == "":
-		return c, usageError{"-driver is required (postgres or sqlite)"}
+		return usageError{"-driver is required (postgres or sqlite)"}
 	case c.driver != "postgres" && c.driver != "sqlite":
-		return c, usageError{fmt.Sprintf("unknown -driver %q (want postgres or sqlite)", c.driver)}
+		return usageError{fmt.Sprintf("unknown -driver %q (want postgres or sqlite)", c.driver)}
 	case c.dsn == "":
-		return c, usageError{"no DSN: pass -dsn or set DATABASE_URL"}
+		return usageError{"no DSN: pass -dsn or set DATABASE_URL"}
 	case c.once && c.every != 0:
-		return c, usageError{"-once and -every exclude each other"}
+		return usageError{"-once and -every exclude each other"}
 	case c.every < 0:
-		return c, usageError{"-every must be positive"}
+		return usageError{"-every must be positive"}
 	case c.batch <= 0:
-		return c, usageError{"-batch must be positive"}
+		return usageError{"-batch must be positive"}
 	case c.timeout <= 0:
-		return c, usageError{"-timeout must be positive"}
+		return usageError{"-timeout must be positive"}
 	}
-	return c, nil
+	return nil
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -133,7 +140,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	openCtx, cancel := context.WithTimeout(ctx, c.timeout)
-	store, closeStore, err := open(openCtx, c)
+	tgt, err := open(openCtx, c)
 	cancel()
 	if err != nil {
 		fmt.Fprintf(stderr, "sess-gc: %s\n", oneLine(err))
@@ -143,10 +150,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return exitFailure
 	}
-	defer closeStore()
+	defer tgt.close()
 
 	if c.every == 0 {
-		if err := runOnce(ctx, c, store, stdout); err != nil {
+		if err := runOnce(ctx, c, tgt, stdout); err != nil {
 			fmt.Fprintf(stderr, "sess-gc: %s\n", oneLine(err))
 			return exitFailure
 		}
@@ -155,7 +162,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	t := time.NewTicker(c.every)
 	defer t.Stop()
 	for {
-		if err := runOnce(ctx, c, store, stdout); err != nil {
+		if err := runOnce(ctx, c, tgt, stdout); err != nil {
 			logger.Error("sess-gc: run failed; trying again at the next interval", "err", err)
 		}
 		select {
@@ -174,11 +181,13 @@ type summary struct {
 	TookMS      int64 `json:"took_ms"`
 	DryRun      bool  `json:"dry_run"`
 	Interrupted bool  `json:"interrupted,omitempty"`
+	Vacuumed    bool  `json:"vacuumed,omitempty"`
 }
 
 // runOnce reaps once and prints the summary. A run stopped by a signal
 // finishes its batch and is a success.
-func runOnce(ctx context.Context, c config, store sessions.Store, stdout io.Writer) error {
+func runOnce(ctx context.Context, c config, tgt target, stdout io.Writer) error {
+	store := tgt.store
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -201,6 +210,12 @@ func runOnce(ctx context.Context, c config, store sessions.Store, stdout io.Writ
 		return explain(err)
 	}
 	s.Interrupted = err != nil
+	if c.vacuum && !s.Interrupted {
+		if err := tgt.vacuum(runCtx); err != nil {
+			return err
+		}
+		s.Vacuumed = true
+	}
 	return printSummary(stdout, c, s, res.Took)
 }
 
@@ -215,6 +230,9 @@ func printSummary(w io.Writer, c config, s summary, took time.Duration) error {
 		extra := ""
 		if s.Interrupted {
 			extra = " interrupted=true"
+		}
+		if s.Vacuumed {
+			extra += " vacuumed=true"
 		}
 		_, err = fmt.Fprintf(w, "deleted=%d batches=%d took=%s%s\n", s.Deleted, s.Batches, took.Round(time.Millisecond), extra)
 	}
