@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqlsession/sqlsession/db/pgdb"
@@ -44,6 +45,24 @@ func NewWithOptions(pool *pgxpool.Pool, opts Options) *Store {
 	return &Store{q: pgdb.New(pool), opts: opts}
 }
 
+// serializationFailure is SQLSTATE 40001.
+const serializationFailure = "40001"
+
+// retry runs one statement, and runs it once more if it failed with a
+// serialization failure (SQLSTATE 40001). Every Store method is a single
+// statement in its own transaction, so running it again is safe.
+// PostgreSQL raises 40001 only under REPEATABLE READ or SERIALIZABLE
+// (default_transaction_isolation), but CockroachDB and YugabyteDB raise it
+// for ordinary contention and expect the client to retry.
+func retry[T any](f func() (T, error)) (T, error) {
+	v, err := f()
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == serializationFailure {
+		v, err = f()
+	}
+	return v, err
+}
+
 func userPtr(id string) *string {
 	if id == "" {
 		return nil
@@ -60,7 +79,9 @@ func derefUser(p *string) string {
 
 // Load implements sessions.Store.
 func (s *Store) Load(ctx context.Context, h sessions.IDHash, now time.Time) (sessions.Record, error) {
-	row, err := s.q.GetSession(ctx, pgdb.GetSessionParams{IDHash: h[:], Now: now})
+	row, err := retry(func() (pgdb.GetSessionRow, error) {
+		return s.q.GetSession(ctx, pgdb.GetSessionParams{IDHash: h[:], Now: now})
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return sessions.Record{}, fmt.Errorf("pgstore: load: %w", sessions.ErrNotFound)
 	}
@@ -80,8 +101,10 @@ func (s *Store) Create(ctx context.Context, h sessions.IDHash, r sessions.Record
 	if err != nil {
 		return fmt.Errorf("pgstore: create: %w", err)
 	}
-	n, err := s.q.InsertSession(ctx, pgdb.InsertSessionParams{
-		IDHash: h[:], Data: data, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UserID: userPtr(r.UserID), Now: now,
+	n, err := retry(func() (int64, error) {
+		return s.q.InsertSession(ctx, pgdb.InsertSessionParams{
+			IDHash: h[:], Data: data, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UserID: userPtr(r.UserID), Now: now,
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("pgstore: create: %w", err)
@@ -102,9 +125,11 @@ func (s *Store) Update(ctx context.Context, h sessions.IDHash, c sessions.Change
 	if deleted == nil {
 		deleted = []string{}
 	}
-	n, err := s.q.MergeSession(ctx, pgdb.MergeSessionParams{
-		DeletedKeys: deleted, Changed: changed, ExpiresAt: c.ExpiresAt,
-		SetUser: c.SetUser, UserID: userPtr(c.UserID), IDHash: h[:], Now: now,
+	n, err := retry(func() (int64, error) {
+		return s.q.MergeSession(ctx, pgdb.MergeSessionParams{
+			DeletedKeys: deleted, Changed: changed, ExpiresAt: c.ExpiresAt,
+			SetUser: c.SetUser, UserID: userPtr(c.UserID), IDHash: h[:], Now: now,
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("pgstore: update: %w", err)
@@ -117,7 +142,9 @@ func (s *Store) Update(ctx context.Context, h sessions.IDHash, c sessions.Change
 
 // Touch implements sessions.Store.
 func (s *Store) Touch(ctx context.Context, h sessions.IDHash, expiresAt, now time.Time) error {
-	n, err := s.q.TouchSession(ctx, pgdb.TouchSessionParams{ExpiresAt: expiresAt, IDHash: h[:], Now: now})
+	n, err := retry(func() (int64, error) {
+		return s.q.TouchSession(ctx, pgdb.TouchSessionParams{ExpiresAt: expiresAt, IDHash: h[:], Now: now})
+	})
 	if err != nil {
 		return fmt.Errorf("pgstore: touch: %w", err)
 	}
@@ -129,7 +156,7 @@ func (s *Store) Touch(ctx context.Context, h sessions.IDHash, expiresAt, now tim
 
 // Destroy implements sessions.Store.
 func (s *Store) Destroy(ctx context.Context, h sessions.IDHash) error {
-	if _, err := s.q.DeleteSession(ctx, h[:]); err != nil {
+	if _, err := retry(func() (int64, error) { return s.q.DeleteSession(ctx, h[:]) }); err != nil {
 		return fmt.Errorf("pgstore: destroy: %w", err)
 	}
 	return nil
@@ -140,7 +167,7 @@ func (s *Store) DestroyUser(ctx context.Context, userID string) (int, error) {
 	if userID == "" {
 		return 0, nil
 	}
-	n, err := s.q.DeleteUserSessions(ctx, userID)
+	n, err := retry(func() (int64, error) { return s.q.DeleteUserSessions(ctx, userID) })
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: destroy user: %w", err)
 	}
@@ -152,7 +179,9 @@ func (s *Store) ListUser(ctx context.Context, userID string, now time.Time) ([]s
 	if userID == "" {
 		return nil, nil
 	}
-	rows, err := s.q.ListUserSessions(ctx, pgdb.ListUserSessionsParams{UserID: userID, Now: now})
+	rows, err := retry(func() ([]pgdb.ListUserSessionsRow, error) {
+		return s.q.ListUserSessions(ctx, pgdb.ListUserSessionsParams{UserID: userID, Now: now})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: list user: %w", err)
 	}
@@ -175,7 +204,9 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 	if limit <= 0 || limit > 1<<31-1 {
 		return 0, fmt.Errorf("pgstore: delete expired: limit %d, want 1..%d", limit, 1<<31-1)
 	}
-	n, err := s.q.DeleteExpiredBatch(ctx, pgdb.DeleteExpiredBatchParams{Before: before, BatchSize: int32(limit)})
+	n, err := retry(func() (int64, error) {
+		return s.q.DeleteExpiredBatch(ctx, pgdb.DeleteExpiredBatchParams{Before: before, BatchSize: int32(limit)})
+	})
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: delete expired: %w", err)
 	}
@@ -184,7 +215,7 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 
 // CountExpired implements sessions.Store.
 func (s *Store) CountExpired(ctx context.Context, before time.Time) (int, error) {
-	n, err := s.q.CountExpired(ctx, before)
+	n, err := retry(func() (int64, error) { return s.q.CountExpired(ctx, before) })
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: count expired: %w", err)
 	}
@@ -195,7 +226,7 @@ func (s *Store) CountExpired(ctx context.Context, before time.Time) (int, error)
 // parallel scan of the table: about a second at 10M rows), so it is for
 // admin pages and tests, never the request path; sess-gc does not call it.
 func (s *Store) Count(ctx context.Context, now time.Time) (int, error) {
-	n, err := s.q.CountLive(ctx, now)
+	n, err := retry(func() (int64, error) { return s.q.CountLive(ctx, now) })
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: count: %w", err)
 	}
