@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/sqlsession/sqlsession/sessions"
 )
 
 // stamped prefixes every line written through it with an RFC 3339
@@ -42,22 +40,22 @@ func runEvery(ctx context.Context, c config, stdout, stderr io.Writer) int {
 		stdout = stamped{stdout}
 	}
 	logw := stamped{stderr}
-	var store sessions.Store
-	closeStore := func() {}
-	defer func() { closeStore() }()
+	var tgt target
+	defer func() {
+		if tgt.close != nil {
+			tgt.close()
+		}
+	}()
 	t := time.NewTicker(c.every)
 	defer t.Stop()
 	failures := 0
 	for {
 		var err error
-		if store == nil {
-			var closeFn func()
-			if store, closeFn, err = openStore(ctx, c); err == nil {
-				closeStore = closeFn
-			}
+		if tgt.store == nil {
+			tgt, err = openTarget(ctx, c)
 		}
 		if err == nil {
-			err = runOnce(ctx, c, store, stdout)
+			err = runOnce(ctx, c, tgt, stdout)
 		}
 		if err != nil && ctx.Err() == nil {
 			failures++

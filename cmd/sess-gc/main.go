@@ -45,7 +45,7 @@ func main() {
 const usageText = `sess-gc deletes expired sqlsession sessions (table http_sessions) in batches.
 
 Usage:
-  sess-gc -driver postgres|sqlite -dsn DSN [-once | -every D] [-batch N] [-dry-run] [-migrate] [-timeout D] [-json]
+  sess-gc -driver postgres|sqlite -dsn DSN [-once | -every D] [-batch N] [-dry-run] [-migrate] [-vacuum] [-timeout D] [-json]
   sess-gc migrations -dump DIR [-driver postgres|sqlite]   (write the goose migration files out)
 
 Examples:
@@ -62,6 +62,7 @@ signal stopped the run), or one JSON object per line with -json:
   took_ms       duration of the run in milliseconds
   dry_run       true with -dry-run
   interrupted   present (true) when SIGINT/SIGTERM stopped the run between batches
+  vacuumed      present (true) when -vacuum gave the freed space back after the run
   time          when the run ended, RFC 3339 (UTC)
 With -every, every text line (stdout and stderr) starts with an RFC 3339
 timestamp. A failed run is logged and retried at the next interval; sess-gc
@@ -82,6 +83,7 @@ type config struct {
 	timeout     time.Duration
 	json        bool
 	maxFailures int
+	vacuum      bool
 }
 
 type usageError struct{ msg string }
@@ -102,6 +104,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "limit on one run (connecting, migrating and deleting)")
 	fs.BoolVar(&c.json, "json", false, "print the summary as JSON (fields above)")
 	fs.IntVar(&c.maxFailures, "max-failures", 5, "with -every: exit 1 after this many failed runs in a row (0: never give up)")
+	fs.BoolVar(&c.vacuum, "vacuum", false, "after reaping, give the freed space back: SQLite VACUUM (or incremental_vacuum), Postgres VACUUM of the table")
 	usage := func() {
 		fmt.Fprint(stderr, usageText)
 		fs.SetOutput(stderr)
@@ -121,25 +124,30 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	if strings.TrimSpace(c.dsn) == "" {
 		c.dsn = strings.TrimSpace(getenv("DATABASE_URL"))
 	}
+	return c, validate(c)
+}
+
+// validate reports a usage error in c.
+func validate(c config) error {
 	switch {
 	case c.driver == "":
-		return c, usageError{"-driver is required (postgres or sqlite)"}
+		return usageError{"-driver is required (postgres or sqlite)"}
 	case c.driver != "postgres" && c.driver != "sqlite":
-		return c, usageError{fmt.Sprintf("unknown -driver %q (want postgres or sqlite)", c.driver)}
+		return usageError{fmt.Sprintf("unknown -driver %q (want postgres or sqlite)", c.driver)}
 	case c.dsn == "":
-		return c, usageError{"no DSN: pass -dsn or set DATABASE_URL (both are empty); sess-gc never guesses a database"}
+		return usageError{"no DSN: pass -dsn or set DATABASE_URL (both are empty); sess-gc never guesses a database"}
 	case c.once && c.every != 0:
-		return c, usageError{"-once and -every exclude each other"}
+		return usageError{"-once and -every exclude each other"}
 	case c.every < 0:
-		return c, usageError{"-every must be positive"}
+		return usageError{"-every must be positive"}
 	case c.batch <= 0:
-		return c, usageError{"-batch must be positive"}
+		return usageError{"-batch must be positive"}
 	case c.timeout <= 0:
-		return c, usageError{"-timeout must be positive"}
+		return usageError{"-timeout must be positive"}
 	case c.maxFailures < 0:
-		return c, usageError{"-max-failures must be 0 or more"}
+		return usageError{"-max-failures must be 0 or more"}
 	}
-	return c, nil
+	return nil
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -157,21 +165,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if c.every != 0 {
 		return runEvery(ctx, c, stdout, stderr)
 	}
-	store, closeStore, err := openStore(ctx, c)
+	tgt, err := openTarget(ctx, c)
 	if err != nil {
 		fmt.Fprintf(stderr, "sess-gc: %s\n", oneLine(err))
 		return exitCode(err)
 	}
-	defer closeStore()
-	if err := runOnce(ctx, c, store, stdout); err != nil {
+	defer tgt.close()
+	if err := runOnce(ctx, c, tgt, stdout); err != nil {
 		fmt.Fprintf(stderr, "sess-gc: %s\n", oneLine(err))
 		return exitFailure
 	}
 	return exitOK
 }
 
-// openStore opens the store within -timeout.
-func openStore(ctx context.Context, c config) (sessions.Store, func(), error) {
+// openTarget opens the database within -timeout.
+func openTarget(ctx context.Context, c config) (target, error) {
 	openCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	return open(openCtx, c)
@@ -193,12 +201,14 @@ type summary struct {
 	TookMS      int64  `json:"took_ms"`
 	DryRun      bool   `json:"dry_run"`
 	Interrupted bool   `json:"interrupted,omitempty"`
+	Vacuumed    bool   `json:"vacuumed,omitempty"`
 	Time        string `json:"time"`
 }
 
 // runOnce reaps once and prints the summary. A run stopped by a signal
 // finishes its batch and is a success.
-func runOnce(ctx context.Context, c config, store sessions.Store, stdout io.Writer) error {
+func runOnce(ctx context.Context, c config, tgt target, stdout io.Writer) error {
+	store := tgt.store
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -221,6 +231,12 @@ func runOnce(ctx context.Context, c config, store sessions.Store, stdout io.Writ
 		return explain(err)
 	}
 	s.Interrupted = err != nil
+	if c.vacuum && !s.Interrupted {
+		if err := tgt.vacuum(runCtx); err != nil {
+			return err
+		}
+		s.Vacuumed = true
+	}
 	return printSummary(stdout, c, s, res.Took)
 }
 
@@ -236,6 +252,9 @@ func printSummary(w io.Writer, c config, s summary, took time.Duration) error {
 		extra := ""
 		if s.Interrupted {
 			extra = " interrupted=true"
+		}
+		if s.Vacuumed {
+			extra += " vacuumed=true"
 		}
 		_, err = fmt.Fprintf(w, "deleted=%d batches=%d took=%s%s\n", s.Deleted, s.Batches, took.Round(time.Millisecond), extra)
 	}

@@ -29,7 +29,7 @@ var (
 )
 
 // binary builds sess-gc once per test run.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "sess-gc-test")
@@ -54,7 +54,7 @@ type result struct {
 	stdout, stderr string
 }
 
-func runGC(t *testing.T, env []string, args ...string) result {
+func runGC(t testing.TB, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -158,7 +158,7 @@ func seedSQLite(t *testing.T, conn *sql.DB, dead, live int) {
 	}
 }
 
-func countRows(t *testing.T, conn *sql.DB, q string) int {
+func countRows(t testing.TB, conn *sql.DB, q string) int {
 	t.Helper()
 	var n int
 	if err := conn.QueryRow(q).Scan(&n); err != nil {

@@ -20,68 +20,89 @@ import (
 	"github.com/sqlsession/sqlsession/sessions/sqlitestore"
 )
 
+// target is an open database: its Store, how to give freed space back
+// (-vacuum), and how to close it.
+type target struct {
+	store  sessions.Store
+	vacuum func(context.Context) error
+	close  func()
+}
+
 // open connects, migrates when asked, and checks that the table exists
 // (ProbeTable reads no row, so the check costs the same on any table size).
-func open(ctx context.Context, c config) (sessions.Store, func(), error) {
-	switch c.driver {
-	case "postgres":
-		cfg, err := pgxpool.ParseConfig(c.dsn)
-		if err != nil {
-			return nil, nil, usageError{fmt.Sprintf("bad postgres DSN: %v", err)}
-		}
-		pool, err := pgxpool.NewWithConfig(ctx, cfg)
-		if err != nil {
-			return nil, nil, fmt.Errorf("connect to postgres: %w", err)
-		}
-		if err := pool.Ping(ctx); err != nil {
-			pool.Close()
-			return nil, nil, fmt.Errorf("connect to postgres %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
-		}
-		if c.migrate {
-			sqlDB := stdlib.OpenDBFromPool(pool)
-			err := db.Migrate(ctx, sqlDB, db.Postgres)
-			_ = sqlDB.Close()
-			if err != nil {
-				pool.Close()
-				return nil, nil, err
-			}
-		}
-		store := pgstore.New(pool)
-		if err := explain(pgdb.New(pool).ProbeTable(ctx)); err != nil {
-			pool.Close()
-			return nil, nil, err
-		}
-		return store, pool.Close, nil
-	default: // sqlite
-		dsn := c.dsn
-		if !strings.HasPrefix(dsn, "file:") {
-			dsn = sqlitestore.DSN(dsn)
-			if !c.migrate {
-				dsn += "&mode=rw" // a mistyped path is an error, not a new empty database
-			}
-		}
-		conn, err := sql.Open(sqlitestore.DriverName, dsn)
-		if err != nil {
-			return nil, nil, fmt.Errorf("open sqlite: %w", err)
-		}
-		closeConn := func() { _ = conn.Close() }
-		if err := conn.PingContext(ctx); err != nil {
-			closeConn()
-			return nil, nil, fmt.Errorf("open sqlite %s: %w", c.dsn, err)
-		}
-		if c.migrate {
-			if err := db.Migrate(ctx, conn, db.SQLite); err != nil {
-				closeConn()
-				return nil, nil, err
-			}
-		}
-		store := sqlitestore.New(conn)
-		if err := explain(sqlitedb.New(conn).ProbeTable(ctx)); err != nil {
-			closeConn()
-			return nil, nil, err
-		}
-		return store, closeConn, nil
+func open(ctx context.Context, c config) (target, error) {
+	if c.driver == "postgres" {
+		return openPostgres(ctx, c)
 	}
+	return openSQLite(ctx, c)
+}
+
+func openPostgres(ctx context.Context, c config) (target, error) {
+	cfg, err := pgxpool.ParseConfig(c.dsn)
+	if err != nil {
+		return target{}, usageError{fmt.Sprintf("bad postgres DSN: %v", err)}
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return target{}, fmt.Errorf("connect to postgres: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return target{}, fmt.Errorf("connect to postgres %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	}
+	if c.migrate {
+		sqlDB := stdlib.OpenDBFromPool(pool)
+		err := db.Migrate(ctx, sqlDB, db.Postgres)
+		_ = sqlDB.Close()
+		if err != nil {
+			pool.Close()
+			return target{}, err
+		}
+	}
+	store := pgstore.New(pool)
+	if err := explain(pgdb.New(pool).ProbeTable(ctx)); err != nil {
+		pool.Close()
+		return target{}, err
+	}
+	vacuum := func(ctx context.Context) error {
+		// Plain VACUUM: marks the reaped rows' space reusable and gives
+		// empty pages at the end of the table back; it does not block
+		// reads or writes (VACUUM FULL would, so it is never run).
+		_, err := pool.Exec(ctx, "VACUUM (ANALYZE) "+db.TableName)
+		return err
+	}
+	return target{store: store, vacuum: vacuum, close: pool.Close}, nil
+}
+
+func openSQLite(ctx context.Context, c config) (target, error) {
+	dsn := c.dsn
+	if !strings.HasPrefix(dsn, "file:") {
+		dsn = sqlitestore.DSN(dsn)
+		if !c.migrate {
+			dsn += "&mode=rw" // a mistyped path is an error, not a new empty database
+		}
+	}
+	conn, err := sql.Open(sqlitestore.DriverName, dsn)
+	if err != nil {
+		return target{}, fmt.Errorf("open sqlite: %w", err)
+	}
+	closeConn := func() { _ = conn.Close() }
+	if err := conn.PingContext(ctx); err != nil {
+		closeConn()
+		return target{}, fmt.Errorf("open sqlite %s: %w", c.dsn, err)
+	}
+	if c.migrate {
+		if err := db.Migrate(ctx, conn, db.SQLite); err != nil {
+			closeConn()
+			return target{}, err
+		}
+	}
+	store := sqlitestore.New(conn)
+	if err := explain(sqlitedb.New(conn).ProbeTable(ctx)); err != nil {
+		closeConn()
+		return target{}, err
+	}
+	return target{store: store, vacuum: func(ctx context.Context) error { return vacuumSQLite(ctx, conn) }, close: closeConn}, nil
 }
 
 // explain turns "no such table" errors into advice.
@@ -93,5 +114,25 @@ func explain(err error) error {
 	if errors.As(err, &pgErr) && pgErr.Code == "42P01" || strings.Contains(err.Error(), "no such table") {
 		return fmt.Errorf("table %s not found: create it with sess-gc -migrate or db.Migrate (%w)", db.TableName, err)
 	}
+	return err
+}
+
+// vacuumSQLite gives the free pages of a SQLite file back to the file
+// system: PRAGMA incremental_vacuum when the database has
+// auto_vacuum=INCREMENTAL, otherwise VACUUM, which rewrites the whole file
+// (writers wait while it runs; it needs as much free disk as the file).
+func vacuumSQLite(ctx context.Context, conn *sql.DB) error {
+	var mode int
+	if err := conn.QueryRowContext(ctx, "PRAGMA auto_vacuum").Scan(&mode); err != nil {
+		return fmt.Errorf("vacuum: %w", err)
+	}
+	stmt := "VACUUM"
+	if mode == 2 { // INCREMENTAL
+		stmt = "PRAGMA incremental_vacuum"
+	}
+	if _, err := conn.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("vacuum: %w", err)
+	}
+	_, err := conn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
 	return err
 }

@@ -3,61 +3,282 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sqlsession/sqlsession/db/pgdb"
 	"github.com/sqlsession/sqlsession/internal/pgtest"
 	"github.com/sqlsession/sqlsession/sessions"
 	"github.com/sqlsession/sqlsession/sessions/pgstore"
 )
 
-// BenchmarkReap1M reaps 1,000,000 expired rows (plus 10,000 live ones that
-// must survive) on Postgres with several batch sizes. Seeding is not timed.
+// The realistic table: realRows sessions of ~360 bytes whose expiries are
+// spread over realSpan, starting realPast before the benchmark's clock, so
+// a third of them are expired. Row i expires at offset(i): consecutive rows
+// expire hours apart, so expired rows are scattered through the heap, and a
+// quarter of the rows are then updated (moved) once, as a long-lived table's
+// are.
+const (
+	realRows = 2_000_000
+	realSpan = 48 * time.Hour
+	realPast = 16 * time.Hour
+	// Each sub-benchmark reaps the next realSlice of expiries (1/12 of the
+	// table: ~167,000 rows).
+	realSlice = 4 * time.Hour
+	// Live traffic: trafficWorkers goroutines, each doing Load+Touch of a
+	// random live session every trafficEvery.
+	trafficWorkers = 4
+	trafficEvery   = 5 * time.Millisecond
+	idleWindow     = 3 * time.Second
+)
+
+func offset(i int) time.Duration {
+	return time.Duration(i*7919%int(realSpan/time.Second))*time.Second - realPast
+}
+
+// BenchmarkReapRealistic reaps a realistic 2,000,000-row table (expired
+// rows scattered through the heap, see realRows) with several batch sizes
+// (and the reaper session's wal_compression, and a pause between batches)
+// while live traffic (Load+Touch) runs, and reports the reaper's rows/s,
+// WAL per reaped row, and the traffic's p50/p99 while idle and while
+// reaping. Each run starts after a CHECKPOINT (so every page the reaper
+// changes costs a full-page image, the worst case). Seeding (about a
+// minute) is not timed. It also times sess-gc's table probe and the
+// admin-only Count scan on that table. Run it alone:
 //
-//	SQLSESSION_TEST_POSTGRES_DSN=... go test -run '^$' -bench Reap1M -benchtime 1x ./cmd/sess-gc
-func BenchmarkReap1M(b *testing.B) {
-	const dead, live = 1_000_000, 10_000
+//	SQLSESSION_TEST_POSTGRES_DSN=... go test -run '^$' -bench ReapRealistic -benchtime 1x -timeout 30m ./cmd/sess-gc
+func BenchmarkReapRealistic(b *testing.B) {
 	e := pgtest.Migrated(b)
-	store := pgstore.New(e.Pool)
 	ctx := context.Background()
-	for _, batch := range []int{100, 1000, 5000, 10000} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			var deleted int
-			var took time.Duration
+	now := time.Now().Truncate(time.Second)
+	seedRealistic(b, e.Pool, now)
+	live := liveStore(b, e.DSN)
+	// What sess-gc's table probe costs, and what the admin-only Count scan
+	// costs, on this table.
+	b.Run("probe", func(b *testing.B) {
+		for b.Loop() {
+			if err := pgdb.New(e.Pool).ProbeTable(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("count", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := pgdb.New(e.Pool).CountLive(ctx, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	cut := now.Add(-realPast)
+	for _, c := range reapConfigs {
+		b.Run(fmt.Sprintf("batch=%d/wal_compression=%s/pause=%s", c.batch, c.walCompression, c.pause), func(b *testing.B) {
+			pool := reaperPool(b, e.DSN, c.walCompression)
 			for b.Loop() {
-				b.StopTimer()
-				if _, err := e.Pool.Exec(ctx, `TRUNCATE http_sessions`); err != nil {
+				cut = cut.Add(realSlice)
+				if _, err := e.Pool.Exec(ctx, `CHECKPOINT`); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := e.Pool.Exec(ctx, `INSERT INTO http_sessions (id_hash, data, expires_at, created_at)
-					SELECT sha256(i::text::bytea), '{"cookie":{"originalMaxAge":null,"path":"/"},"user":"someone"}',
-					       now() - (i % 86400) * interval '1 second', now() - interval '2 days'
-					FROM generate_series(1, $1) i`, dead); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := e.Pool.Exec(ctx, `INSERT INTO http_sessions (id_hash, data, expires_at, created_at)
-					SELECT sha256(('live' || i)::bytea), '{}', now() + interval '1 day', now() FROM generate_series(1, $1) i`, live); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := e.Pool.Exec(ctx, `VACUUM ANALYZE http_sessions`); err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-				res, err := sessions.ReapExpired(ctx, store, time.Now(), batch)
-				if err != nil {
-					b.Fatal(err)
-				}
-				deleted, took = res.Deleted, res.Took
+				r := reapUnderTraffic(b, pool, live, cut, c.batch, c.pause, now)
+				b.ReportMetric(r.rowsPerSec, "rows/s")
+				b.ReportMetric(r.walPerRow, "WAL-B/row")
+				b.ReportMetric(float64(r.idle.p50.Microseconds()), "idle-p50-µs")
+				b.ReportMetric(float64(r.idle.p99.Microseconds()), "idle-p99-µs")
+				b.ReportMetric(float64(r.reap.p50.Microseconds()), "reap-p50-µs")
+				b.ReportMetric(float64(r.reap.p99.Microseconds()), "reap-p99-µs")
+				b.ReportMetric(float64(r.reap.p99)/float64(r.idle.p99), "p99-ratio")
 			}
-			if deleted != dead {
-				b.Fatalf("deleted %d rows, want %d", deleted, dead)
-			}
-			var n int
-			if err := e.Pool.QueryRow(ctx, `SELECT count(*) FROM http_sessions`).Scan(&n); err != nil || n != live {
-				b.Fatalf("%d live rows left, want %d", n, live)
-			}
-			b.ReportMetric(float64(deleted)/took.Seconds(), "rows/s")
-			b.ReportMetric(float64(took.Milliseconds())/float64(deleted/batch), "ms/batch")
 		})
+	}
+}
+
+// reapConfigs are the runs of BenchmarkReapRealistic, each on the next
+// slice of expiries (at most 9 fit before the traffic's sessions).
+var reapConfigs = []struct {
+	batch          int
+	walCompression string // the reaper session's wal_compression
+	pause          time.Duration
+}{
+	{1000, "off", 0}, {2000, "off", 0}, {1000, "lz4", 0}, {1000, "off", 10 * time.Millisecond},
+	{1000, "off", 0}, {2000, "off", 0}, {1000, "lz4", 0}, {1000, "off", 10 * time.Millisecond},
+}
+
+// reaperPool is sess-gc's connection, with wal_compression set for its
+// session (a superuser, or a role granted SET on it, may do that).
+func reaperPool(b *testing.B, dsn, walCompression string) *pgxpool.Pool {
+	b.Helper()
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["wal_compression"] = walCompression
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	return pool
+}
+
+func seedRealistic(b *testing.B, pool *pgxpool.Pool, now time.Time) {
+	b.Helper()
+	ctx := context.Background()
+	for _, q := range []string{
+		`INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id)
+		 SELECT sha256(('s' || i)::bytea),
+		        jsonb_build_object('cookie', jsonb_build_object('originalMaxAge', 86400000, 'expires', '2026-01-01T00:00:00.000Z', 'httpOnly', true, 'path', '/', 'sameSite', 'lax'),
+		                           'user', 'user' || i || '@example.com', 'csrf', md5(i::text), 'flash', repeat('x', 120)),
+		        $1::timestamptz + ((i::bigint * 7919) % $2) * interval '1 second' - $3 * interval '1 second',
+		        $1::timestamptz - interval '2 days', CASE WHEN i % 3 = 0 THEN 'user' || i END
+		 FROM generate_series(0, $4 - 1) i`,
+		// A quarter of the rows are written again (their new versions land
+		// elsewhere in the heap), expiry unchanged.
+		`UPDATE http_sessions SET data = data || '{"visits": 2}' WHERE get_byte(id_hash, 0) < 64`,
+		`VACUUM ANALYZE http_sessions`,
+	} {
+		var args []any
+		if strings.HasPrefix(q, "INSERT") {
+			args = []any{now, int(realSpan / time.Second), int(realPast / time.Second), realRows}
+		}
+		if _, err := pool.Exec(ctx, q, args...); err != nil {
+			b.Fatalf("seed: %v", err)
+		}
+	}
+}
+
+// liveStore is the application's store: its own pool, so that the reaper
+// and the traffic do not queue for the same connections.
+func liveStore(b *testing.B, dsn string) sessions.Store {
+	b.Helper()
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.MaxConns = trafficWorkers
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	return pgstore.New(pool)
+}
+
+type latencies struct{ p50, p99 time.Duration }
+
+type reapRun struct {
+	rowsPerSec, walPerRow float64
+	idle, reap            latencies
+}
+
+// reapUnderTraffic measures the traffic for idleWindow, then reaps every
+// row expiring by cut while the traffic goes on.
+func reapUnderTraffic(b *testing.B, pool *pgxpool.Pool, live sessions.Store, cut time.Time, batch int, pause time.Duration, now time.Time) reapRun {
+	b.Helper()
+	reaper := pgstore.New(pool)
+	ctx, stop := context.WithCancel(context.Background())
+	var (
+		mu      sync.Mutex
+		reaping bool
+		idle    []time.Duration
+		during  []time.Duration
+		wg      sync.WaitGroup
+	)
+	record := func(d time.Duration) {
+		mu.Lock()
+		if reaping {
+			during = append(during, d)
+		} else {
+			idle = append(idle, d)
+		}
+		mu.Unlock()
+	}
+	for w := range trafficWorkers {
+		wg.Go(func() { traffic(ctx, b, live, w, now, record) })
+	}
+	time.Sleep(idleWindow)
+	lsn0 := walLSN(b, pool)
+	mu.Lock()
+	reaping = true
+	mu.Unlock()
+	res, err := reapPaced(reaper, cut, batch, pause)
+	stop()
+	wg.Wait()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res.Deleted < realRows/20 {
+		b.Fatalf("reaped only %d rows", res.Deleted)
+	}
+	return reapRun{
+		rowsPerSec: float64(res.Deleted) / res.Took.Seconds(),
+		walPerRow:  float64(walLSN(b, pool)-lsn0) / float64(res.Deleted),
+		idle:       percentiles(idle), reap: percentiles(during),
+	}
+}
+
+// traffic loads and touches live sessions (ones expiring after the
+// benchmark) every trafficEvery until ctx ends, recording each pair's time.
+func traffic(ctx context.Context, b *testing.B, s sessions.Store, worker int, now time.Time, record func(time.Duration)) {
+	t := time.NewTicker(trafficEvery)
+	defer t.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		i := (worker*1_000_003 + n*7_777) % realRows
+		for offset(i) < 20*time.Hour { // live for the whole benchmark
+			i = (i + 1) % realRows
+		}
+		h := sessions.HashID(fmt.Sprint("s", i))
+		start := time.Now()
+		if _, err := s.Load(context.Background(), h, now); err != nil {
+			b.Errorf("live Load: %v", err)
+			return
+		}
+		if err := s.Touch(context.Background(), h, now.Add(offset(i)+time.Duration(n+1)*time.Millisecond), now); err != nil {
+			b.Errorf("live Touch: %v", err)
+			return
+		}
+		record(time.Since(start))
+	}
+}
+
+func percentiles(d []time.Duration) latencies {
+	if len(d) == 0 {
+		return latencies{}
+	}
+	slices.Sort(d)
+	return latencies{p50: d[len(d)/2], p99: d[len(d)*99/100]}
+}
+
+func walLSN(b *testing.B, pool *pgxpool.Pool) int64 {
+	b.Helper()
+	var lsn int64
+	if err := pool.QueryRow(context.Background(), `SELECT pg_current_wal_lsn() - '0/0'`).Scan(&lsn); err != nil {
+		b.Fatal(err)
+	}
+	return lsn
+}
+
+func reapPaced(s sessions.Store, cut time.Time, batch int, pause time.Duration) (sessions.ReapResult, error) {
+	if pause == 0 {
+		return sessions.ReapExpired(context.Background(), s, cut, batch)
+	}
+	start := time.Now()
+	var res sessions.ReapResult
+	for {
+		n, err := s.DeleteExpired(context.Background(), cut, batch)
+		res.Deleted += n
+		if err != nil || n < batch {
+			res.Took = time.Since(start)
+			return res, err
+		}
+		time.Sleep(pause)
 	}
 }

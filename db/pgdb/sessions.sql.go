@@ -50,15 +50,15 @@ func (q *Queries) DataSize(ctx context.Context, data json.RawMessage) (int32, er
 
 const deleteExpiredBatch = `-- name: DeleteExpiredBatch :execrows
 DELETE FROM http_sessions
-WHERE id_hash IN (
-    SELECT dead.id_hash
+WHERE ctid = ANY (ARRAY(
+    SELECT dead.ctid
     FROM http_sessions AS dead
     WHERE dead.expires_bucket <= date_bin('15 minutes', $1::timestamptz, TIMESTAMPTZ '2000-01-01 00:00:00+00')
       AND dead.expires_at <= $1
     ORDER BY dead.expires_bucket
     LIMIT $2
     FOR UPDATE SKIP LOCKED
-)
+))
 `
 
 type DeleteExpiredBatchParams struct {
@@ -67,9 +67,10 @@ type DeleteExpiredBatchParams struct {
 }
 
 // One batch of the reaper. It walks the expires_bucket index (migration
-// 00002; the bound repeats the column's expression) and checks expires_at
-// exactly. SKIP LOCKED lets several reapers (one per host) run at once:
-// each takes rows no other is deleting, none waits.
+// 00002; the bound repeats the column's expression), checks expires_at
+// exactly, and deletes the rows it locked by their ctid (no second lookup
+// through the primary key). SKIP LOCKED lets several reapers (one per
+// host) run at once: each takes rows no other is deleting, none waits.
 func (q *Queries) DeleteExpiredBatch(ctx context.Context, arg DeleteExpiredBatchParams) (int64, error) {
 	result, err := q.db.Exec(ctx, deleteExpiredBatch, arg.Before, arg.BatchSize)
 	if err != nil {

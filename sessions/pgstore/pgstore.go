@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sqlsession/sqlsession/db/pgdb"
@@ -31,6 +32,24 @@ var _ sessionstore.Store = (*Store)(nil)
 // New returns a Store on pool, whose schema db.Migrate has created.
 func New(pool *pgxpool.Pool) *Store { return &Store{q: pgdb.New(pool)} }
 
+// serializationFailure is SQLSTATE 40001.
+const serializationFailure = "40001"
+
+// retry runs one statement, and runs it once more if it failed with a
+// serialization failure (SQLSTATE 40001). The statements it runs are each
+// their own transaction, so running one again is safe. PostgreSQL raises
+// 40001 only under REPEATABLE READ or SERIALIZABLE
+// (default_transaction_isolation), but CockroachDB and YugabyteDB raise it
+// for ordinary contention and expect the client to retry.
+func retry[T any](f func() (T, error)) (T, error) {
+	v, err := f()
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == serializationFailure {
+		v, err = f()
+	}
+	return v, err
+}
+
 // userArg is the user argument of a merge: whether to set it, and the id
 // ("" is stored as NULL by the query).
 func userArg(id *string) (set bool, user string) {
@@ -46,10 +65,12 @@ func (s *Store) Load(ctx context.Context, h sessionstore.IDHash, now time.Time) 
 	var err error
 	if now.IsZero() { // the real clock: the database's
 		var r pgdb.GetSessionNowRow
-		r, err = s.q.GetSessionNow(ctx, h[:])
+		r, err = retry(func() (pgdb.GetSessionNowRow, error) { return s.q.GetSessionNow(ctx, h[:]) })
 		row = pgdb.GetSessionRow(r)
 	} else {
-		row, err = s.q.GetSession(ctx, pgdb.GetSessionParams{IDHash: h[:], Now: now})
+		row, err = retry(func() (pgdb.GetSessionRow, error) {
+			return s.q.GetSession(ctx, pgdb.GetSessionParams{IDHash: h[:], Now: now})
+		})
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return sessionstore.Record{}, fmt.Errorf("pgstore: load: %w", sessionstore.ErrNotFound)
@@ -145,7 +166,9 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 
 // Touch implements sessionstore.Store.
 func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt, now time.Time) error {
-	n, err := s.q.TouchSession(ctx, pgdb.TouchSessionParams{ExpiresAt: expiresAt, IDHash: h[:], Now: now})
+	n, err := retry(func() (int64, error) {
+		return s.q.TouchSession(ctx, pgdb.TouchSessionParams{ExpiresAt: expiresAt, IDHash: h[:], Now: now})
+	})
 	if err != nil {
 		return fmt.Errorf("pgstore: touch: %w", err)
 	}
@@ -157,7 +180,7 @@ func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt, now
 
 // Destroy implements sessionstore.Store.
 func (s *Store) Destroy(ctx context.Context, h sessionstore.IDHash, now time.Time) (bool, error) {
-	expires, err := s.q.DeleteSession(ctx, h[:])
+	expires, err := retry(func() (time.Time, error) { return s.q.DeleteSession(ctx, h[:]) })
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -172,7 +195,7 @@ func (s *Store) DestroyUser(ctx context.Context, userID string) (int, error) {
 	if userID == "" {
 		return 0, nil
 	}
-	n, err := s.q.DeleteUserSessions(ctx, userID)
+	n, err := retry(func() (int64, error) { return s.q.DeleteUserSessions(ctx, userID) })
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: destroy user: %w", err)
 	}
@@ -207,7 +230,9 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 	if limit <= 0 || limit > 1<<31-1 {
 		return 0, fmt.Errorf("pgstore: delete expired: limit %d, want 1..%d", limit, 1<<31-1)
 	}
-	n, err := s.q.DeleteExpiredBatch(ctx, pgdb.DeleteExpiredBatchParams{Before: before, BatchSize: int32(limit)})
+	n, err := retry(func() (int64, error) {
+		return s.q.DeleteExpiredBatch(ctx, pgdb.DeleteExpiredBatchParams{Before: before, BatchSize: int32(limit)})
+	})
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: delete expired: %w", err)
 	}

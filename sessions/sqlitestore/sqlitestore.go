@@ -49,6 +49,9 @@ type Store struct {
 	// busy handler would make them sleep and retry. busy_timeout still
 	// arbitrates between processes.
 	writer chan struct{}
+	// reaped counts rows DeleteExpired deleted since its last checkpoint;
+	// only touched while holding writer.
+	reaped int64
 }
 
 var _ sessionstore.Store = (*Store)(nil)
@@ -62,15 +65,21 @@ func New(conn *sql.DB) *Store {
 // registers it.
 const DriverName = "sqlite"
 
+// JournalSizeLimit is the journal_size_limit DSN sets: after a checkpoint
+// the WAL file is cut back to at most this many bytes (SQLite otherwise
+// keeps it at its largest size, which a big reap can make gigabytes).
+const JournalSizeLimit = 64 << 20
+
 // DSN returns the recommended modernc.org/sqlite DSN for the database file
-// at path: WAL, a 10 s busy timeout, synchronous=NORMAL, foreign keys on, and
-// immediate transactions.
+// at path: WAL, a 10 s busy timeout, synchronous=NORMAL, foreign keys on,
+// journal_size_limit JournalSizeLimit, and immediate transactions.
 func DSN(path string) string {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(ON)")
+	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", JournalSizeLimit))
 	q.Set("_txlock", "immediate")
 	return "file:" + path + "?" + q.Encode()
 }
@@ -302,7 +311,15 @@ func (s *Store) ListUser(ctx context.Context, userID string, now time.Time) ([]s
 	return out, nil
 }
 
-// DeleteExpired implements sessionstore.Store.
+// DeleteExpired implements sessionstore.Store. A batch that comes back short
+// ends a reaping run (sessions.ReapExpired stops there); if the run
+// deleted anything, the store then checkpoints the WAL with TRUNCATE, so
+// that the pages the run wrote are copied into the database and the WAL
+// file shrinks to nothing instead of staying as large as the run made it.
+// A checkpoint that cannot finish (another process is reading) is left to
+// SQLite's automatic checkpoints and journal_size_limit. (Checkpointing
+// every few batches as well kept the WAL smaller during a long run but
+// raised the p99 wait of the application's writes by half: BENCHMARKS.md.)
 func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, fmt.Errorf("sqlitestore: delete expired: limit %d, want > 0", limit)
@@ -310,12 +327,34 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 	var n int64
 	err := s.write(ctx, func() (err error) {
 		n, err = s.q.DeleteExpiredBatch(ctx, sqlitedb.DeleteExpiredBatchParams{Before: ms(before), BatchSize: int64(limit)})
-		return err
+		if err != nil {
+			return err
+		}
+		s.reaped += n
+		if n < int64(limit) && s.reaped > 0 {
+			s.reaped = 0
+			return s.checkpoint(ctx)
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: delete expired: %w", err)
 	}
 	return int(n), nil
+}
+
+// checkpoint copies the WAL into the database and truncates it: first
+// PASSIVE, which copies what it can without blocking anyone, then TRUNCATE,
+// which blocks writers only while it copies the rest (little, by then) and
+// waits for readers. It is a no-op on a database not in WAL mode.
+func (s *Store) checkpoint(ctx context.Context) error {
+	for _, mode := range []string{"PASSIVE", "TRUNCATE"} {
+		var busy, logFrames, done int64
+		if err := s.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &logFrames, &done); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	return nil
 }
 
 // CountExpired implements sessionstore.Store.

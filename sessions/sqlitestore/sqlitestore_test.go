@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -170,5 +171,55 @@ func TestDSN(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("DSN = %s, missing %s", got, want)
 		}
+	}
+}
+
+// A reaping run ends with a WAL checkpoint that truncates the WAL file, so
+// the pages it wrote do not keep the file large (the in-process Reaper and
+// sess-gc both end their runs this way).
+func TestReapTruncatesWAL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wal.db")
+	conn, err := sqlitestore.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := db.Migrate(context.Background(), conn, db.SQLite); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := conn.Exec(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 19999)
+		INSERT INTO http_sessions (id_hash, data, expires_at, created_at)
+		SELECT randomblob(32), json_object('pad', printf('%.200c', 'x')), ?, ? FROM n`, now.Add(-time.Minute).UnixMilli(), now.Add(-time.Hour).UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	walSize := func() int64 {
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	if walSize() == 0 {
+		t.Fatal("seeding left an empty WAL; the test would prove nothing")
+	}
+	res, err := sessions.ReapExpired(context.Background(), sqlitestore.New(conn), now, 1000)
+	if err != nil || res.Deleted != 20000 {
+		t.Fatalf("DeleteExpired = %+v, %v; want 20000 deleted", res, err)
+	}
+	if n := walSize(); n != 0 {
+		t.Errorf("WAL file after the reaping run: %d bytes, want 0 (checkpointed and truncated)", n)
+	}
+}
+
+func TestDSNLimitsJournalSize(t *testing.T) {
+	conn, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "j.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var limit int64
+	if err := conn.QueryRow(`PRAGMA journal_size_limit`).Scan(&limit); err != nil || limit != sqlitestore.JournalSizeLimit {
+		t.Errorf("journal_size_limit = %d (err %v), want %d", limit, err, sqlitestore.JournalSizeLimit)
 	}
 }

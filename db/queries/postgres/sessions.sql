@@ -82,19 +82,20 @@ ORDER BY created_at DESC, id_hash;
 
 -- name: DeleteExpiredBatch :execrows
 -- One batch of the reaper. It walks the expires_bucket index (migration
--- 00002; the bound repeats the column's expression) and checks expires_at
--- exactly. SKIP LOCKED lets several reapers (one per host) run at once:
--- each takes rows no other is deleting, none waits.
+-- 00002; the bound repeats the column's expression), checks expires_at
+-- exactly, and deletes the rows it locked by their ctid (no second lookup
+-- through the primary key). SKIP LOCKED lets several reapers (one per
+-- host) run at once: each takes rows no other is deleting, none waits.
 DELETE FROM http_sessions
-WHERE id_hash IN (
-    SELECT dead.id_hash
+WHERE ctid = ANY (ARRAY(
+    SELECT dead.ctid
     FROM http_sessions AS dead
     WHERE dead.expires_bucket <= date_bin('15 minutes', sqlc.arg(before)::timestamptz, TIMESTAMPTZ '2000-01-01 00:00:00+00')
       AND dead.expires_at <= sqlc.arg(before)
     ORDER BY dead.expires_bucket
     LIMIT sqlc.arg(batch_size)
     FOR UPDATE SKIP LOCKED
-);
+));
 
 -- name: CountExpired :one
 SELECT count(*) FROM http_sessions
