@@ -60,11 +60,11 @@ func TestMigratePostgres(t *testing.T) {
 		t.Errorf("application's goose_db_version has %d rows, want the 2 it had", appVersions)
 	}
 	var applied int
-	if err := e.DB.QueryRow(`SELECT count(*) FROM sqlsession_goose_version WHERE version_id IN (1, 2) AND is_applied`).Scan(&applied); err != nil {
+	if err := e.DB.QueryRow(`SELECT count(*) FROM sqlsession_goose_version WHERE version_id IN (1, 2, 3) AND is_applied`).Scan(&applied); err != nil {
 		t.Fatal(err)
 	}
-	if applied != 2 {
-		t.Errorf("sqlsession_goose_version records versions 1 and 2 %d times, want once each", applied)
+	if applied != 3 {
+		t.Errorf("sqlsession_goose_version records versions 1 to 3 %d times, want once each", applied)
 	}
 
 	if err := db.MigrateDown(ctx, e.DB, db.Postgres); err != nil {
@@ -89,6 +89,10 @@ func assertPostgresSchema(t *testing.T, e *pgtest.Env) {
 		"user_id":    "text YES",
 		// 00002: generated, indexed instead of expires_at so touches are HOT.
 		"expires_bucket": "timestamp with time zone NO",
+		// 00003: the device a session was last seen on (RecordDevice).
+		"last_seen_at": "timestamp with time zone YES",
+		"ip":           "text YES",
+		"user_agent":   "text YES",
 	}
 	cols := queryStrings(t, e.DB, `SELECT column_name || ' ' || data_type || ' ' || is_nullable
 		FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'http_sessions'`, e.Schema)
@@ -146,7 +150,7 @@ func TestMigrationsMatchAcrossDialects(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.Join(names, ",") != "00001_create_http_sessions.sql,00002_expires_bucket.sql" {
+		if strings.Join(names, ",") != "00001_create_http_sessions.sql,00002_expires_bucket.sql,00003_device.sql" {
 			t.Errorf("%s migrations = %v", d, names)
 		}
 	}

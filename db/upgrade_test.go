@@ -12,6 +12,7 @@ import (
 	"github.com/sqlsession/sqlsession/internal/pgtest"
 	"github.com/sqlsession/sqlsession/sessions"
 	"github.com/sqlsession/sqlsession/sessions/pgstore"
+	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 )
 
 // Migration 00002 (expires_bucket) up and down on a table written under
@@ -93,4 +94,48 @@ func snapshot(t *testing.T, e *pgtest.Env) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// Migration 00003 (device columns) up and down on a table written under
+// schema 2: every session is kept as it was and still loads; a touch can
+// record the device afterwards; down drops only the new columns.
+func TestUpgradeDevice(t *testing.T) {
+	e := pgtest.New(t)
+	ctx := context.Background()
+	if err := db.MigrateTo(ctx, e.DB, db.Postgres, 2); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Microsecond)
+	if _, err := e.DB.Exec(`INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id)
+		SELECT sha256(('dev-' || i)::bytea), jsonb_build_object('i', i), $1::timestamptz + interval '1 hour', $1, 'u' || (i % 3)
+		FROM generate_series(0, 99) i`, now); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, e)
+	if err := db.Migrate(ctx, e.DB, db.Postgres); err != nil {
+		t.Fatalf("migrate to 00003 with rows in the table: %v", err)
+	}
+	if after := snapshot(t, e); after != before {
+		t.Fatal("rows changed by the migration")
+	}
+	store := pgstore.New(e.Pool)
+	h := sessions.HashID("dev-7")
+	if _, err := store.Load(ctx, h, now); err != nil {
+		t.Fatalf("a session written under schema 2 does not load: %v", err)
+	}
+	d := &sessionstore.Device{LastSeen: now, IP: "192.0.2.9", UserAgent: "curl"}
+	if err := store.Touch(ctx, h, now.Add(2*time.Hour), d, now); err != nil {
+		t.Fatal(err)
+	}
+	list, err := store.ListUser(ctx, "u1", now)
+	if err != nil || len(list) != 33 {
+		t.Fatalf("ListUser(u1) = %d sessions, %v; want 33", len(list), err)
+	}
+	if err := db.MigrateTo(ctx, e.DB, db.Postgres, 2); err != nil {
+		t.Fatalf("down to 00002: %v", err)
+	}
+	var n int
+	if err := e.DB.QueryRow(`SELECT count(*) FROM http_sessions`).Scan(&n); err != nil || n != 100 {
+		t.Errorf("after down: %d rows, %v; want the 100", n, err)
+	}
 }

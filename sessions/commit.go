@@ -130,7 +130,7 @@ func (m *Manager) touchAfter(maxAge time.Duration) time.Duration {
 // it is not brought back. s.mu is held.
 func (s *Session) touch(ctx context.Context, now time.Time) error {
 	_, storeExp := s.expiries(now)
-	err := s.m.store.Touch(ctx, s.hash, storeExp, now)
+	err := s.m.store.Touch(ctx, s.hash, storeExp, s.device(now), now)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		s.vanish()
@@ -182,11 +182,13 @@ func (s *Session) save(ctx context.Context, now time.Time) (ev event, kept bool,
 			data[k] = v
 		}
 		data[cookieKey] = cookieJSON
-		rec := sessionstore.Record{Data: data, CreatedAt: s.createdAt, ExpiresAt: storeExp, UserID: s.cur.user, MaxBytes: s.m.opts.MaxDataBytes}
+		rec := sessionstore.Record{Data: data, CreatedAt: s.createdAt, ExpiresAt: storeExp, UserID: s.cur.user, MaxBytes: s.m.opts.MaxDataBytes,
+			Device: s.device(now), MaxPerUser: s.m.opts.MaxSessionsPerUser}
 		if err := s.m.store.Create(ctx, s.hash, rec, now); err != nil {
 			return ev, false, fmt.Errorf("sessions: save: %w", err)
 		}
 		ev = s.event("sessions: session created")
+		ev.cap = rec.MaxPerUser > 0 && rec.UserID != ""
 	} else if err := s.m.store.Update(ctx, s.hash, s.change(cookieJSON, storeExp), now); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			s.vanish()
@@ -196,6 +198,9 @@ func (s *Session) save(ctx context.Context, now time.Time) (ev event, kept bool,
 			return ev, false, fmt.Errorf("sessions: save: the store refused this request's changes, which would take the session past Options.MaxDataBytes (other requests added to it meanwhile); nothing of them was saved: %w", err)
 		}
 		return ev, false, fmt.Errorf("sessions: save: %w", err)
+	} else if s.cur.user != "" && s.cur.user != s.saved.user && s.m.opts.MaxSessionsPerUser > 0 {
+		ev = s.event("")
+		ev.cap = true
 	}
 	s.saved, s.stored, s.own, s.storedExpiry = s.cur, true, false, storeExp
 	return ev, true, nil
@@ -203,7 +208,8 @@ func (s *Session) save(ctx context.Context, now time.Time) (ev event, kept bool,
 
 // change is the merge that brings the saved row up to cur. s.mu is held.
 func (s *Session) change(cookieJSON json.RawMessage, expires time.Time) sessionstore.Change {
-	c := sessionstore.Change{Set: map[string]json.RawMessage{cookieKey: cookieJSON}, ExpiresAt: expires, MaxBytes: s.m.opts.MaxDataBytes}
+	c := sessionstore.Change{Set: map[string]json.RawMessage{cookieKey: cookieJSON}, ExpiresAt: expires, MaxBytes: s.m.opts.MaxDataBytes,
+		Device: s.device(s.m.opts.Now()), MaxPerUser: s.m.opts.MaxSessionsPerUser}
 	if !equalValues(s.cur.values, s.saved.values) {
 		for k, v := range s.cur.values {
 			if old, ok := s.saved.values[k]; !ok || !sameJSON(old, v) {
@@ -263,6 +269,7 @@ type event struct {
 	hash IDHash
 	user string
 	old  *IDHash // the id's hash before Regenerate
+	cap  bool    // the write gave the user a session under MaxSessionsPerUser
 }
 
 // event returns the event msg about s. s.mu is held.
@@ -272,6 +279,9 @@ func (s *Session) event(msg string) event {
 
 // log logs ev, if any. s.mu must not be held.
 func (s *Session) log(ctx context.Context, ev event) {
+	if ev.cap {
+		s.logCap(ctx, ev.user)
+	}
 	switch {
 	case ev.old != nil:
 		s.m.event(ctx, ev.msg, ev.hash, s.r, ev.user, "old_session", s.m.fingerprint(*ev.old))

@@ -268,3 +268,35 @@ func ExampleSameSiteAuto() {
 	fmt.Println(strings.Contains(w.Header().Get("Set-Cookie"), "SameSite=Lax"))
 	// Output: true
 }
+
+// "Log out my other devices" after a password change, and a cap of two
+// sessions per user.
+func ExampleSession_DestroyOtherSessions() {
+	quiet := slog.New(slog.DiscardHandler)
+	m, _ := sessions.New(memstore.NewWithOptions(memstore.Options{Logger: quiet}), sessions.Options{
+		Secrets: []string{"a-secret"}, Logger: quiet, MaxSessionsPerUser: 2, RecordDevice: true,
+	})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		s := sessions.FromContext(r.Context())
+		_ = s.Regenerate(r.Context())
+		_ = s.SetUser("alice")
+	})
+	mux.HandleFunc("/password", func(w http.ResponseWriter, r *http.Request) {
+		// ... change the password, then:
+		n, _ := sessions.FromContext(r.Context()).DestroyOtherSessions(r.Context())
+		fmt.Fprint(w, n)
+	})
+	h := m.Handler(mux)
+	request(h, "/login", "")
+	request(h, "/login", "")
+	cookie, _ := request(h, "/login", "") // a third login: the oldest session ends
+	ctx := httptest.NewRequest("GET", "/", nil).Context()
+	list, _ := m.ListUserSessions(ctx, "alice")
+	fmt.Println(len(list), "sessions, last seen from", list[0].IP)
+	_, ended := request(h, "/password", cookie)
+	fmt.Println(ended, "other session ended")
+	// Output:
+	// 2 sessions, last seen from 192.0.2.1
+	// 1 other session ended
+}

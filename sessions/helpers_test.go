@@ -82,11 +82,11 @@ func (s *spyStore) Update(ctx context.Context, h sessions.IDHash, c sessionstore
 	return s.Store.Update(ctx, h, c, now)
 }
 
-func (s *spyStore) Touch(ctx context.Context, h sessions.IDHash, exp, now time.Time) error {
+func (s *spyStore) Touch(ctx context.Context, h sessions.IDHash, exp time.Time, d *sessionstore.Device, now time.Time) error {
 	if err := s.hit("Touch"); err != nil {
 		return err
 	}
-	return s.Store.Touch(ctx, h, exp, now)
+	return s.Store.Touch(ctx, h, exp, d, now)
 }
 
 func (s *spyStore) Destroy(ctx context.Context, h sessions.IDHash, now time.Time) (bool, error) {

@@ -297,20 +297,6 @@ func (m *Manager) fingerprint(h IDHash) string {
 	return hex.EncodeToString(mac.Sum(nil)[:8])
 }
 
-// DestroyUser deletes every session of the user (the user_id set with
-// Session.SetUser) and returns how many: "log out everywhere".
-func (m *Manager) DestroyUser(ctx context.Context, userID string) (int, error) {
-	if userID == "" {
-		return 0, errors.New("sessions: DestroyUser: empty user id")
-	}
-	n, err := m.store.DestroyUser(ctx, userID)
-	if err != nil {
-		return 0, fmt.Errorf("sessions: destroy user: %w", err)
-	}
-	m.opts.Logger.InfoContext(ctx, "sessions: user sessions destroyed", "user", userID, "count", n, "utc", m.opts.Now().UTC().Format(time.RFC3339Nano))
-	return n, nil
-}
-
 // ListUserSessions returns the user's live sessions, newest first. Each
 // carries its IDHash, the handle DestroySession takes; ids are never
 // revealed.

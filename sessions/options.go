@@ -168,6 +168,18 @@ type Options struct {
 	// extending it (Session.Passive): polls, such as a timeout warning's.
 	// A path ending in "/" covers everything under it.
 	PassivePaths []string
+	// MaxSessionsPerUser, when positive, caps how many sessions one user
+	// (Session.SetUser) may have (OWASP ASVS 7.1.2): when a save gives a
+	// user one more, that user's oldest sessions beyond the cap are
+	// deleted in the same transaction (logged); the session being saved
+	// always survives.
+	MaxSessionsPerUser int
+	// RecordDevice records, with each session, when it was last seen and
+	// its client's IP (TrustProxy-aware) and user agent, for "your active
+	// sessions" pages (ListUserSessions). They are written only with a
+	// write the request makes anyway (a save or a touch): last seen moves
+	// at TouchAfter's pace.
+	RecordDevice bool
 }
 
 // Defaults.
@@ -256,6 +268,9 @@ func (o *Options) checkLimits() error {
 		if d.v < 0 {
 			return fmt.Errorf("sessions: Options.%s %v is negative", d.name, d.v)
 		}
+	}
+	if o.MaxSessionsPerUser < 0 {
+		return fmt.Errorf("sessions: Options.MaxSessionsPerUser %d is negative", o.MaxSessionsPerUser)
 	}
 	if o.MaxDataBytes < 0 {
 		return fmt.Errorf("sessions: Options.MaxDataBytes %d is negative", o.MaxDataBytes)

@@ -283,8 +283,8 @@ func TestMigrateRunTwice(t *testing.T) {
 			t.Fatalf("run %d with -migrate: exit %d %s", i+1, r.code, r.stderr)
 		}
 	}
-	if n := countRows(t, e.DB, `SELECT count(*) FROM `+db.VersionTable+` WHERE version_id > 0`); n != 2 {
-		t.Errorf("%s records %d migrations, want 2 (00001, 00002), each once", db.VersionTable, n)
+	if n := countRows(t, e.DB, `SELECT count(*) FROM `+db.VersionTable+` WHERE version_id > 0`); n != 3 {
+		t.Errorf("%s records %d migrations, want 3 (00001 to 00003), each once", db.VersionTable, n)
 	}
 }
 

@@ -241,7 +241,7 @@ func traffic(ctx context.Context, b *testing.B, s sessions.Store, worker int, no
 			b.Errorf("live Load: %v", err)
 			return
 		}
-		if err := s.Touch(context.Background(), h, now.Add(offset(i)+time.Duration(n+1)*time.Millisecond), now); err != nil {
+		if err := s.Touch(context.Background(), h, now.Add(offset(i)+time.Duration(n+1)*time.Millisecond), nil, now); err != nil {
 			b.Errorf("live Touch: %v", err)
 			return
 		}

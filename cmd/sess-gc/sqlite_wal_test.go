@@ -66,7 +66,7 @@ func appWriter(t testing.TB, path string, stop <-chan struct{}) func() []time.Du
 			start := time.Now()
 			err := store.Create(ctx, h, sessionstore.Record{Data: map[string]json.RawMessage{"n": json.RawMessage(`1`)}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, now)
 			if err == nil {
-				err = store.Touch(ctx, h, now.Add(2*time.Hour), now)
+				err = store.Touch(ctx, h, now.Add(2*time.Hour), nil, now)
 			}
 			if err != nil {
 				errs = append(errs, err)

@@ -16,4 +16,7 @@ type HttpSession struct {
 	CreatedAt     time.Time
 	UserID        *string
 	ExpiresBucket time.Time
+	LastSeenAt    *time.Time
+	Ip            *string
+	UserAgent     *string
 }

@@ -95,11 +95,51 @@ func (q *Queries) DeleteSession(ctx context.Context, idHash []byte) (time.Time, 
 
 const deleteUserSessions = `-- name: DeleteUserSessions :execrows
 DELETE FROM http_sessions
-WHERE user_id = $1::text
+WHERE user_id = $1::text AND id_hash <> $2::bytea
 `
 
-func (q *Queries) DeleteUserSessions(ctx context.Context, userID string) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteUserSessions, userID)
+type DeleteUserSessionsParams struct {
+	UserID string
+	Keep   []byte
+}
+
+// Every session of the user but the one named by keep (if any): "log out
+// everywhere" and "log out my other devices".
+func (q *Queries) DeleteUserSessions(ctx context.Context, arg DeleteUserSessionsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteUserSessions, arg.UserID, arg.Keep)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const evictUserSessions = `-- name: EvictUserSessions :execrows
+DELETE FROM http_sessions
+WHERE user_id = $1::text AND id_hash <> $2::bytea
+  AND id_hash NOT IN (
+    SELECT newest.id_hash FROM http_sessions AS newest
+    WHERE newest.user_id = $1::text AND newest.id_hash <> $2::bytea
+      AND newest.expires_at > $3
+    ORDER BY newest.created_at DESC, newest.id_hash
+    LIMIT $4::integer)
+`
+
+type EvictUserSessionsParams struct {
+	UserID     string
+	Keep       []byte
+	Now        time.Time
+	KeepOthers int32
+}
+
+// The per-user cap: deletes the user's sessions beyond the keep_others
+// newest, never keep itself (the session being saved).
+func (q *Queries) EvictUserSessions(ctx context.Context, arg EvictUserSessionsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, evictUserSessions,
+		arg.UserID,
+		arg.Keep,
+		arg.Now,
+		arg.KeepOthers,
+	)
 	if err != nil {
 		return 0, err
 	}
@@ -168,27 +208,34 @@ func (q *Queries) GetSessionNow(ctx context.Context, idHash []byte) (GetSessionN
 }
 
 const insertSession = `-- name: InsertSession :execrows
-INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id)
+INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id, last_seen_at, ip, user_agent)
 SELECT $1::bytea, $2::jsonb, $3::timestamptz,
-       $4::timestamptz, NULLIF($5::text, '')
-WHERE $6::integer = 0
-   OR octet_length($2::jsonb::text) <= $6::integer
+       $4::timestamptz, NULLIF($5::text, ''),
+       $6::timestamptz, NULLIF($7::text, ''), NULLIF($8::text, '')
+WHERE $9::integer = 0
+   OR octet_length($2::jsonb::text) <= $9::integer
 ON CONFLICT (id_hash) DO UPDATE
 SET data = EXCLUDED.data,
     expires_at = EXCLUDED.expires_at,
     created_at = EXCLUDED.created_at,
-    user_id = EXCLUDED.user_id
-WHERE http_sessions.expires_at <= $7
+    user_id = EXCLUDED.user_id,
+    last_seen_at = EXCLUDED.last_seen_at,
+    ip = EXCLUDED.ip,
+    user_agent = EXCLUDED.user_agent
+WHERE http_sessions.expires_at <= $10
 `
 
 type InsertSessionParams struct {
-	IDHash    []byte
-	Data      json.RawMessage
-	ExpiresAt time.Time
-	CreatedAt time.Time
-	UserID    string
-	MaxBytes  int32
-	Now       time.Time
+	IDHash     []byte
+	Data       json.RawMessage
+	ExpiresAt  time.Time
+	CreatedAt  time.Time
+	UserID     string
+	LastSeenAt *time.Time
+	Ip         string
+	UserAgent  string
+	MaxBytes   int32
+	Now        time.Time
 }
 
 // Creates a session. A dead (expired, not yet reaped) row with the same hash
@@ -202,6 +249,9 @@ func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (i
 		arg.ExpiresAt,
 		arg.CreatedAt,
 		arg.UserID,
+		arg.LastSeenAt,
+		arg.Ip,
+		arg.UserAgent,
 		arg.MaxBytes,
 		arg.Now,
 	)
@@ -212,7 +262,7 @@ func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (i
 }
 
 const listUserSessions = `-- name: ListUserSessions :many
-SELECT id_hash, data, expires_at, created_at
+SELECT id_hash, data, expires_at, created_at, last_seen_at, COALESCE(ip, '')::text AS ip, COALESCE(user_agent, '')::text AS user_agent
 FROM http_sessions
 WHERE user_id = $1::text AND expires_at > $2
 ORDER BY created_at DESC, id_hash
@@ -224,10 +274,13 @@ type ListUserSessionsParams struct {
 }
 
 type ListUserSessionsRow struct {
-	IDHash    []byte
-	Data      json.RawMessage
-	ExpiresAt time.Time
-	CreatedAt time.Time
+	IDHash     []byte
+	Data       json.RawMessage
+	ExpiresAt  time.Time
+	CreatedAt  time.Time
+	LastSeenAt *time.Time
+	Ip         string
+	UserAgent  string
 }
 
 func (q *Queries) ListUserSessions(ctx context.Context, arg ListUserSessionsParams) ([]ListUserSessionsRow, error) {
@@ -244,6 +297,9 @@ func (q *Queries) ListUserSessions(ctx context.Context, arg ListUserSessionsPara
 			&i.Data,
 			&i.ExpiresAt,
 			&i.CreatedAt,
+			&i.LastSeenAt,
+			&i.Ip,
+			&i.UserAgent,
 		); err != nil {
 			return nil, err
 		}
@@ -255,14 +311,27 @@ func (q *Queries) ListUserSessions(ctx context.Context, arg ListUserSessionsPara
 	return items, nil
 }
 
+const lockUser = `-- name: LockUser :exec
+SELECT pg_advisory_xact_lock(hashtextextended('sqlsession user ' || $1::text, 0))
+`
+
+// Serialises the writes that give one user a session, for the per-user cap.
+func (q *Queries) LockUser(ctx context.Context, userID string) error {
+	_, err := q.db.Exec(ctx, lockUser, userID)
+	return err
+}
+
 const mergeSession = `-- name: MergeSession :execrows
 UPDATE http_sessions
 SET data = (data - $1::text[]) || $2::jsonb,
     expires_at = $3,
-    user_id = CASE WHEN $4::boolean THEN NULLIF($5::text, '') ELSE user_id END
-WHERE id_hash = $6 AND expires_at > $7
-  AND ($8::integer = 0
-       OR octet_length(((data - $1::text[]) || $2::jsonb)::text) <= $8::integer)
+    user_id = CASE WHEN $4::boolean THEN NULLIF($5::text, '') ELSE user_id END,
+    last_seen_at = CASE WHEN $6::boolean THEN $7::timestamptz ELSE last_seen_at END,
+    ip = CASE WHEN $6::boolean THEN NULLIF($8::text, '') ELSE ip END,
+    user_agent = CASE WHEN $6::boolean THEN NULLIF($9::text, '') ELSE user_agent END
+WHERE id_hash = $10 AND expires_at > $11
+  AND ($12::integer = 0
+       OR octet_length(((data - $1::text[]) || $2::jsonb)::text) <= $12::integer)
 `
 
 type MergeSessionParams struct {
@@ -271,6 +340,10 @@ type MergeSessionParams struct {
 	ExpiresAt   time.Time
 	SetUser     bool
 	UserID      string
+	SetDevice   bool
+	LastSeenAt  time.Time
+	Ip          string
+	UserAgent   string
 	IDHash      []byte
 	Now         time.Time
 	MaxBytes    int32
@@ -291,6 +364,10 @@ func (q *Queries) MergeSession(ctx context.Context, arg MergeSessionParams) (int
 		arg.ExpiresAt,
 		arg.SetUser,
 		arg.UserID,
+		arg.SetDevice,
+		arg.LastSeenAt,
+		arg.Ip,
+		arg.UserAgent,
 		arg.IDHash,
 		arg.Now,
 		arg.MaxBytes,
@@ -340,18 +417,35 @@ func (q *Queries) ProbeTable(ctx context.Context) error {
 
 const touchSession = `-- name: TouchSession :execrows
 UPDATE http_sessions
-SET expires_at = $1
-WHERE id_hash = $2 AND expires_at > $3
+SET expires_at = $1,
+    last_seen_at = CASE WHEN $2::boolean THEN $3::timestamptz ELSE last_seen_at END,
+    ip = CASE WHEN $2::boolean THEN NULLIF($4::text, '') ELSE ip END,
+    user_agent = CASE WHEN $2::boolean THEN NULLIF($5::text, '') ELSE user_agent END
+WHERE id_hash = $6 AND expires_at > $7
 `
 
 type TouchSessionParams struct {
-	ExpiresAt time.Time
-	IDHash    []byte
-	Now       time.Time
+	ExpiresAt  time.Time
+	SetDevice  bool
+	LastSeenAt time.Time
+	Ip         string
+	UserAgent  string
+	IDHash     []byte
+	Now        time.Time
 }
 
+// Moves the expiry and, with set_device, records the client: none of these
+// columns is indexed, so a touch within the expiry bucket stays HOT.
 func (q *Queries) TouchSession(ctx context.Context, arg TouchSessionParams) (int64, error) {
-	result, err := q.db.Exec(ctx, touchSession, arg.ExpiresAt, arg.IDHash, arg.Now)
+	result, err := q.db.Exec(ctx, touchSession,
+		arg.ExpiresAt,
+		arg.SetDevice,
+		arg.LastSeenAt,
+		arg.Ip,
+		arg.UserAgent,
+		arg.IDHash,
+		arg.Now,
+	)
 	if err != nil {
 		return 0, err
 	}

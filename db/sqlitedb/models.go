@@ -5,9 +5,12 @@
 package sqlitedb
 
 type HttpSession struct {
-	IDHash    []byte
-	Data      string
-	ExpiresAt int64
-	CreatedAt int64
-	UserID    *string
+	IDHash     []byte
+	Data       string
+	ExpiresAt  int64
+	CreatedAt  int64
+	UserID     *string
+	LastSeenAt *int64
+	Ip         *string
+	UserAgent  *string
 }

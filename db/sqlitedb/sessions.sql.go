@@ -92,11 +92,50 @@ func (q *Queries) DeleteSession(ctx context.Context, idHash []byte) (int64, erro
 
 const deleteUserSessions = `-- name: DeleteUserSessions :execrows
 DELETE FROM http_sessions
-WHERE user_id = CAST(?1 AS TEXT)
+WHERE user_id = CAST(?1 AS TEXT) AND id_hash <> ?2
 `
 
-func (q *Queries) DeleteUserSessions(ctx context.Context, userID string) (int64, error) {
-	result, err := q.db.ExecContext(ctx, deleteUserSessions, userID)
+type DeleteUserSessionsParams struct {
+	UserID string
+	Keep   []byte
+}
+
+// Every session of the user but the one named by keep (if any).
+func (q *Queries) DeleteUserSessions(ctx context.Context, arg DeleteUserSessionsParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, deleteUserSessions, arg.UserID, arg.Keep)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const evictUserSessions = `-- name: EvictUserSessions :execrows
+DELETE FROM http_sessions
+WHERE http_sessions.user_id = CAST(?1 AS TEXT) AND http_sessions.id_hash <> ?2
+  AND http_sessions.id_hash NOT IN (
+    SELECT newest.id_hash FROM http_sessions AS newest
+    WHERE newest.user_id = CAST(?1 AS TEXT) AND newest.id_hash <> ?2
+      AND newest.expires_at > ?3
+    ORDER BY newest.created_at DESC, newest.id_hash
+    LIMIT ?4)
+`
+
+type EvictUserSessionsParams struct {
+	UserID     string
+	Keep       []byte
+	Now        int64
+	KeepOthers int64
+}
+
+// The per-user cap: deletes the user's sessions beyond the keep_others
+// newest, never keep itself (the session being saved).
+func (q *Queries) EvictUserSessions(ctx context.Context, arg EvictUserSessionsParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, evictUserSessions,
+		arg.UserID,
+		arg.Keep,
+		arg.Now,
+		arg.KeepOthers,
+	)
 	if err != nil {
 		return 0, err
 	}
@@ -150,17 +189,21 @@ func (q *Queries) GetSessionData(ctx context.Context, idHash []byte) (string, er
 }
 
 const insertSession = `-- name: InsertSession :execrows
-INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id)
-VALUES (?1, ?2, ?3, ?4, NULLIF(CAST(?5 AS TEXT), ''))
+INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id, last_seen_at, ip, user_agent)
+VALUES (?1, ?2, ?3, ?4, NULLIF(CAST(?5 AS TEXT), ''),
+        ?6, NULLIF(CAST(?7 AS TEXT), ''), NULLIF(CAST(?8 AS TEXT), ''))
 ON CONFLICT (id_hash) DO NOTHING
 `
 
 type InsertSessionParams struct {
-	IDHash    []byte
-	Data      string
-	ExpiresAt int64
-	CreatedAt int64
-	UserID    string
+	IDHash     []byte
+	Data       string
+	ExpiresAt  int64
+	CreatedAt  int64
+	UserID     string
+	LastSeenAt *int64
+	Ip         string
+	UserAgent  string
 }
 
 // Creates a session; a live row with the same hash is left alone and 0 rows
@@ -173,6 +216,9 @@ func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (i
 		arg.ExpiresAt,
 		arg.CreatedAt,
 		arg.UserID,
+		arg.LastSeenAt,
+		arg.Ip,
+		arg.UserAgent,
 	)
 	if err != nil {
 		return 0, err
@@ -181,7 +227,7 @@ func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (i
 }
 
 const listUserSessions = `-- name: ListUserSessions :many
-SELECT id_hash, data, expires_at, created_at
+SELECT id_hash, data, expires_at, created_at, last_seen_at, CAST(COALESCE(ip, '') AS TEXT) AS ip, CAST(COALESCE(user_agent, '') AS TEXT) AS user_agent
 FROM http_sessions
 WHERE user_id = CAST(?1 AS TEXT) AND expires_at > ?2
 ORDER BY created_at DESC, id_hash
@@ -193,10 +239,13 @@ type ListUserSessionsParams struct {
 }
 
 type ListUserSessionsRow struct {
-	IDHash    []byte
-	Data      string
-	ExpiresAt int64
-	CreatedAt int64
+	IDHash     []byte
+	Data       string
+	ExpiresAt  int64
+	CreatedAt  int64
+	LastSeenAt *int64
+	Ip         string
+	UserAgent  string
 }
 
 func (q *Queries) ListUserSessions(ctx context.Context, arg ListUserSessionsParams) ([]ListUserSessionsRow, error) {
@@ -213,6 +262,9 @@ func (q *Queries) ListUserSessions(ctx context.Context, arg ListUserSessionsPara
 			&i.Data,
 			&i.ExpiresAt,
 			&i.CreatedAt,
+			&i.LastSeenAt,
+			&i.Ip,
+			&i.UserAgent,
 		); err != nil {
 			return nil, err
 		}
@@ -261,18 +313,33 @@ func (q *Queries) ProbeTable(ctx context.Context) error {
 
 const touchSession = `-- name: TouchSession :execrows
 UPDATE http_sessions
-SET expires_at = ?1
-WHERE id_hash = ?2 AND expires_at > ?3
+SET expires_at = ?1,
+    last_seen_at = CASE WHEN CAST(?2 AS BOOLEAN) THEN ?3 ELSE last_seen_at END,
+    ip = CASE WHEN CAST(?2 AS BOOLEAN) THEN NULLIF(CAST(?4 AS TEXT), '') ELSE ip END,
+    user_agent = CASE WHEN CAST(?2 AS BOOLEAN) THEN NULLIF(CAST(?5 AS TEXT), '') ELSE user_agent END
+WHERE id_hash = ?6 AND expires_at > ?7
 `
 
 type TouchSessionParams struct {
-	ExpiresAt int64
-	IDHash    []byte
-	Now       int64
+	ExpiresAt  int64
+	SetDevice  bool
+	LastSeenAt *int64
+	Ip         string
+	UserAgent  string
+	IDHash     []byte
+	Now        int64
 }
 
 func (q *Queries) TouchSession(ctx context.Context, arg TouchSessionParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, touchSession, arg.ExpiresAt, arg.IDHash, arg.Now)
+	result, err := q.db.ExecContext(ctx, touchSession,
+		arg.ExpiresAt,
+		arg.SetDevice,
+		arg.LastSeenAt,
+		arg.Ip,
+		arg.UserAgent,
+		arg.IDHash,
+		arg.Now,
+	)
 	if err != nil {
 		return 0, err
 	}
@@ -283,16 +350,23 @@ const updateSession = `-- name: UpdateSession :exec
 UPDATE http_sessions
 SET data = ?1,
     expires_at = ?2,
-    user_id = CASE WHEN CAST(?3 AS BOOLEAN) THEN NULLIF(CAST(?4 AS TEXT), '') ELSE user_id END
-WHERE id_hash = ?5
+    user_id = CASE WHEN CAST(?3 AS BOOLEAN) THEN NULLIF(CAST(?4 AS TEXT), '') ELSE user_id END,
+    last_seen_at = CASE WHEN CAST(?5 AS BOOLEAN) THEN ?6 ELSE last_seen_at END,
+    ip = CASE WHEN CAST(?5 AS BOOLEAN) THEN NULLIF(CAST(?7 AS TEXT), '') ELSE ip END,
+    user_agent = CASE WHEN CAST(?5 AS BOOLEAN) THEN NULLIF(CAST(?8 AS TEXT), '') ELSE user_agent END
+WHERE id_hash = ?9
 `
 
 type UpdateSessionParams struct {
-	Data      string
-	ExpiresAt int64
-	SetUser   bool
-	UserID    string
-	IDHash    []byte
+	Data       string
+	ExpiresAt  int64
+	SetUser    bool
+	UserID     string
+	SetDevice  bool
+	LastSeenAt *int64
+	Ip         string
+	UserAgent  string
+	IDHash     []byte
 }
 
 func (q *Queries) UpdateSession(ctx context.Context, arg UpdateSessionParams) error {
@@ -301,6 +375,10 @@ func (q *Queries) UpdateSession(ctx context.Context, arg UpdateSessionParams) er
 		arg.ExpiresAt,
 		arg.SetUser,
 		arg.UserID,
+		arg.SetDevice,
+		arg.LastSeenAt,
+		arg.Ip,
+		arg.UserAgent,
 		arg.IDHash,
 	)
 	return err

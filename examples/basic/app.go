@@ -2,7 +2,6 @@ package main
 
 import (
 	"cmp"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -33,6 +32,7 @@ func newApp(store sessions.Store, secret string, logger *slog.Logger) (http.Hand
 		Secrets:      []string{secret},
 		Cookie:       sessions.CookieOptions{SameSite: http.SameSiteLaxMode, Secure: sessions.SecureAuto},
 		TouchAfter:   time.Minute,
+		RecordDevice: true, // last seen, IP and user agent for "your active sessions"
 		Logger:       logger,
 		ErrorHandler: a.storeError,
 	})
@@ -101,11 +101,9 @@ func (a *app) home(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, info := range list {
-			var agent string
-			_ = json.Unmarshal(info.Data["agent"], &agent)
 			d.Sessions = append(d.Sessions, sessionRow{
-				Hash: info.Hash.String(), Device: deviceLabel(agent), Agent: agent,
-				Since: info.CreatedAt.Format(timeFormat), Expires: info.ExpiresAt.Format(timeFormat),
+				Hash: info.Hash.String(), Device: deviceLabel(info.UserAgent), Agent: info.UserAgent, IP: info.IP,
+				Since: info.CreatedAt.Format(timeFormat), Seen: info.LastSeen.Format(timeFormat),
 				ThisOne: info.Hash == s.IDHash(),
 			})
 		}
@@ -129,8 +127,10 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		a.pages.error(w, http.StatusInternalServerError, "Could not log you in.")
 		return
 	}
-	s.SetUser(user)
-	_ = s.Set("agent", r.UserAgent())
+	if err := s.SetUser(user); err != nil {
+		a.pages.error(w, http.StatusBadRequest, "Please give a name without control characters.")
+		return
+	}
 	if r.FormValue("remember") == "on" {
 		s.SetMaxAge(30 * 24 * time.Hour)
 	}

@@ -11,8 +11,9 @@ type sessionRow struct {
 	Hash    string
 	Device  string // short label, e.g. "Firefox on Linux"
 	Agent   string // the full user agent, shown on hover
+	IP      string
 	Since   string
-	Expires string
+	Seen    string // last seen (RecordDevice)
 	ThisOne bool
 }
 
@@ -100,7 +101,7 @@ const homeHTML = `{{template "head" "Home"}}
 <ul class="sessions">
 {{range .Sessions}}<li><span class="device" title="{{.Agent}}">{{.Device}}</span>
 {{if .ThisOne}}<span class="tag">this device</span>{{else}}<form method="post" action="/sessions/revoke"><input type="hidden" name="session" value="{{.Hash}}"><button>Revoke</button></form>{{end}}
-<span class="when">since {{.Since}} · expires {{.Expires}}</span></li>
+<span class="when">since {{.Since}} · last seen {{.Seen}}{{if .IP}} from {{.IP}}{{end}}</span></li>
 {{end}}</ul>
 {{else}}
 <p>Anonymous visitors get no session until they do something: you have pressed the button <strong id="views">{{plural .Views "time"}}</strong>.</p>

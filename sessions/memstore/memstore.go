@@ -101,11 +101,54 @@ func (s *Store) Create(ctx context.Context, h sessionstore.IDHash, r sessionstor
 	}
 	r.Data, r.MaxBytes = copyData(r.Data), 0
 	s.rows[h] = r
+	s.evict(r.UserID, h, r.MaxPerUser, now)
 	return nil
 }
 
-// checkSize returns a *sessionstore.SizeError when data, encoded as the SQL
-// stores keep it, is longer than limit (0: no limit).
+// evict applies the per-user cap: the user's sessions beyond the max-1
+// newest others go, keep never among them. s.mu is held.
+func (s *Store) evict(user string, keep sessionstore.IDHash, max int, now time.Time) {
+	if max <= 0 || user == "" {
+		return
+	}
+	live := s.userSessions(user, now)
+	kept := 0
+	for _, info := range live {
+		if info.Hash == keep {
+			continue
+		}
+		if kept++; kept >= max {
+			delete(s.rows, info.Hash)
+		}
+	}
+	for h, r := range s.rows { // the user's expired rows too
+		if r.UserID == user && h != keep && !r.ExpiresAt.After(now) {
+			delete(s.rows, h)
+		}
+	}
+}
+
+// userSessions returns the user's live sessions, newest first. s.mu is held.
+func (s *Store) userSessions(user string, now time.Time) []sessionstore.SessionInfo {
+	var out []sessionstore.SessionInfo
+	for h, r := range s.rows {
+		if user != "" && r.UserID == user && r.ExpiresAt.After(now) {
+			info := sessionstore.SessionInfo{Hash: h, Data: r.Data, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt}
+			if d := r.Device; d != nil {
+				info.LastSeen, info.IP, info.UserAgent = d.LastSeen, d.IP, d.UserAgent
+			}
+			out = append(out, info)
+		}
+	}
+	slices.SortFunc(out, func(a, b sessionstore.SessionInfo) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Hash.String(), b.Hash.String())
+	})
+	return out
+}
+
 // checkSize refuses data over limit, measured as every store measures it
 // (sessionstore.Size).
 func checkSize(data map[string]json.RawMessage, limit int) error {
@@ -139,12 +182,19 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 	if c.UserID != nil {
 		r.UserID = *c.UserID
 	}
+	if c.Device != nil {
+		d := *c.Device
+		r.Device = &d
+	}
 	s.rows[h] = r
+	if c.UserID != nil {
+		s.evict(r.UserID, h, c.MaxPerUser, now)
+	}
 	return nil
 }
 
 // Touch implements sessionstore.Store.
-func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt, now time.Time) error {
+func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt time.Time, device *sessionstore.Device, now time.Time) error {
 	if err := s.begin(ctx, "touch"); err != nil {
 		return err
 	}
@@ -154,6 +204,10 @@ func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt, now
 		return fmt.Errorf("memstore: touch: %w", sessionstore.ErrNotFound)
 	}
 	r.ExpiresAt = expiresAt
+	if device != nil {
+		d := *device
+		r.Device = &d
+	}
 	s.rows[h] = r
 	return nil
 }
@@ -170,8 +224,10 @@ func (s *Store) Destroy(ctx context.Context, h sessionstore.IDHash, now time.Tim
 }
 
 // DestroyUser implements sessionstore.Store.
-func (s *Store) DestroyUser(ctx context.Context, userID string) (int, error) {
-	return s.deleteWhere(ctx, "destroy user", -1, func(r sessionstore.Record) bool { return userID != "" && r.UserID == userID })
+func (s *Store) DestroyUser(ctx context.Context, userID string, keep sessionstore.IDHash) (int, error) {
+	return s.deleteWhere(ctx, "destroy user", -1, func(h sessionstore.IDHash, r sessionstore.Record) bool {
+		return userID != "" && r.UserID == userID && h != keep
+	})
 }
 
 // ListUser implements sessionstore.Store.
@@ -180,18 +236,10 @@ func (s *Store) ListUser(ctx context.Context, userID string, now time.Time) ([]s
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	var out []sessionstore.SessionInfo
-	for h, r := range s.rows {
-		if userID != "" && r.UserID == userID && r.ExpiresAt.After(now) {
-			out = append(out, sessionstore.SessionInfo{Hash: h, Data: copyData(r.Data), CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt})
-		}
+	out := s.userSessions(userID, now)
+	for i := range out {
+		out[i].Data = copyData(out[i].Data)
 	}
-	slices.SortFunc(out, func(a, b sessionstore.SessionInfo) int {
-		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Hash.String(), b.Hash.String())
-	})
 	return out, nil
 }
 
@@ -200,11 +248,11 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 	if limit <= 0 {
 		return 0, fmt.Errorf("memstore: delete expired: limit %d, want > 0", limit)
 	}
-	return s.deleteWhere(ctx, "delete expired", limit, func(r sessionstore.Record) bool { return !r.ExpiresAt.After(before) })
+	return s.deleteWhere(ctx, "delete expired", limit, func(_ sessionstore.IDHash, r sessionstore.Record) bool { return !r.ExpiresAt.After(before) })
 }
 
 // deleteWhere deletes up to limit (-1: all) rows that match.
-func (s *Store) deleteWhere(ctx context.Context, op string, limit int, match func(sessionstore.Record) bool) (int, error) {
+func (s *Store) deleteWhere(ctx context.Context, op string, limit int, match func(sessionstore.IDHash, sessionstore.Record) bool) (int, error) {
 	if err := s.begin(ctx, op); err != nil {
 		return 0, err
 	}
@@ -214,7 +262,7 @@ func (s *Store) deleteWhere(ctx context.Context, op string, limit int, match fun
 		if n == limit {
 			break
 		}
-		if match(r) {
+		if match(h, r) {
 			delete(s.rows, h)
 			n++
 		}

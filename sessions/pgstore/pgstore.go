@@ -24,13 +24,14 @@ import (
 
 // Store is a sessionstore.Store on a PostgreSQL pool. Create it with New.
 type Store struct {
-	q *pgdb.Queries
+	pool *pgxpool.Pool
+	q    *pgdb.Queries
 }
 
 var _ sessionstore.Store = (*Store)(nil)
 
 // New returns a Store on pool, whose schema db.Migrate has created.
-func New(pool *pgxpool.Pool) *Store { return &Store{q: pgdb.New(pool)} }
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, q: pgdb.New(pool)} }
 
 // serializationFailure is SQLSTATE 40001.
 const serializationFailure = "40001"
@@ -92,26 +93,59 @@ func (s *Store) Create(ctx context.Context, h sessionstore.IDHash, r sessionstor
 	if err != nil {
 		return fmt.Errorf("pgstore: create: %w", err)
 	}
-	n, err := s.q.InsertSession(ctx, pgdb.InsertSessionParams{
+	arg := pgdb.InsertSessionParams{
 		IDHash: h[:], Data: data, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UserID: r.UserID,
 		MaxBytes: maxArg(r.MaxBytes), Now: now,
+	}
+	if d := r.Device; d != nil {
+		arg.LastSeenAt, arg.Ip, arg.UserAgent = &d.LastSeen, d.IP, d.UserAgent
+	}
+	err = s.capped(ctx, r.UserID, h, r.MaxPerUser, now, func(q *pgdb.Queries) error {
+		return insert(ctx, q, arg, r.MaxBytes)
 	})
 	if err != nil {
 		return fmt.Errorf("pgstore: create: %w", err)
 	}
-	if n > 0 {
-		return nil
+	return nil
+}
+
+// insert runs InsertSession and says why it inserted nothing.
+func insert(ctx context.Context, q *pgdb.Queries, arg pgdb.InsertSessionParams, maxBytes int) error {
+	n, err := q.InsertSession(ctx, arg)
+	if err != nil || n > 0 {
+		return err
 	}
-	if r.MaxBytes > 0 {
-		size, err := s.q.DataSize(ctx, data)
+	if maxBytes > 0 {
+		size, err := q.DataSize(ctx, arg.Data)
 		if err != nil {
-			return fmt.Errorf("pgstore: create: %w", err)
+			return err
 		}
-		if int(size) > r.MaxBytes {
-			return fmt.Errorf("pgstore: create: %w", &sessionstore.SizeError{Size: int(size), Limit: r.MaxBytes})
+		if int(size) > maxBytes {
+			return &sessionstore.SizeError{Size: int(size), Limit: maxBytes}
 		}
 	}
-	return fmt.Errorf("pgstore: create: %w", sessionstore.ErrExists)
+	return sessionstore.ErrExists
+}
+
+// capped runs write, and when the write gives user a session under a cap
+// (max > 0), in one transaction with it: the user is locked (so concurrent
+// logins queue), then the user's sessions beyond the max-1 newest others
+// are deleted, keep never among them.
+func (s *Store) capped(ctx context.Context, user string, keep sessionstore.IDHash, max int, now time.Time, write func(*pgdb.Queries) error) error {
+	if max <= 0 || user == "" {
+		return write(s.q)
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		if err := q.LockUser(ctx, user); err != nil {
+			return err
+		}
+		if err := write(q); err != nil {
+			return err
+		}
+		_, err := q.EvictUserSessions(ctx, pgdb.EvictUserSessionsParams{UserID: user, Keep: keep[:], Now: now, KeepOthers: int32(min(max-1, math.MaxInt32))})
+		return err
+	})
 }
 
 // maxArg is a size limit as the queries take it (0: none).
@@ -140,35 +174,47 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 		IDHash: h[:], Now: now, MaxBytes: maxArg(c.MaxBytes),
 	}
 	arg.SetUser, arg.UserID = userArg(c.UserID)
+	if d := c.Device; d != nil {
+		arg.SetDevice, arg.LastSeenAt, arg.Ip, arg.UserAgent = true, d.LastSeen, d.IP, d.UserAgent
+	}
+	if err := s.capped(ctx, arg.UserID, h, c.MaxPerUser, now, func(q *pgdb.Queries) error { return merge(ctx, q, arg, c.MaxBytes) }); err != nil {
+		return fmt.Errorf("pgstore: update: %w", err)
+	}
+	return nil
+}
+
+// merge runs MergeSession; when it changes no row, MergedSize says why: the
+// session is gone (ErrNotFound) or the merge would exceed maxBytes
+// (*SizeError). A concurrent change that made room in between is retried.
+func merge(ctx context.Context, q *pgdb.Queries, arg pgdb.MergeSessionParams, maxBytes int) error {
 	for range 3 {
-		n, err := s.q.MergeSession(ctx, arg)
-		if err != nil {
-			return fmt.Errorf("pgstore: update: %w", err)
+		n, err := q.MergeSession(ctx, arg)
+		if err != nil || n > 0 {
+			return err
 		}
-		if n > 0 {
-			return nil
+		if maxBytes <= 0 {
+			return sessionstore.ErrNotFound
 		}
-		if c.MaxBytes <= 0 {
-			return fmt.Errorf("pgstore: update: %w", sessionstore.ErrNotFound)
-		}
-		size, err := s.q.MergedSize(ctx, pgdb.MergedSizeParams{DeletedKeys: deleted, Changed: changed, IDHash: h[:], Now: now})
+		size, err := q.MergedSize(ctx, pgdb.MergedSizeParams{DeletedKeys: arg.DeletedKeys, Changed: arg.Changed, IDHash: arg.IDHash, Now: arg.Now})
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			return fmt.Errorf("pgstore: update: %w", sessionstore.ErrNotFound)
+			return sessionstore.ErrNotFound
 		case err != nil:
-			return fmt.Errorf("pgstore: update: %w", err)
-		case int(size) > c.MaxBytes:
-			return fmt.Errorf("pgstore: update: %w", &sessionstore.SizeError{Size: int(size), Limit: c.MaxBytes})
+			return err
+		case int(size) > maxBytes:
+			return &sessionstore.SizeError{Size: int(size), Limit: maxBytes}
 		}
 	}
-	return errors.New("pgstore: update: the merge fitted the size limit but concurrent changes kept it from applying; retry")
+	return errors.New("the merge fitted the size limit but concurrent changes kept it from applying; retry")
 }
 
 // Touch implements sessionstore.Store.
-func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt, now time.Time) error {
-	n, err := retry(func() (int64, error) {
-		return s.q.TouchSession(ctx, pgdb.TouchSessionParams{ExpiresAt: expiresAt, IDHash: h[:], Now: now})
-	})
+func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt time.Time, device *sessionstore.Device, now time.Time) error {
+	arg := pgdb.TouchSessionParams{ExpiresAt: expiresAt, IDHash: h[:], Now: now}
+	if device != nil {
+		arg.SetDevice, arg.LastSeenAt, arg.Ip, arg.UserAgent = true, device.LastSeen, device.IP, device.UserAgent
+	}
+	n, err := retry(func() (int64, error) { return s.q.TouchSession(ctx, arg) })
 	if err != nil {
 		return fmt.Errorf("pgstore: touch: %w", err)
 	}
@@ -191,11 +237,13 @@ func (s *Store) Destroy(ctx context.Context, h sessionstore.IDHash, now time.Tim
 }
 
 // DestroyUser implements sessionstore.Store.
-func (s *Store) DestroyUser(ctx context.Context, userID string) (int, error) {
+func (s *Store) DestroyUser(ctx context.Context, userID string, keep sessionstore.IDHash) (int, error) {
 	if userID == "" {
 		return 0, nil
 	}
-	n, err := retry(func() (int64, error) { return s.q.DeleteUserSessions(ctx, userID) })
+	n, err := retry(func() (int64, error) {
+		return s.q.DeleteUserSessions(ctx, pgdb.DeleteUserSessionsParams{UserID: userID, Keep: keep[:]})
+	})
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: destroy user: %w", err)
 	}
@@ -217,7 +265,10 @@ func (s *Store) ListUser(ctx context.Context, userID string, now time.Time) ([]s
 		if err != nil {
 			return nil, fmt.Errorf("pgstore: list user: %w", err)
 		}
-		info := sessionstore.SessionInfo{Data: data, CreatedAt: r.CreatedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC()}
+		info := sessionstore.SessionInfo{Data: data, CreatedAt: r.CreatedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(), IP: r.Ip, UserAgent: r.UserAgent}
+		if r.LastSeenAt != nil {
+			info.LastSeen = r.LastSeenAt.UTC()
+		}
 		copy(info.Hash[:], r.IDHash)
 		out = append(out, info)
 	}

@@ -52,7 +52,7 @@ func TestRetriesSerializationFailureOnce(t *testing.T) {
 	}
 
 	budget(1) // the first attempt fails, the retry succeeds
-	if err := s.Touch(ctx, h, now.Add(2*time.Hour), now); err != nil {
+	if err := s.Touch(ctx, h, now.Add(2*time.Hour), nil, now); err != nil {
 		t.Fatalf("Touch with one serialization failure: %v (want it retried)", err)
 	}
 	if r, err := s.Load(ctx, h, now); err != nil || !r.ExpiresAt.Equal(now.Add(2*time.Hour)) {
@@ -60,7 +60,7 @@ func TestRetriesSerializationFailureOnce(t *testing.T) {
 	}
 
 	budget(2) // both attempts fail: the error comes back
-	err := s.Touch(ctx, h, now.Add(3*time.Hour), now)
+	err := s.Touch(ctx, h, now.Add(3*time.Hour), nil, now)
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != "40001" {
 		t.Errorf("Touch with two serialization failures: err = %v, want the 40001 error", err)

@@ -93,6 +93,21 @@ type Record struct {
 	// returns a *SizeError when Data is larger. 0 means no limit. Load
 	// leaves it 0.
 	MaxBytes int
+	// Device, when not nil, is recorded with the row (last seen, client IP,
+	// user agent). Load leaves it nil.
+	Device *Device
+	// MaxPerUser, when positive and UserID is set, caps the user's
+	// sessions: in the same transaction as the write, the user's oldest
+	// sessions beyond MaxPerUser (this one counted, never deleted) go.
+	MaxPerUser int
+}
+
+// Device is what the latest request of a session said about its client,
+// recorded when a write or touch happens anyway (sessions.Options.RecordDevice).
+type Device struct {
+	LastSeen  time.Time
+	IP        string
+	UserAgent string
 }
 
 // Change is what one request did to a loaded session: the keys it set (with
@@ -111,6 +126,11 @@ type Change struct {
 	ExpiresAt time.Time
 	UserID    *string
 	MaxBytes  int
+	// Device, when not nil, is recorded (see Record.Device).
+	Device *Device
+	// MaxPerUser caps the user's sessions when UserID sets one (see
+	// Record.MaxPerUser).
+	MaxPerUser int
 }
 
 // SessionInfo describes one of a user's sessions without revealing its id.
@@ -120,6 +140,11 @@ type SessionInfo struct {
 	Data      map[string]json.RawMessage
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// LastSeen, IP and UserAgent are the device the session was last seen
+	// on, when sessions.Options.RecordDevice records them (else zero).
+	LastSeen  time.Time
+	IP        string
+	UserAgent string
 }
 
 // Store keeps sessions. Every method takes the session's IDHash, never the
@@ -143,16 +168,18 @@ type Store interface {
 	// ErrNotFound. A merge whose result exceeds c.MaxBytes changes nothing:
 	// a *SizeError.
 	Update(ctx context.Context, h IDHash, c Change, now time.Time) error
-	// Touch moves a live session's expiry to expiresAt and changes nothing
-	// else; ErrNotFound if the session is gone or expired.
-	Touch(ctx context.Context, h IDHash, expiresAt, now time.Time) error
+	// Touch moves a live session's expiry to expiresAt and, when device is
+	// not nil, records it; it changes nothing else. ErrNotFound if the
+	// session is gone or expired.
+	Touch(ctx context.Context, h IDHash, expiresAt time.Time, device *Device, now time.Time) error
 	// Destroy deletes the session, live or expired, and reports whether it
 	// was live (expiring after now): the Manager does not carry a session
 	// that was revoked meanwhile over to a new id. Deleting a missing one
 	// is not an error.
 	Destroy(ctx context.Context, h IDHash, now time.Time) (live bool, err error)
-	// DestroyUser deletes every session of the user and returns how many.
-	DestroyUser(ctx context.Context, userID string) (int, error)
+	// DestroyUser deletes every session of the user but keep (the zero
+	// IDHash: none), in one statement, and returns how many.
+	DestroyUser(ctx context.Context, userID string, keep IDHash) (int, error)
 	// ListUser returns the user's live sessions, newest first.
 	ListUser(ctx context.Context, userID string, now time.Time) ([]SessionInfo, error)
 	// DeleteExpired deletes at most limit sessions that expired at or

@@ -86,6 +86,10 @@ func assertSQLiteSchema(t *testing.T, conn *sql.DB) {
 		"expires_at": "INTEGER notnull=1 pk=0",
 		"created_at": "INTEGER notnull=1 pk=0",
 		"user_id":    "TEXT notnull=0 pk=0",
+		// 00003: the device a session was last seen on (RecordDevice).
+		"last_seen_at": "INTEGER notnull=0 pk=0",
+		"ip":           "TEXT notnull=0 pk=0",
+		"user_agent":   "TEXT notnull=0 pk=0",
 	}
 	cols := queryStrings(t, conn, `SELECT name || ' ' || type || ' notnull=' || "notnull" || ' pk=' || pk FROM pragma_table_info('http_sessions')`)
 	if len(cols) != len(want) {
@@ -103,5 +107,39 @@ func assertSQLiteSchema(t *testing.T, conn *sql.DB) {
 	}
 	if !strings.Contains(idx, "http_sessions_user_id_idx ON http_sessions (user_id) WHERE user_id IS NOT NULL") {
 		t.Errorf("partial user_id index missing:\n%s", idx)
+	}
+}
+
+// Migration 00003 (device columns) up and down on a SQLite table written
+// under schema 2: every row is kept and still loads.
+func TestUpgradeDeviceSQLite(t *testing.T) {
+	conn := openSQLite(t)
+	ctx := context.Background()
+	if err := db.MigrateTo(ctx, conn, db.SQLite, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 49)
+		INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id)
+		SELECT randomblob(32), json_object('i', i), 4102444800000, 1700000000000, 'u' FROM n`); err != nil {
+		t.Fatal(err)
+	}
+	snapshot := func() string {
+		return strings.Join(queryStrings(t, conn, `SELECT hex(id_hash) || data || expires_at || created_at || user_id FROM http_sessions ORDER BY id_hash`), ";")
+	}
+	before := snapshot()
+	if err := db.Migrate(ctx, conn, db.SQLite); err != nil {
+		t.Fatalf("migrate to 00003 with rows: %v", err)
+	}
+	if snapshot() != before {
+		t.Fatal("rows changed by the migration")
+	}
+	if got := queryStrings(t, conn, `SELECT CAST(count(*) AS TEXT) FROM http_sessions WHERE last_seen_at IS NULL AND ip IS NULL`); got[0] != "50" {
+		t.Errorf("%s rows with empty device columns, want 50", got[0])
+	}
+	if err := db.MigrateTo(ctx, conn, db.SQLite, 2); err != nil {
+		t.Fatalf("down to 00002: %v", err)
+	}
+	if snapshot() != before {
+		t.Error("rows changed by the down migration")
 	}
 }

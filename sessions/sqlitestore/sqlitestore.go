@@ -147,10 +147,17 @@ func (s *Store) Create(ctx context.Context, h sessionstore.IDHash, r sessionstor
 		if err := q.DeleteDeadSession(ctx, sqlitedb.DeleteDeadSessionParams{IDHash: h[:], Now: ms(now)}); err != nil {
 			return err
 		}
-		inserted, err = q.InsertSession(ctx, sqlitedb.InsertSessionParams{
+		arg := sqlitedb.InsertSessionParams{
 			IDHash: h[:], Data: string(data), ExpiresAt: ms(r.ExpiresAt), CreatedAt: ms(r.CreatedAt), UserID: r.UserID,
-		})
-		return err
+		}
+		if d := r.Device; d != nil {
+			seen := ms(d.LastSeen)
+			arg.LastSeenAt, arg.Ip, arg.UserAgent = &seen, d.IP, d.UserAgent
+		}
+		if inserted, err = q.InsertSession(ctx, arg); err != nil || inserted == 0 {
+			return err
+		}
+		return evict(ctx, q, r.UserID, h, r.MaxPerUser, now)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlitestore: create: %w", err)
@@ -226,9 +233,11 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 		if err := checkSize(data, c.MaxBytes); err != nil {
 			return err // rolls back: the row is left as it was
 		}
-		arg := sqlitedb.UpdateSessionParams{Data: string(merged), ExpiresAt: ms(c.ExpiresAt), IDHash: h[:]}
-		arg.SetUser, arg.UserID = userArg(c.UserID)
-		return q.UpdateSession(ctx, arg)
+		arg := sqlitestoreUpdate(merged, h, c)
+		if err := q.UpdateSession(ctx, arg); err != nil {
+			return err
+		}
+		return evict(ctx, q, arg.UserID, h, c.MaxPerUser, now)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlitestore: update: %w", err)
@@ -238,6 +247,28 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 
 // checkSize returns a *sessionstore.SizeError when data is longer than limit
 // (0: no limit).
+// sqlitestoreUpdate is the UpdateSession of a merge.
+func sqlitestoreUpdate(merged []byte, h sessionstore.IDHash, c sessionstore.Change) sqlitedb.UpdateSessionParams {
+	arg := sqlitedb.UpdateSessionParams{Data: string(merged), ExpiresAt: ms(c.ExpiresAt), IDHash: h[:]}
+	arg.SetUser, arg.UserID = userArg(c.UserID)
+	if d := c.Device; d != nil {
+		seen := ms(d.LastSeen)
+		arg.SetDevice, arg.LastSeenAt, arg.Ip, arg.UserAgent = true, &seen, d.IP, d.UserAgent
+	}
+	return arg
+}
+
+// evict applies the per-user cap in the write's transaction (SQLite has one
+// writer, so concurrent logins are serialised already): the user's sessions
+// beyond the max-1 newest others go, keep never among them.
+func evict(ctx context.Context, q *sqlitedb.Queries, user string, keep sessionstore.IDHash, max int, now time.Time) error {
+	if max <= 0 || user == "" {
+		return nil
+	}
+	_, err := q.EvictUserSessions(ctx, sqlitedb.EvictUserSessionsParams{UserID: user, Keep: keep[:], Now: ms(now), KeepOthers: int64(max - 1)})
+	return err
+}
+
 // checkSize refuses data over limit, measured as every store measures it
 // (sessionstore.Size).
 func checkSize(data map[string]json.RawMessage, limit int) error {
@@ -248,10 +279,15 @@ func checkSize(data map[string]json.RawMessage, limit int) error {
 }
 
 // Touch implements sessionstore.Store.
-func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt, now time.Time) error {
+func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt time.Time, device *sessionstore.Device, now time.Time) error {
+	arg := sqlitedb.TouchSessionParams{ExpiresAt: ms(expiresAt), IDHash: h[:], Now: ms(now)}
+	if device != nil {
+		seen := ms(device.LastSeen)
+		arg.SetDevice, arg.LastSeenAt, arg.Ip, arg.UserAgent = true, &seen, device.IP, device.UserAgent
+	}
 	var n int64
 	err := s.write(ctx, func() (err error) {
-		n, err = s.q.TouchSession(ctx, sqlitedb.TouchSessionParams{ExpiresAt: ms(expiresAt), IDHash: h[:], Now: ms(now)})
+		n, err = s.q.TouchSession(ctx, arg)
 		return err
 	})
 	if err != nil {
@@ -277,12 +313,13 @@ func (s *Store) Destroy(ctx context.Context, h sessionstore.IDHash, now time.Tim
 }
 
 // DestroyUser implements sessionstore.Store.
-func (s *Store) DestroyUser(ctx context.Context, userID string) (int, error) {
+func (s *Store) DestroyUser(ctx context.Context, userID string, keep sessionstore.IDHash) (int, error) {
 	if userID == "" {
 		return 0, nil
 	}
 	var n int64
-	err := s.write(ctx, func() (err error) { n, err = s.q.DeleteUserSessions(ctx, userID); return err })
+	arg := sqlitedb.DeleteUserSessionsParams{UserID: userID, Keep: keep[:]}
+	err := s.write(ctx, func() (err error) { n, err = s.q.DeleteUserSessions(ctx, arg); return err })
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: destroy user: %w", err)
 	}
@@ -304,7 +341,10 @@ func (s *Store) ListUser(ctx context.Context, userID string, now time.Time) ([]s
 		if err != nil {
 			return nil, fmt.Errorf("sqlitestore: list user: %w", err)
 		}
-		info := sessionstore.SessionInfo{Data: data, CreatedAt: fromMS(r.CreatedAt), ExpiresAt: fromMS(r.ExpiresAt)}
+		info := sessionstore.SessionInfo{Data: data, CreatedAt: fromMS(r.CreatedAt), ExpiresAt: fromMS(r.ExpiresAt), IP: r.Ip, UserAgent: r.UserAgent}
+		if r.LastSeenAt != nil {
+			info.LastSeen = fromMS(*r.LastSeenAt)
+		}
 		copy(info.Hash[:], r.IDHash)
 		out = append(out, info)
 	}

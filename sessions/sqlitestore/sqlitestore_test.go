@@ -135,7 +135,7 @@ func TestNoLockErrorsUnderConcurrency(t *testing.T) {
 				case 2:
 					_, err = s.Load(ctx, h, now)
 				case 3:
-					err = s.Touch(ctx, h, now.Add(2*time.Hour), now)
+					err = s.Touch(ctx, h, now.Add(2*time.Hour), nil, now)
 				}
 				ops.Add(1)
 				if err != nil && !errors.Is(err, sessions.ErrNotFound) {

@@ -47,6 +47,10 @@ func Run(t *testing.T, newStore func(t *testing.T) sessionstore.Store) {
 		{"Touch", testTouch},
 		{"Destroy", testDestroy},
 		{"Users", testUsers},
+		{"DestroyUserKeep", testDestroyUserKeep},
+		{"Device", testDevice},
+		{"MaxPerUser", testMaxPerUser},
+		{"MaxPerUserConcurrent", testMaxPerUserConcurrent},
 		{"DeleteExpiredBatches", testDeleteExpired},
 		{"Counts", testCounts},
 		{"SizeLimit", testSizeLimit},
@@ -249,7 +253,7 @@ func testTouch(t *testing.T, s sessionstore.Store) {
 	h := hash("touch")
 	values := map[string]any{"k": "v"}
 	create(t, s, h, record(t, values, time.Minute))
-	if err := s.Touch(ctx, h, base.Add(time.Hour), base.Add(30*time.Second)); err != nil {
+	if err := s.Touch(ctx, h, base.Add(time.Hour), nil, base.Add(30*time.Second)); err != nil {
 		t.Fatalf("Touch: %v", err)
 	}
 	got := load(t, s, h, base.Add(30*time.Minute))
@@ -257,8 +261,8 @@ func testTouch(t *testing.T, s sessionstore.Store) {
 		t.Errorf("ExpiresAt = %v, want %v", got.ExpiresAt, base.Add(time.Hour))
 	}
 	wantData(t, got.Data, values)
-	wantNotFound(t, s.Touch(ctx, hash("nobody"), base.Add(time.Hour), base), "Touch of a missing session")
-	wantNotFound(t, s.Touch(ctx, h, base.Add(3*time.Hour), base.Add(2*time.Hour)), "Touch of an expired session")
+	wantNotFound(t, s.Touch(ctx, hash("nobody"), base.Add(time.Hour), nil, base), "Touch of a missing session")
+	wantNotFound(t, s.Touch(ctx, h, base.Add(3*time.Hour), nil, base.Add(2*time.Hour)), "Touch of an expired session")
 }
 
 func testDestroy(t *testing.T, s sessionstore.Store) {
@@ -341,7 +345,7 @@ func testUsers(t *testing.T, s sessionstore.Store) {
 		t.Errorf("UserID after an Update without SetUser = %q, want alice kept", got)
 	}
 
-	n, err := s.DestroyUser(ctx, "alice")
+	n, err := s.DestroyUser(ctx, "alice", sessionstore.IDHash{})
 	if err != nil {
 		t.Fatalf("DestroyUser: %v", err)
 	}
@@ -353,7 +357,7 @@ func testUsers(t *testing.T, s sessionstore.Store) {
 		wantNotFound(t, err, "Load after DestroyUser")
 	}
 	load(t, s, b1, now)
-	if n, err := s.DestroyUser(ctx, "nobody"); err != nil || n != 0 {
+	if n, err := s.DestroyUser(ctx, "nobody", sessionstore.IDHash{}); err != nil || n != 0 {
 		t.Errorf("DestroyUser(nobody) = %d, %v; want 0, nil", n, err)
 	}
 }
@@ -482,7 +486,7 @@ func testConcurrentMixed(t *testing.T, s sessionstore.Store) {
 				case 2:
 					err = s.Update(ctx, h, sessionstore.Change{Set: map[string]json.RawMessage{"i": json.RawMessage(fmt.Sprint(i))}, ExpiresAt: base.Add(time.Hour)}, base)
 				case 3:
-					err = s.Touch(ctx, h, base.Add(2*time.Hour), base)
+					err = s.Touch(ctx, h, base.Add(2*time.Hour), nil, base)
 				case 4:
 					_, err = s.CountExpired(ctx, base)
 				}

@@ -19,16 +19,20 @@ WHERE id_hash = sqlc.arg(id_hash) AND expires_at > now();
 -- is replaced; a live one is left alone and 0 rows are reported. Data whose
 -- text form is longer than max_bytes (0: no limit) is not inserted either
 -- (0 rows; DataSize tells the two apart).
-INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id)
+INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id, last_seen_at, ip, user_agent)
 SELECT sqlc.arg(id_hash)::bytea, sqlc.arg(data)::jsonb, sqlc.arg(expires_at)::timestamptz,
-       sqlc.arg(created_at)::timestamptz, NULLIF(sqlc.arg(user_id)::text, '')
+       sqlc.arg(created_at)::timestamptz, NULLIF(sqlc.arg(user_id)::text, ''),
+       sqlc.narg(last_seen_at)::timestamptz, NULLIF(sqlc.arg(ip)::text, ''), NULLIF(sqlc.arg(user_agent)::text, '')
 WHERE sqlc.arg(max_bytes)::integer = 0
    OR octet_length(sqlc.arg(data)::jsonb::text) <= sqlc.arg(max_bytes)::integer
 ON CONFLICT (id_hash) DO UPDATE
 SET data = EXCLUDED.data,
     expires_at = EXCLUDED.expires_at,
     created_at = EXCLUDED.created_at,
-    user_id = EXCLUDED.user_id
+    user_id = EXCLUDED.user_id,
+    last_seen_at = EXCLUDED.last_seen_at,
+    ip = EXCLUDED.ip,
+    user_agent = EXCLUDED.user_agent
 WHERE http_sessions.expires_at <= sqlc.arg(now);
 
 -- name: DataSize :one
@@ -47,7 +51,10 @@ SELECT octet_length(sqlc.arg(data)::jsonb::text)::integer;
 UPDATE http_sessions
 SET data = (data - sqlc.arg(deleted_keys)::text[]) || sqlc.arg(changed)::jsonb,
     expires_at = sqlc.arg(expires_at),
-    user_id = CASE WHEN sqlc.arg(set_user)::boolean THEN NULLIF(sqlc.arg(user_id)::text, '') ELSE user_id END
+    user_id = CASE WHEN sqlc.arg(set_user)::boolean THEN NULLIF(sqlc.arg(user_id)::text, '') ELSE user_id END,
+    last_seen_at = CASE WHEN sqlc.arg(set_device)::boolean THEN sqlc.arg(last_seen_at)::timestamptz ELSE last_seen_at END,
+    ip = CASE WHEN sqlc.arg(set_device)::boolean THEN NULLIF(sqlc.arg(ip)::text, '') ELSE ip END,
+    user_agent = CASE WHEN sqlc.arg(set_device)::boolean THEN NULLIF(sqlc.arg(user_agent)::text, '') ELSE user_agent END
 WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now)
   AND (sqlc.arg(max_bytes)::integer = 0
        OR octet_length(((data - sqlc.arg(deleted_keys)::text[]) || sqlc.arg(changed)::jsonb)::text) <= sqlc.arg(max_bytes)::integer);
@@ -60,8 +67,13 @@ FROM http_sessions
 WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
 
 -- name: TouchSession :execrows
+-- Moves the expiry and, with set_device, records the client: none of these
+-- columns is indexed, so a touch within the expiry bucket stays HOT.
 UPDATE http_sessions
-SET expires_at = sqlc.arg(expires_at)
+SET expires_at = sqlc.arg(expires_at),
+    last_seen_at = CASE WHEN sqlc.arg(set_device)::boolean THEN sqlc.arg(last_seen_at)::timestamptz ELSE last_seen_at END,
+    ip = CASE WHEN sqlc.arg(set_device)::boolean THEN NULLIF(sqlc.arg(ip)::text, '') ELSE ip END,
+    user_agent = CASE WHEN sqlc.arg(set_device)::boolean THEN NULLIF(sqlc.arg(user_agent)::text, '') ELSE user_agent END
 WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
 
 -- name: DeleteSession :one
@@ -71,11 +83,29 @@ WHERE id_hash = sqlc.arg(id_hash)
 RETURNING expires_at;
 
 -- name: DeleteUserSessions :execrows
+-- Every session of the user but the one named by keep (if any): "log out
+-- everywhere" and "log out my other devices".
 DELETE FROM http_sessions
-WHERE user_id = sqlc.arg(user_id)::text;
+WHERE user_id = sqlc.arg(user_id)::text AND id_hash <> sqlc.arg(keep)::bytea;
+
+-- name: LockUser :exec
+-- Serialises the writes that give one user a session, for the per-user cap.
+SELECT pg_advisory_xact_lock(hashtextextended('sqlsession user ' || sqlc.arg(user_id)::text, 0));
+
+-- name: EvictUserSessions :execrows
+-- The per-user cap: deletes the user's sessions beyond the keep_others
+-- newest, never keep itself (the session being saved).
+DELETE FROM http_sessions
+WHERE user_id = sqlc.arg(user_id)::text AND id_hash <> sqlc.arg(keep)::bytea
+  AND id_hash NOT IN (
+    SELECT newest.id_hash FROM http_sessions AS newest
+    WHERE newest.user_id = sqlc.arg(user_id)::text AND newest.id_hash <> sqlc.arg(keep)::bytea
+      AND newest.expires_at > sqlc.arg(now)
+    ORDER BY newest.created_at DESC, newest.id_hash
+    LIMIT sqlc.arg(keep_others)::integer);
 
 -- name: ListUserSessions :many
-SELECT id_hash, data, expires_at, created_at
+SELECT id_hash, data, expires_at, created_at, last_seen_at, COALESCE(ip, '')::text AS ip, COALESCE(user_agent, '')::text AS user_agent
 FROM http_sessions
 WHERE user_id = sqlc.arg(user_id)::text AND expires_at > sqlc.arg(now)
 ORDER BY created_at DESC, id_hash;

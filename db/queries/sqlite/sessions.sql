@@ -17,8 +17,9 @@ WHERE id_hash = sqlc.arg(id_hash) AND expires_at <= sqlc.arg(now);
 -- Creates a session; a live row with the same hash is left alone and 0 rows
 -- are reported. (sqlc's SQLite engine does not rewrite parameters inside an
 -- upsert's WHERE, hence DeleteDeadSession instead of DO UPDATE ... WHERE.)
-INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id)
-VALUES (sqlc.arg(id_hash), sqlc.arg(data), sqlc.arg(expires_at), sqlc.arg(created_at), NULLIF(CAST(sqlc.arg(user_id) AS TEXT), ''))
+INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id, last_seen_at, ip, user_agent)
+VALUES (sqlc.arg(id_hash), sqlc.arg(data), sqlc.arg(expires_at), sqlc.arg(created_at), NULLIF(CAST(sqlc.arg(user_id) AS TEXT), ''),
+        sqlc.narg(last_seen_at), NULLIF(CAST(sqlc.arg(ip) AS TEXT), ''), NULLIF(CAST(sqlc.arg(user_agent) AS TEXT), ''))
 ON CONFLICT (id_hash) DO NOTHING;
 
 -- name: LockSession :execrows
@@ -37,12 +38,18 @@ WHERE id_hash = sqlc.arg(id_hash);
 UPDATE http_sessions
 SET data = sqlc.arg(data),
     expires_at = sqlc.arg(expires_at),
-    user_id = CASE WHEN CAST(sqlc.arg(set_user) AS BOOLEAN) THEN NULLIF(CAST(sqlc.arg(user_id) AS TEXT), '') ELSE user_id END
+    user_id = CASE WHEN CAST(sqlc.arg(set_user) AS BOOLEAN) THEN NULLIF(CAST(sqlc.arg(user_id) AS TEXT), '') ELSE user_id END,
+    last_seen_at = CASE WHEN CAST(sqlc.arg(set_device) AS BOOLEAN) THEN sqlc.arg(last_seen_at) ELSE last_seen_at END,
+    ip = CASE WHEN CAST(sqlc.arg(set_device) AS BOOLEAN) THEN NULLIF(CAST(sqlc.arg(ip) AS TEXT), '') ELSE ip END,
+    user_agent = CASE WHEN CAST(sqlc.arg(set_device) AS BOOLEAN) THEN NULLIF(CAST(sqlc.arg(user_agent) AS TEXT), '') ELSE user_agent END
 WHERE id_hash = sqlc.arg(id_hash);
 
 -- name: TouchSession :execrows
 UPDATE http_sessions
-SET expires_at = sqlc.arg(expires_at)
+SET expires_at = sqlc.arg(expires_at),
+    last_seen_at = CASE WHEN CAST(sqlc.arg(set_device) AS BOOLEAN) THEN sqlc.arg(last_seen_at) ELSE last_seen_at END,
+    ip = CASE WHEN CAST(sqlc.arg(set_device) AS BOOLEAN) THEN NULLIF(CAST(sqlc.arg(ip) AS TEXT), '') ELSE ip END,
+    user_agent = CASE WHEN CAST(sqlc.arg(set_device) AS BOOLEAN) THEN NULLIF(CAST(sqlc.arg(user_agent) AS TEXT), '') ELSE user_agent END
 WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
 
 -- name: DeleteSession :one
@@ -52,11 +59,24 @@ WHERE id_hash = sqlc.arg(id_hash)
 RETURNING expires_at;
 
 -- name: DeleteUserSessions :execrows
+-- Every session of the user but the one named by keep (if any).
 DELETE FROM http_sessions
-WHERE user_id = CAST(sqlc.arg(user_id) AS TEXT);
+WHERE user_id = CAST(sqlc.arg(user_id) AS TEXT) AND id_hash <> sqlc.arg(keep);
+
+-- name: EvictUserSessions :execrows
+-- The per-user cap: deletes the user's sessions beyond the keep_others
+-- newest, never keep itself (the session being saved).
+DELETE FROM http_sessions
+WHERE http_sessions.user_id = CAST(sqlc.arg(user_id) AS TEXT) AND http_sessions.id_hash <> sqlc.arg(keep)
+  AND http_sessions.id_hash NOT IN (
+    SELECT newest.id_hash FROM http_sessions AS newest
+    WHERE newest.user_id = CAST(sqlc.arg(user_id) AS TEXT) AND newest.id_hash <> sqlc.arg(keep)
+      AND newest.expires_at > sqlc.arg(now)
+    ORDER BY newest.created_at DESC, newest.id_hash
+    LIMIT sqlc.arg(keep_others));
 
 -- name: ListUserSessions :many
-SELECT id_hash, data, expires_at, created_at
+SELECT id_hash, data, expires_at, created_at, last_seen_at, CAST(COALESCE(ip, '') AS TEXT) AS ip, CAST(COALESCE(user_agent, '') AS TEXT) AS user_agent
 FROM http_sessions
 WHERE user_id = CAST(sqlc.arg(user_id) AS TEXT) AND expires_at > sqlc.arg(now)
 ORDER BY created_at DESC, id_hash;
