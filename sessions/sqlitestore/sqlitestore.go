@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sqlsession/sqlsession/db/sqlitedb"
@@ -63,7 +64,8 @@ const DriverName = "sqlite"
 
 // DSN returns the recommended modernc.org/sqlite DSN for the database file
 // at path: WAL, a 10 s busy timeout, synchronous=NORMAL, foreign keys on, and
-// immediate transactions.
+// immediate transactions. The path is escaped for SQLite's file: URI, so a
+// name with '#', '?', '%' or spaces opens exactly that file.
 func DSN(path string) string {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -71,12 +73,42 @@ func DSN(path string) string {
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Set("_txlock", "immediate")
-	return "file:" + path + "?" + q.Encode()
+	return fileURI(path) + "?" + q.Encode()
+}
+
+// fileURI is path as a SQLite file: URI without a query. SQLite decodes
+// %HH in a URI's path and ends the path at '?' or '#', so every byte
+// outside the unreserved set and '/' is percent-encoded. A path starting
+// with "//" gets an empty authority ("file://"), or SQLite would read its
+// first element as a host name.
+func fileURI(path string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.WriteString("file:")
+	if strings.HasPrefix(path, "//") {
+		b.WriteString("//")
+	}
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			c == '-', c == '.', c == '_', c == '~', c == '/':
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
 }
 
 // Open opens the SQLite database at path with DSN(path) and the driver named
 // "sqlite" (import _ "modernc.org/sqlite"), and checks that it answers.
 func Open(ctx context.Context, path string) (*sql.DB, error) {
+	if path == "" || strings.ContainsRune(path, 0) {
+		return nil, fmt.Errorf("sqlitestore: open %q: want a file path without NUL bytes", path)
+	}
 	if !slices.Contains(sql.Drivers(), DriverName) {
 		return nil, fmt.Errorf("sqlitestore: open %s: no database/sql driver named %q is registered (import _ \"modernc.org/sqlite\")", path, DriverName)
 	}
