@@ -364,7 +364,10 @@ func (s *Store) DestroyUser(ctx context.Context, userID string) (int, error) {
 		return 0, nil
 	}
 	var n int64
-	err := s.write(ctx, func(_ dbConn, q *sqlitedb.Queries) (err error) { n, err = q.DeleteUserSessions(ctx, userID); return err })
+	err := s.write(ctx, func(_ dbConn, q *sqlitedb.Queries) (err error) {
+		n, err = q.DeleteUserSessions(ctx, userID)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: destroy user: %w", err)
 	}
