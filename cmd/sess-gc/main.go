@@ -135,6 +135,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	openCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	store, closeStore, err := open(openCtx, c)
 	cancel()
+	if err != nil && ctx.Err() != nil { // SIGINT/SIGTERM while connecting: a clean stop
+		logger.Info("sess-gc: stopped before connecting")
+		return exitOK
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "sess-gc: %s\n", oneLine(err))
 		var ue usageError
@@ -184,7 +188,7 @@ func runOnce(ctx context.Context, c config, store sessions.Store, stdout io.Writ
 	}
 	runCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	now := time.Now()
+	now := hostNow()
 	var s summary
 	if c.dryRun {
 		n, err := store.CountExpired(runCtx, now)

@@ -20,8 +20,10 @@ import (
 	"github.com/sqlsession/sqlsession/sessions/sqlitestore"
 )
 
-// open connects, migrates when asked, and checks that the table exists
-// (ProbeTable reads no row, so the check costs the same on any table size).
+// open connects, migrates when asked, and checks that the table exists and
+// has sqlsession's shape (ProbeTable reads no row, so the check costs the
+// same on any table size). On Postgres the cutoff is capped by the
+// database's clock (dbClock).
 func open(ctx context.Context, c config) (sessions.Store, func(), error) {
 	switch c.driver {
 	case "postgres":
@@ -46,12 +48,11 @@ func open(ctx context.Context, c config) (sessions.Store, func(), error) {
 				return nil, nil, err
 			}
 		}
-		store := pgstore.New(pool)
 		if err := explain(pgdb.New(pool).ProbeTable(ctx)); err != nil {
 			pool.Close()
 			return nil, nil, err
 		}
-		return store, pool.Close, nil
+		return dbClock{Store: pgstore.New(pool), pool: pool}, pool.Close, nil
 	default: // sqlite
 		dsn := c.dsn
 		if !strings.HasPrefix(dsn, "file:") {
@@ -84,14 +85,19 @@ func open(ctx context.Context, c config) (sessions.Store, func(), error) {
 	}
 }
 
-// explain turns "no such table" errors into advice.
+// explain turns "no such table" errors, and those of a table that is not
+// sqlsession's (a missing column, or one of another type), into advice.
 func explain(err error) error {
 	if err == nil {
 		return nil
 	}
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "42P01" || strings.Contains(err.Error(), "no such table") {
+	isPG := errors.As(err, &pgErr)
+	switch {
+	case isPG && pgErr.Code == "42P01" || strings.Contains(err.Error(), "no such table"):
 		return fmt.Errorf("table %s not found: create it with sess-gc -migrate or db.Migrate (%w)", db.TableName, err)
+	case isPG && (pgErr.Code == "42703" || pgErr.Code == "42883") || strings.Contains(err.Error(), "no such column"):
+		return fmt.Errorf("table %s is not sqlsession's session table, or is not migrated to this version (run sess-gc -migrate): %w", db.TableName, err)
 	}
 	return err
 }
