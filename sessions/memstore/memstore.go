@@ -101,8 +101,8 @@ func (s *Store) Create(ctx context.Context, h sessionstore.IDHash, r sessionstor
 	return nil
 }
 
-// checkSize returns a *sessionstore.SizeError when data, measured as
-// sessionstore.TextSize does, is larger than limit (0: no limit).
+// checkSize returns a *sessionstore.SizeError when data, encoded as the SQL
+// stores keep it, is longer than limit (0: no limit).
 func checkSize(data map[string]json.RawMessage, limit int) error {
 	if limit <= 0 {
 		return nil
@@ -111,8 +111,8 @@ func checkSize(data map[string]json.RawMessage, limit int) error {
 	if err != nil {
 		return err
 	}
-	if n := sessionstore.TextSize(b); n > limit {
-		return &sessionstore.SizeError{Size: n, Limit: limit}
+	if len(b) > limit {
+		return &sessionstore.SizeError{Size: len(b), Limit: limit}
 	}
 	return nil
 }

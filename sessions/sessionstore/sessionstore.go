@@ -87,11 +87,10 @@ type Record struct {
 	ExpiresAt time.Time
 	// UserID is the optional principal; "" means none (NULL in SQL).
 	UserID string
-	// MaxBytes, when positive, is the most bytes Data may take as JSON
-	// text in one form for every store: as Postgres prints jsonb
-	// (octet_length(data::text); TextSize computes it from any JSON).
-	// Create stores nothing and returns a *SizeError when Data is larger.
-	// 0 means no limit. Load leaves it 0.
+	// MaxBytes, when positive, is the most bytes Data may take as the
+	// store keeps it (its JSON text: jsonb's text form on Postgres, the
+	// JSON column on SQLite). Create stores nothing and returns a
+	// *SizeError when Data is larger. 0 means no limit. Load leaves it 0.
 	MaxBytes int
 }
 

@@ -325,15 +325,11 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 	return nil
 }
 
-// checkSize returns a *sessionstore.SizeError when data, measured as
-// sessionstore.TextSize does (as Postgres prints it), is larger than limit
+// checkSize returns a *sessionstore.SizeError when data is longer than limit
 // (0: no limit).
 func checkSize(data []byte, limit int) error {
-	if limit <= 0 {
-		return nil
-	}
-	if n := sessionstore.TextSize(data); n > limit {
-		return &sessionstore.SizeError{Size: n, Limit: limit}
+	if limit > 0 && len(data) > limit {
+		return &sessionstore.SizeError{Size: len(data), Limit: limit}
 	}
 	return nil
 }
