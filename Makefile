@@ -85,6 +85,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzUnsign$$' -fuzztime $(FUZZN) ./sessions/cookiesig
 	$(GO) test -run '^$$' -fuzz '^FuzzStoredMaxAge$$' -fuzztime $(FUZZN) ./sessions
 	cd integration && $(GO) test -run '^$$' -fuzz '^FuzzCookie$$' -fuzztime 20000x .
+	cd integration && $(GO) test -run '^$$' -fuzz '^FuzzSet$$' -fuzztime 2000x .
 
 ## bench: peer benchmarks on Postgres (see BENCHMARKS.md); needs SQLSESSION_TEST_POSTGRES_DSN.
 bench:

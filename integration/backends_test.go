@@ -61,7 +61,7 @@ func (b backend) count(t *testing.T) int {
 	return n
 }
 
-func postgresBackend(t *testing.T) backend {
+func postgresBackend(t testing.TB) backend {
 	e := testpg.Migrated(t)
 	return backend{name: "postgres", store: pgstore.New(e.Pool), sqlDB: e.DB, query: func(t *testing.T, h sessions.IDHash) (row, bool) {
 		t.Helper()
@@ -72,7 +72,7 @@ func postgresBackend(t *testing.T) backend {
 	}}
 }
 
-func sqliteBackend(t *testing.T) backend {
+func sqliteBackend(t testing.TB) backend {
 	conn, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "sessions.db"))
 	if err != nil {
 		t.Fatal(err)

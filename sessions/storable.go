@@ -13,6 +13,14 @@ var (
 	errNUL        = errors.New(`holds a NUL character (\u0000), which PostgreSQL cannot store`)
 	errInvalidUTF = errors.New("is not valid UTF-8")
 	errSurrogate  = errors.New("holds an unpaired UTF-16 surrogate escape, which PostgreSQL cannot store")
+	errNumeric    = errors.New("is beyond what PostgreSQL's numeric keeps (131,072 digits before the decimal point, 16,383 after)")
+)
+
+// PostgreSQL's numeric, which jsonb stores numbers as, keeps at most this
+// many digits before and after the decimal point.
+const (
+	maxWholeDigits    = 131072
+	maxFractionDigits = 16383
 )
 
 // checkKey refuses a key no store can keep alike.
@@ -50,13 +58,16 @@ func storable(v []byte, limit int) ([]byte, error) {
 			for j < len(v) && strings.IndexByte("+-.eE0123456789", v[j]) >= 0 {
 				j++
 			}
-			if tok := string(v[i:j]); strings.ContainsAny(tok, "eE") {
+			tok := string(v[i:j])
+			if strings.ContainsAny(tok, "eE") {
 				plain, err := plainDecimal(tok, limit)
 				if err != nil {
 					return nil, err
 				}
 				out = append(append(out, v[last:i]...), plain...)
 				last = j
+			} else if err := checkNumeric(tok); err != nil {
+				return nil, err
 			}
 			i = j
 		default:
@@ -115,6 +126,9 @@ func plainDecimal(tok string, limit int) (string, error) {
 	if err != nil || point > limit || len(fracDigits)-exp > limit {
 		return "", fmt.Errorf("number %.40s would be %w when stored written out", tok, ErrTooLarge)
 	}
+	if point > maxWholeDigits || len(fracDigits)-exp > maxFractionDigits {
+		return "", fmt.Errorf("number %.40s %w", tok, errNumeric)
+	}
 	all := intDigits + fracDigits
 	var whole, frac string
 	switch {
@@ -129,6 +143,9 @@ func plainDecimal(tok string, limit int) (string, error) {
 	if whole == "" {
 		whole = "0"
 	}
+	if len(whole) > maxWholeDigits || len(frac) > maxFractionDigits {
+		return "", fmt.Errorf("number %.40s %w", tok, errNumeric)
+	}
 	s := whole
 	if frac != "" {
 		s += "." + frac
@@ -137,4 +154,14 @@ func plainDecimal(tok string, limit int) (string, error) {
 		s = "-" + s
 	}
 	return s, nil
+}
+
+// checkNumeric refuses a number written without an exponent that
+// PostgreSQL's numeric cannot keep.
+func checkNumeric(tok string) error {
+	whole, frac, _ := strings.Cut(strings.TrimPrefix(tok, "-"), ".")
+	if len(strings.TrimLeft(whole, "0")) > maxWholeDigits || len(frac) > maxFractionDigits {
+		return fmt.Errorf("number %.40s %w", tok, errNumeric)
+	}
+	return nil
 }

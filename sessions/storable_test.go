@@ -25,6 +25,9 @@ func TestStorable(t *testing.T) {
 		{`1e131071`, ``, ErrTooLarge}, // 131,072 digits, over the 100,000-byte limit of this test
 		{`1e-131071`, ``, ErrTooLarge},
 		{`1e99999999999999999999`, ``, ErrTooLarge},
+		{`1e-20000`, ``, errNumeric},      // 20,000 digits after the point: over numeric's 16,383
+		{`700.34e-21584`, ``, errNumeric}, // likewise
+		{`0.` + strings.Repeat("1", 16384), ``, errNumeric},
 		{`"a\u0000b"`, ``, errNUL},
 		{`{"k":"\u0000"}`, ``, errNUL},
 		{`"a\\u0000b"`, `"a\\u0000b"`, nil}, // an escaped backslash, then the text u0000

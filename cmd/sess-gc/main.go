@@ -166,6 +166,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runEvery(ctx, c, stdout, stderr)
 	}
 	tgt, err := openTarget(ctx, c)
+	if err != nil && ctx.Err() != nil { // SIGINT/SIGTERM while connecting: a clean stop
+		fmt.Fprintln(stderr, "sess-gc: stopped before connecting")
+		return exitOK
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "sess-gc: %s\n", oneLine(err))
 		return exitCode(err)
@@ -214,7 +218,7 @@ func runOnce(ctx context.Context, c config, tgt target, stdout io.Writer) error 
 	}
 	runCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	now := time.Now()
+	now := hostNow()
 	var s summary
 	if c.dryRun {
 		n, err := store.CountExpired(runCtx, now)

@@ -71,7 +71,7 @@ func openPostgres(ctx context.Context, c config) (target, error) {
 		_, err := pool.Exec(ctx, "VACUUM (ANALYZE) "+db.TableName)
 		return err
 	}
-	return target{store: store, vacuum: vacuum, close: pool.Close}, nil
+	return target{store: dbClock{Store: store, pool: pool}, vacuum: vacuum, close: pool.Close}, nil
 }
 
 func openSQLite(ctx context.Context, c config) (target, error) {
@@ -105,14 +105,19 @@ func openSQLite(ctx context.Context, c config) (target, error) {
 	return target{store: store, vacuum: func(ctx context.Context) error { return vacuumSQLite(ctx, conn) }, close: closeConn}, nil
 }
 
-// explain turns "no such table" errors into advice.
+// explain turns "no such table" errors, and those of a table that is not
+// sqlsession's (a missing column, or one of another type), into advice.
 func explain(err error) error {
 	if err == nil {
 		return nil
 	}
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "42P01" || strings.Contains(err.Error(), "no such table") {
+	isPG := errors.As(err, &pgErr)
+	switch {
+	case isPG && pgErr.Code == "42P01" || strings.Contains(err.Error(), "no such table"):
 		return fmt.Errorf("table %s not found: create it with sess-gc -migrate or db.Migrate (%w)", db.TableName, err)
+	case isPG && (pgErr.Code == "42703" || pgErr.Code == "42883") || strings.Contains(err.Error(), "no such column"):
+		return fmt.Errorf("table %s is not sqlsession's session table, or is not migrated to this version (run sess-gc -migrate): %w", db.TableName, err)
 	}
 	return err
 }

@@ -406,10 +406,19 @@ func (q *Queries) MergedSize(ctx context.Context, arg MergedSizeParams) (int32, 
 }
 
 const probeTable = `-- name: ProbeTable :exec
-SELECT 1 FROM http_sessions LIMIT 0
+SELECT id_hash, created_at, user_id, last_seen_at, ip, user_agent
+FROM http_sessions
+WHERE id_hash = ''::bytea
+  AND jsonb_typeof(data) = 'object'
+  AND expires_at <= now()
+  AND expires_bucket <= now()
+  AND user_id = ''::text
+LIMIT 0
 `
 
-// Fails when the table is missing; reads no row, whatever the table's size.
+// Fails when the table is missing, or is not sqlsession's: a column is
+// missing (another library's table, or one not migrated to 00003) or has
+// another type. Reads no row, whatever the table's size.
 func (q *Queries) ProbeTable(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, probeTable)
 	return err

@@ -302,10 +302,11 @@ func (q *Queries) LockSession(ctx context.Context, arg LockSessionParams) (int64
 }
 
 const probeTable = `-- name: ProbeTable :exec
-SELECT 1 FROM http_sessions LIMIT 0
+SELECT id_hash, data, expires_at, created_at, user_id, last_seen_at, ip, user_agent FROM http_sessions LIMIT 0
 `
 
-// Fails when the table is missing; reads no row, whatever the table's size.
+// Fails when the table is missing, or lacks a column of sqlsession's
+// (another library's table). Reads no row, whatever the table's size.
 func (q *Queries) ProbeTable(ctx context.Context) error {
 	_, err := q.db.ExecContext(ctx, probeTable)
 	return err

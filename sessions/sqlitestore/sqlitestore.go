@@ -21,9 +21,14 @@
 //	import _ "modernc.org/sqlite"
 //	conn, err := sqlitestore.Open(ctx, "store.db")
 //
+// Open escapes the path for SQLite's file: URI, so any file name works.
+//
 // The merge transaction of Update starts with a write, so it is safe (no lost
-// updates) with a plain DSN and deferred transactions too; the options above
-// are what keep concurrent writers from failing.
+// updates) with a plain DSN and deferred transactions too. On a database
+// whose DSN sets no busy_timeout (sql.Open("sqlite", path)), New makes each
+// operation set one on the connection it uses, so concurrent requests wait
+// for the lock rather than fail with "database is locked"; that costs a
+// statement per operation, which the recommended DSN avoids.
 package sqlitestore
 
 import (
@@ -34,6 +39,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sqlsession/sqlsession/db/sqlitedb"
@@ -49,6 +55,10 @@ type Store struct {
 	// busy handler would make them sleep and retry. busy_timeout still
 	// arbitrates between processes.
 	writer chan struct{}
+	// pinned is set when the database's connections do not wait for
+	// SQLite's locks (no busy_timeout in the DSN): each operation then
+	// runs on one pooled connection on which it sets busy_timeout first.
+	pinned bool
 	// reaped counts rows DeleteExpired deleted since its last checkpoint;
 	// only touched while holding writer.
 	reaped int64
@@ -57,8 +67,51 @@ type Store struct {
 var _ sessionstore.Store = (*Store)(nil)
 
 // New returns a Store on conn, whose schema db.Migrate has created.
+//
+// When conn's connections have no busy timeout (a plain DSN such as
+// sql.Open("sqlite", path)), concurrent readers and the writer would fail
+// at once with SQLITE_BUSY ("database is locked"). New detects that, and
+// the Store then sets busy_timeout (10 s) on the connection each operation
+// uses, at the cost of one more statement per operation: DSN avoids it.
 func New(conn *sql.DB) *Store {
-	return &Store{db: conn, q: sqlitedb.New(conn), writer: make(chan struct{}, 1)}
+	return &Store{db: conn, q: sqlitedb.New(conn), writer: make(chan struct{}, 1), pinned: !waitsForLocks(conn)}
+}
+
+// waitsForLocks reports whether conn's connections have a busy timeout
+// (set by the DSN, so every connection of the pool has it).
+func waitsForLocks(conn *sql.DB) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var ms int64
+	err := conn.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&ms)
+	return err == nil && ms > 0
+}
+
+// busyTimeout is the statement that makes a connection wait for locks.
+const busyTimeout = "PRAGMA busy_timeout = 10000"
+
+// dbConn is what a Store operation runs on: the pool, or one of its
+// connections.
+type dbConn interface {
+	sqlitedb.DBTX
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+// use runs fn on the pool or, when the Store is pinned, on one connection
+// that waits for locks.
+func (s *Store) use(ctx context.Context, fn func(c dbConn, q *sqlitedb.Queries) error) error {
+	if !s.pinned {
+		return fn(s.db, s.q)
+	}
+	c, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, busyTimeout); err != nil {
+		return err
+	}
+	return fn(c, sqlitedb.New(c))
 }
 
 // DriverName is the database/sql driver name Open uses: modernc.org/sqlite
@@ -81,12 +134,42 @@ func DSN(path string) string {
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", JournalSizeLimit))
 	q.Set("_txlock", "immediate")
-	return "file:" + path + "?" + q.Encode()
+	return fileURI(path) + "?" + q.Encode()
+}
+
+// fileURI is path as a SQLite file: URI without a query. SQLite decodes
+// %HH in a URI's path and ends the path at '?' or '#', so every byte
+// outside the unreserved set and '/' is percent-encoded. A path starting
+// with "//" gets an empty authority ("file://"), or SQLite would read its
+// first element as a host name.
+func fileURI(path string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.WriteString("file:")
+	if strings.HasPrefix(path, "//") {
+		b.WriteString("//")
+	}
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			c == '-', c == '.', c == '_', c == '~', c == '/':
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
 }
 
 // Open opens the SQLite database at path with DSN(path) and the driver named
 // "sqlite" (import _ "modernc.org/sqlite"), and checks that it answers.
 func Open(ctx context.Context, path string) (*sql.DB, error) {
+	if path == "" || strings.ContainsRune(path, 0) {
+		return nil, fmt.Errorf("sqlitestore: open %q: want a file path without NUL bytes", path)
+	}
 	if !slices.Contains(sql.Drivers(), DriverName) {
 		return nil, fmt.Errorf("sqlitestore: open %s: no database/sql driver named %q is registered (import _ \"modernc.org/sqlite\")", path, DriverName)
 	}
@@ -118,7 +201,11 @@ func (s *Store) Load(ctx context.Context, h sessionstore.IDHash, now time.Time) 
 	if now.IsZero() {
 		now = time.Now() // the real clock
 	}
-	row, err := s.q.GetSession(ctx, sqlitedb.GetSessionParams{IDHash: h[:], Now: ms(now)})
+	var row sqlitedb.GetSessionRow
+	err := s.use(ctx, func(_ dbConn, q *sqlitedb.Queries) (err error) {
+		row, err = q.GetSession(ctx, sqlitedb.GetSessionParams{IDHash: h[:], Now: ms(now)})
+		return err
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return sessionstore.Record{}, fmt.Errorf("sqlitestore: load: %w", sessionstore.ErrNotFound)
 	}
@@ -170,25 +257,25 @@ func (s *Store) Create(ctx context.Context, h sessionstore.IDHash, r sessionstor
 
 // write runs fn holding the Store's write slot, or fails when ctx ends
 // first.
-func (s *Store) write(ctx context.Context, fn func() error) error {
+func (s *Store) write(ctx context.Context, fn func(c dbConn, q *sqlitedb.Queries) error) error {
 	select {
 	case s.writer <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-s.writer }()
-	return fn()
+	return s.use(ctx, fn)
 }
 
 // inTx runs fn in a transaction, committing when it returns nil. fn's first
 // statement must be a write (see the package doc).
 func (s *Store) inTx(ctx context.Context, fn func(q *sqlitedb.Queries) error) error {
-	return s.write(ctx, func() error {
-		tx, err := s.db.BeginTx(ctx, nil)
+	return s.write(ctx, func(c dbConn, q *sqlitedb.Queries) error {
+		tx, err := c.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
-		if err := fn(s.q.WithTx(tx)); err != nil {
+		if err := fn(q.WithTx(tx)); err != nil {
 			_ = tx.Rollback()
 			return err
 		}
@@ -286,8 +373,8 @@ func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt time
 		arg.SetDevice, arg.LastSeenAt, arg.Ip, arg.UserAgent = true, &seen, device.IP, device.UserAgent
 	}
 	var n int64
-	err := s.write(ctx, func() (err error) {
-		n, err = s.q.TouchSession(ctx, arg)
+	err := s.write(ctx, func(_ dbConn, q *sqlitedb.Queries) (err error) {
+		n, err = q.TouchSession(ctx, arg)
 		return err
 	})
 	if err != nil {
@@ -302,7 +389,7 @@ func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt time
 // Destroy implements sessionstore.Store.
 func (s *Store) Destroy(ctx context.Context, h sessionstore.IDHash, now time.Time) (bool, error) {
 	var expires int64
-	err := s.write(ctx, func() (err error) { expires, err = s.q.DeleteSession(ctx, h[:]); return err })
+	err := s.write(ctx, func(_ dbConn, q *sqlitedb.Queries) (err error) { expires, err = q.DeleteSession(ctx, h[:]); return err })
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -319,7 +406,7 @@ func (s *Store) DestroyUser(ctx context.Context, userID string, keep sessionstor
 	}
 	var n int64
 	arg := sqlitedb.DeleteUserSessionsParams{UserID: userID, Keep: keep[:]}
-	err := s.write(ctx, func() (err error) { n, err = s.q.DeleteUserSessions(ctx, arg); return err })
+	err := s.write(ctx, func(_ dbConn, q *sqlitedb.Queries) (err error) { n, err = q.DeleteUserSessions(ctx, arg); return err })
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: destroy user: %w", err)
 	}
@@ -331,7 +418,11 @@ func (s *Store) ListUser(ctx context.Context, userID string, now time.Time) ([]s
 	if userID == "" {
 		return nil, nil
 	}
-	rows, err := s.q.ListUserSessions(ctx, sqlitedb.ListUserSessionsParams{UserID: userID, Now: ms(now)})
+	var rows []sqlitedb.ListUserSessionsRow
+	err := s.use(ctx, func(_ dbConn, q *sqlitedb.Queries) (err error) {
+		rows, err = q.ListUserSessions(ctx, sqlitedb.ListUserSessionsParams{UserID: userID, Now: ms(now)})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: list user: %w", err)
 	}
@@ -365,15 +456,15 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 		return 0, fmt.Errorf("sqlitestore: delete expired: limit %d, want > 0", limit)
 	}
 	var n int64
-	err := s.write(ctx, func() (err error) {
-		n, err = s.q.DeleteExpiredBatch(ctx, sqlitedb.DeleteExpiredBatchParams{Before: ms(before), BatchSize: int64(limit)})
+	err := s.write(ctx, func(c dbConn, q *sqlitedb.Queries) (err error) {
+		n, err = q.DeleteExpiredBatch(ctx, sqlitedb.DeleteExpiredBatchParams{Before: ms(before), BatchSize: int64(limit)})
 		if err != nil {
 			return err
 		}
 		s.reaped += n
 		if n < int64(limit) && s.reaped > 0 {
 			s.reaped = 0
-			return s.checkpoint(ctx)
+			return checkpoint(ctx, c)
 		}
 		return nil
 	})
@@ -387,10 +478,10 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 // PASSIVE, which copies what it can without blocking anyone, then TRUNCATE,
 // which blocks writers only while it copies the rest (little, by then) and
 // waits for readers. It is a no-op on a database not in WAL mode.
-func (s *Store) checkpoint(ctx context.Context) error {
+func checkpoint(ctx context.Context, c dbConn) error {
 	for _, mode := range []string{"PASSIVE", "TRUNCATE"} {
 		var busy, logFrames, done int64
-		if err := s.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &logFrames, &done); err != nil {
+		if err := c.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &logFrames, &done); err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 	}
@@ -399,7 +490,8 @@ func (s *Store) checkpoint(ctx context.Context) error {
 
 // CountExpired implements sessionstore.Store.
 func (s *Store) CountExpired(ctx context.Context, before time.Time) (int, error) {
-	n, err := s.q.CountExpired(ctx, ms(before))
+	var n int64
+	err := s.use(ctx, func(_ dbConn, q *sqlitedb.Queries) (err error) { n, err = q.CountExpired(ctx, ms(before)); return err })
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: count expired: %w", err)
 	}

@@ -24,7 +24,7 @@ import (
 	"github.com/sqlsession/sqlsession/sessions/storetest"
 )
 
-func openMigrated(t *testing.T, open func(path string) (*sql.DB, error)) *sql.DB {
+func openMigrated(t testing.TB, open func(path string) (*sql.DB, error)) *sql.DB {
 	t.Helper()
 	conn, err := open(filepath.Join(t.TempDir(), "sessions.db"))
 	if err != nil {

@@ -137,5 +137,14 @@ SELECT count(*) FROM http_sessions
 WHERE expires_at > sqlc.arg(now);
 
 -- name: ProbeTable :exec
--- Fails when the table is missing; reads no row, whatever the table's size.
-SELECT 1 FROM http_sessions LIMIT 0;
+-- Fails when the table is missing, or is not sqlsession's: a column is
+-- missing (another library's table, or one not migrated to 00003) or has
+-- another type. Reads no row, whatever the table's size.
+SELECT id_hash, created_at, user_id, last_seen_at, ip, user_agent
+FROM http_sessions
+WHERE id_hash = ''::bytea
+  AND jsonb_typeof(data) = 'object'
+  AND expires_at <= now()
+  AND expires_bucket <= now()
+  AND user_id = ''::text
+LIMIT 0;

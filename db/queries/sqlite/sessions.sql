@@ -102,5 +102,6 @@ SELECT count(*) FROM http_sessions
 WHERE expires_at > sqlc.arg(now);
 
 -- name: ProbeTable :exec
--- Fails when the table is missing; reads no row, whatever the table's size.
-SELECT 1 FROM http_sessions LIMIT 0;
+-- Fails when the table is missing, or lacks a column of sqlsession's
+-- (another library's table). Reads no row, whatever the table's size.
+SELECT id_hash, data, expires_at, created_at, user_id, last_seen_at, ip, user_agent FROM http_sessions LIMIT 0;
