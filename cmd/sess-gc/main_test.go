@@ -72,7 +72,7 @@ func runGC(t testing.TB, env []string, args ...string) result {
 
 var summaryRE = regexp.MustCompile(`^deleted=(\d+) batches=(\d+) took=\S+\n$`)
 
-func parseDeleted(t *testing.T, stdout string) (deleted, batches int) {
+func parseDeleted(t testing.TB, stdout string) (deleted, batches int) {
 	t.Helper()
 	m := summaryRE.FindStringSubmatch(stdout)
 	if m == nil {

@@ -159,6 +159,7 @@ func liveStore(b *testing.B, dsn string) sessions.Store {
 		b.Fatal(err)
 	}
 	cfg.MaxConns = trafficWorkers
+	cfg.ConnConfig.RuntimeParams["application_name"] = "live"
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -204,7 +205,9 @@ func reapUnderTraffic(b *testing.B, pool *pgxpool.Pool, live sessions.Store, cut
 	mu.Lock()
 	reaping = true
 	mu.Unlock()
+	waits := sampleWaits(pool)
 	res, err := reapPaced(reaper, cut, batch, pause)
+	b.Logf("what the live backends waited for while reaping (samples): %v", waits())
 	stop()
 	wg.Wait()
 	if err != nil {
@@ -281,4 +284,31 @@ func reapPaced(s sessions.Store, cut time.Time, batch int, pause time.Duration) 
 		}
 		time.Sleep(pause)
 	}
+}
+
+// sampleWaits samples, every millisecond, what the live traffic's active
+// backends wait for (pg_stat_activity.wait_event; "cpu" when running),
+// until the returned function is called, which returns the counts.
+func sampleWaits(pool *pgxpool.Pool) func() map[string]int {
+	ctx, cancel := context.WithCancel(context.Background())
+	counts := map[string]int{}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			rows, err := pool.Query(ctx, `SELECT coalesce(wait_event_type || ':' || wait_event, 'cpu')
+				FROM pg_stat_activity WHERE application_name = 'live' AND state = 'active'`)
+			if err != nil {
+				return
+			}
+			for rows.Next() {
+				var w string
+				if rows.Scan(&w) == nil {
+					counts[w]++
+				}
+			}
+			rows.Close()
+			time.Sleep(time.Millisecond)
+		}
+	})
+	return func() map[string]int { cancel(); wg.Wait(); return counts }
 }

@@ -58,3 +58,23 @@ func TestVacuumPostgres(t *testing.T) {
 		t.Errorf("pg_stat_user_tables.last_vacuum not set after -vacuum (err %v)", err)
 	}
 }
+
+// Without -batch, sess-gc deletes 250 rows per statement on SQLite (other
+// processes' writes wait for one batch) and 1,000 on Postgres.
+func TestDefaultBatchPerDriver(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	seedSQLiteBig(t, path, 600, 10)
+	r := runGC(t, nil, "-driver", "sqlite", "-dsn", path)
+	if d, b := parseDeleted(t, r.stdout); d != 600 || b != 3 {
+		t.Errorf("sqlite: deleted=%d batches=%d, want 600 in 3 batches of 250", d, b)
+	}
+	e := pgtest.Migrated(t)
+	if _, err := e.DB.Exec(`INSERT INTO http_sessions (id_hash, data, expires_at, created_at)
+		SELECT sha256(i::text::bytea), '{}', now() - interval '1 hour', now() - interval '2 hours' FROM generate_series(1, 1500) i`); err != nil {
+		t.Fatal(err)
+	}
+	r = runGC(t, nil, "-driver", "postgres", "-dsn", e.DSN)
+	if d, b := parseDeleted(t, r.stdout); d != 1500 || b != 2 {
+		t.Errorf("postgres: deleted=%d batches=%d, want 1500 in 2 batches of 1000", d, b)
+	}
+}
