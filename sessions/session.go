@@ -232,34 +232,18 @@ func (s *Session) write() map[string]json.RawMessage {
 // Like Destroy and Save, it finishes even when ctx is cancelled (a client
 // that hangs up), within Options.StoreTimeout.
 func (s *Session) Regenerate(ctx context.Context) error {
-	if s == nil {
-		return ErrNoSession
-	}
-	id, err := s.m.genID(s.r)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := s.m.detach(ctx)
-	defer cancel()
-	s.mu.Lock()
-	old := s.hash
-	vanished, err := s.deleteRow(ctx, "regenerate")
-	if err != nil {
-		s.mu.Unlock()
-		return err
-	}
-	var ev event
-	if vanished {
-		ev = s.event("sessions: session revoked or expired before Regenerate; a new empty session replaces it")
-		s.generate(id, s.m.opts.Now())
-	} else {
+	return s.renew(ctx, "regenerate", func(id string, vanished bool) event {
+		if vanished {
+			ev := s.event("sessions: session revoked or expired before Regenerate; a new empty session replaces it")
+			s.generate(id, s.m.opts.Now())
+			return ev
+		}
+		old := s.hash
 		s.id, s.hash = id, HashID(id)
-		ev = s.event("sessions: session regenerated")
+		ev := s.event("sessions: session regenerated")
 		ev.old = &old
-	}
-	s.mu.Unlock()
-	s.log(ctx, ev)
-	return nil
+		return ev
+	})
 }
 
 // Destroy deletes the session from the store and clears the cookie. The
@@ -267,6 +251,19 @@ func (s *Session) Regenerate(ctx context.Context) error {
 // sets something in it. It finishes even when ctx is cancelled, within
 // Options.StoreTimeout.
 func (s *Session) Destroy(ctx context.Context) error {
+	return s.renew(ctx, "destroy", func(id string, _ bool) event {
+		ev := s.event("sessions: session destroyed")
+		s.generate(id, s.m.opts.Now())
+		s.asked.destroy = true
+		return ev
+	})
+}
+
+// renew is what Regenerate and Destroy share: a new id (from user code,
+// so outside the lock), the stored row deleted, without the caller's
+// cancellation, then next, under the lock, sets the session's new state
+// and returns the event to log once unlocked.
+func (s *Session) renew(ctx context.Context, op string, next func(id string, vanished bool) event) error {
 	if s == nil {
 		return ErrNoSession
 	}
@@ -277,13 +274,12 @@ func (s *Session) Destroy(ctx context.Context) error {
 	ctx, cancel := s.m.detach(ctx)
 	defer cancel()
 	s.mu.Lock()
-	ev := s.event("sessions: session destroyed")
-	if _, err := s.deleteRow(ctx, "destroy"); err != nil {
+	vanished, err := s.deleteRow(ctx, op)
+	if err != nil {
 		s.mu.Unlock()
 		return err
 	}
-	s.generate(id, s.m.opts.Now())
-	s.asked.destroy = true
+	ev := next(id, vanished)
 	s.mu.Unlock()
 	s.log(ctx, ev)
 	return nil

@@ -182,10 +182,7 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 	if c.UserID != nil {
 		r.UserID = *c.UserID
 	}
-	if c.Device != nil {
-		d := *c.Device
-		r.Device = &d
-	}
+	r.Device = copyDevice(c.Device, r.Device)
 	s.rows[h] = r
 	if c.UserID != nil {
 		s.evict(r.UserID, h, c.MaxPerUser, now)
@@ -204,10 +201,7 @@ func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt time
 		return fmt.Errorf("memstore: touch: %w", sessionstore.ErrNotFound)
 	}
 	r.ExpiresAt = expiresAt
-	if device != nil {
-		d := *device
-		r.Device = &d
-	}
+	r.Device = copyDevice(device, r.Device)
 	s.rows[h] = r
 	return nil
 }
@@ -307,4 +301,13 @@ func (s *Store) Count(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// copyDevice returns a copy of d, or old when d is nil (nothing recorded).
+func copyDevice(d, old *sessionstore.Device) *sessionstore.Device {
+	if d == nil {
+		return old
+	}
+	c := *d
+	return &c
 }

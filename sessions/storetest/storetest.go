@@ -322,7 +322,14 @@ func testUsers(t *testing.T, s sessionstore.Store) {
 		t.Errorf("ListUser(\"\") = %v, %v; want no sessions (anonymous sessions are nobody's)", l, err)
 	}
 
-	// SetUser on Update assigns, and clears, the principal.
+	testSetUserAndDestroy(t, s, a1, a2, b1, anon)
+}
+
+// testSetUserAndDestroy continues testUsers: Update assigns and clears the
+// user, and DestroyUser deletes the user's sessions, expired ones too.
+func testSetUserAndDestroy(t *testing.T, s sessionstore.Store, a1, a2, b1, anon sessionstore.IDHash) {
+	ctx := context.Background()
+	now := base.Add(time.Minute)
 	c := sessionstore.Change{ExpiresAt: base.Add(time.Hour), UserID: ptr("alice")}
 	if err := s.Update(ctx, anon, c, now); err != nil {
 		t.Fatal(err)
