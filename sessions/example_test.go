@@ -300,3 +300,24 @@ func ExampleSession_DestroyOtherSessions() {
 	// 2 sessions, last seen from 192.0.2.1
 	// 1 other session ended
 }
+
+// Cookie attributes chosen per request (express: cookie as a function of
+// req): here, a longer-lived cookie for the admin area's own path.
+func ExampleOptions_cookieFor() {
+	quiet := slog.New(slog.DiscardHandler)
+	m, _ := sessions.New(memstore.NewWithOptions(memstore.Options{Logger: quiet}), sessions.Options{
+		Secrets: []string{"a-secret"}, Logger: quiet,
+		CookieFor: func(r *http.Request) sessions.CookieOptions {
+			if strings.HasPrefix(r.URL.Path, "/admin/") {
+				return sessions.CookieOptions{Path: "/admin/", MaxAge: 8 * time.Hour, SameSite: http.SameSiteStrictMode}
+			}
+			return sessions.CookieOptions{SameSite: http.SameSiteLaxMode}
+		},
+	})
+	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _ = sessions.FromContext(r.Context()).Set("k", 1) }))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/admin/users", nil))
+	c := w.Header().Get("Set-Cookie")
+	fmt.Println(strings.Contains(c, "Path=/admin/"), strings.Contains(c, "SameSite=Strict"))
+	// Output: true true
+}

@@ -60,6 +60,7 @@ func (w *responseWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Write commits the session, then writes b.
 func (w *responseWriter) Write(b []byte) (int, error) {
 	w.commit()
 	if w.replaced {
