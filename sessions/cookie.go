@@ -65,6 +65,9 @@ func (m *Manager) verify(raw string, ok bool) string {
 	if !ok || raw == "" || len(raw) > maxCookieBytes {
 		return ""
 	}
+	if id, done := m.verifyEncoded(raw); done {
+		return id
+	}
 	if strings.IndexByte(raw, '%') >= 0 {
 		if v, err := url.PathUnescape(raw); err == nil {
 			raw = v // like decodeURIComponent; undecodable values are used as they are
@@ -79,6 +82,62 @@ func (m *Manager) verify(raw string, ok bool) string {
 		return ""
 	}
 	return id
+}
+
+// verifyEncoded is verify's allocation-free path for the value as
+// express-session and this package write it: "s%3A" + id + "." + the
+// signature, where only the signature may hold %XX escapes. done is false
+// for any other shape, which verify then decodes in full.
+func (m *Manager) verifyEncoded(raw string) (id string, done bool) {
+	rest, ok := strings.CutPrefix(raw, "s%3A")
+	dot := strings.LastIndexByte(rest, '.')
+	if !ok || dot <= 0 || strings.IndexByte(rest[:dot], '%') >= 0 {
+		return "", false
+	}
+	var buf [64]byte
+	sig, ok := unescapeTo(buf[:0], rest[dot+1:])
+	if !ok {
+		return "", false
+	}
+	if !m.signer.Verify(rest[:dot], sig) {
+		return "", true
+	}
+	return rest[:dot], true
+}
+
+// unescapeTo appends s with its %XX escapes decoded to dst; ok is false for
+// a malformed escape or a result longer than dst's capacity.
+func unescapeTo(dst []byte, s string) ([]byte, bool) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '%' {
+			if i+2 >= len(s) {
+				return nil, false
+			}
+			hi, lo := unhex(s[i+1]), unhex(s[i+2])
+			if hi < 0 || lo < 0 {
+				return nil, false
+			}
+			c, i = byte(hi<<4|lo), i+2
+		}
+		if len(dst) == cap(dst) {
+			return nil, false
+		}
+		dst = append(dst, c)
+	}
+	return dst, true
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
 }
 
 // cookieValue finds the cookie name in Cookie header lines, as

@@ -2,6 +2,8 @@ package sessions
 
 import (
 	"encoding/json"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -51,6 +53,37 @@ func FuzzStoredMaxAge(f *testing.F) {
 		}
 		if got, ok := storedMaxAge(json.RawMessage(raw)); !ok || got != want {
 			t.Fatalf("storedMaxAge(%s) = %v, %v; json.Unmarshal says %v", raw, got, ok, want)
+		}
+	})
+}
+
+// verify's allocation-free path accepts and refuses exactly what the full
+// decode (url.PathUnescape, then cookiesig.Unsign) does.
+func FuzzVerify(f *testing.F) {
+	m, err := New(nopStore{}, Options{Secrets: []string{"s1", "s2"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	good := encodeCookieValue("s:" + m.signer.Sign("some-id_123"))
+	for _, seed := range []string{good, good + "x", good[:len(good)-3], "s%3Aa.b", "s:abc.def", "s%3A%41.x", "s%3Aid.%2", "s%3A.abc"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		want := ""
+		v := raw
+		if u, err := url.PathUnescape(raw); err == nil {
+			v = u
+		}
+		if signed, ok := strings.CutPrefix(v, "s:"); ok {
+			if id, ok := m.signer.Unsign(signed); ok {
+				want = id
+			}
+		}
+		if len(raw) > maxCookieBytes || raw == "" {
+			want = ""
+		}
+		if got := m.verify(raw, true); got != want {
+			t.Fatalf("verify(%q) = %q, the full decode says %q", raw, got, want)
 		}
 	})
 }
