@@ -25,8 +25,13 @@
 // When to save and when to set the cookie follow express-session: new
 // sessions are saved (and cookied) only when modified, unless
 // SaveUninitialized; unmodified sessions are only touched (expiry moved),
-// unless Resave; Rolling re-sends the cookie on every response. The session
-// is saved before the response's first byte; saves are merges of the keys
-// the request changed, so concurrent requests do not lose each other's
-// writes.
+// unless Resave — at most once per Options.TouchAfter (a minute by
+// default, so most reads are one statement; TouchEveryRequest is express's
+// behaviour); Rolling re-sends the cookie whenever the expiry moves. The
+// session is saved before the response's first byte; saves are merges of
+// the keys the request changed, so concurrent requests do not lose each
+// other's writes.
+//
+// Applications need only this package and a store; package sessionstore
+// is the contract for those who write a store.
 package sessions
