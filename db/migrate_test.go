@@ -11,28 +11,8 @@ import (
 
 	"github.com/sqlsession/sqlsession/db"
 	"github.com/sqlsession/sqlsession/internal/pgtest"
+	"github.com/sqlsession/sqlsession/internal/testsql"
 )
-
-func queryStrings(t *testing.T, conn *sql.DB, q string, args ...any) []string {
-	t.Helper()
-	rows, err := conn.Query(q, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 func TestMigratePostgres(t *testing.T) {
 	e := pgtest.New(t)
@@ -70,7 +50,7 @@ func TestMigratePostgres(t *testing.T) {
 	if err := db.MigrateDown(ctx, e.DB, db.Postgres); err != nil {
 		t.Fatalf("MigrateDown: %v", err)
 	}
-	if got := queryStrings(t, e.DB, `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'http_sessions'`, e.Schema); len(got) != 0 {
+	if got := testsql.Strings(t, e.DB, `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'http_sessions'`, e.Schema); len(got) != 0 {
 		t.Fatalf("http_sessions still exists after down")
 	}
 	if err := db.Migrate(ctx, e.DB, db.Postgres); err != nil {
@@ -94,7 +74,7 @@ func assertPostgresSchema(t *testing.T, e *pgtest.Env) {
 		"ip":           "text YES",
 		"user_agent":   "text YES",
 	}
-	cols := queryStrings(t, e.DB, `SELECT column_name || ' ' || data_type || ' ' || is_nullable
+	cols := testsql.Strings(t, e.DB, `SELECT column_name || ' ' || data_type || ' ' || is_nullable
 		FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'http_sessions'`, e.Schema)
 	if len(cols) != len(want) {
 		t.Fatalf("http_sessions columns = %v, want %d columns", cols, len(want))
@@ -105,13 +85,13 @@ func assertPostgresSchema(t *testing.T, e *pgtest.Env) {
 			t.Errorf("column %s: got %q, want %q", name, rest, want[name])
 		}
 	}
-	pk := queryStrings(t, e.DB, `SELECT a.attname FROM pg_index i
+	pk := testsql.Strings(t, e.DB, `SELECT a.attname FROM pg_index i
 		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
 		WHERE i.indrelid = (quote_ident($1) || '.http_sessions')::regclass AND i.indisprimary`, e.Schema)
 	if len(pk) != 1 || pk[0] != "id_hash" {
 		t.Errorf("primary key = %v, want [id_hash]", pk)
 	}
-	idx := queryStrings(t, e.DB, `SELECT indexname || ': ' || indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'http_sessions' ORDER BY indexname`, e.Schema)
+	idx := testsql.Strings(t, e.DB, `SELECT indexname || ': ' || indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'http_sessions' ORDER BY indexname`, e.Schema)
 	joined := strings.Join(idx, "\n")
 	if !strings.Contains(joined, "http_sessions_expires_bucket_idx: CREATE INDEX http_sessions_expires_bucket_idx ON "+e.Schema+".http_sessions USING btree (expires_bucket)") {
 		t.Errorf("expires_bucket index missing:\n%s", joined)

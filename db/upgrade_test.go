@@ -10,6 +10,7 @@ import (
 
 	"github.com/sqlsession/sqlsession/db"
 	"github.com/sqlsession/sqlsession/internal/pgtest"
+	"github.com/sqlsession/sqlsession/internal/testsql"
 	"github.com/sqlsession/sqlsession/sessions"
 	"github.com/sqlsession/sqlsession/sessions/pgstore"
 	"github.com/sqlsession/sqlsession/sessions/sessionstore"
@@ -70,9 +71,9 @@ func TestUpgradeExpiresBucket(t *testing.T) {
 	if err := db.MigrateTo(ctx, e.DB, db.Postgres, 1); err != nil {
 		t.Fatalf("down to 1: %v", err)
 	}
-	cols := strings.Join(queryStrings(t, e.DB, `SELECT column_name FROM information_schema.columns
+	cols := strings.Join(testsql.Strings(t, e.DB, `SELECT column_name FROM information_schema.columns
 		WHERE table_schema = $1 AND table_name = 'http_sessions' ORDER BY column_name`, e.Schema), ",")
-	idx := strings.Join(queryStrings(t, e.DB, `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'http_sessions'`, e.Schema), "\n")
+	idx := strings.Join(testsql.Strings(t, e.DB, `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'http_sessions'`, e.Schema), "\n")
 	if cols != "created_at,data,expires_at,id_hash,user_id" || !strings.Contains(idx, "(expires_at)") {
 		t.Errorf("after down: columns %s, indexes\n%s", cols, idx)
 	}

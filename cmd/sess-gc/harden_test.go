@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -77,18 +76,7 @@ func TestSIGTERMWhileConnecting(t *testing.T) {
 		_ = cmd.Process.Kill()
 		t.Fatal("sess-gc never connected")
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("SIGTERM while connecting: %v (stderr %q), want exit 0", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatal("sess-gc did not stop on SIGTERM while connecting")
-	}
+	stopAndWait(t, cmd, &stderr, "while connecting")
 }
 
 // A table named http_sessions that is not sqlsession's (another library's:

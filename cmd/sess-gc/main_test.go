@@ -261,18 +261,7 @@ func TestEveryStopsOnSIGTERM(t *testing.T) {
 		_ = cmd.Process.Kill()
 		t.Fatalf("first run: %q %v", line, err)
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("after SIGTERM: %v (stderr %q), want exit 0", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatal("sess-gc -every did not stop on SIGTERM")
-	}
+	stopAndWait(t, cmd, &stderr, "after a run of -every")
 }
 
 func TestMigrateRunTwice(t *testing.T) {
@@ -405,4 +394,21 @@ func TestEveryRecovers(t *testing.T) {
 		t.Fatalf("after the database appeared: %q %v", line, err)
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
+}
+
+// stopAndWait sends SIGTERM to cmd and fails t unless it exits 0 within 30 s.
+func stopAndWait(t *testing.T, cmd *exec.Cmd, stderr *bytes.Buffer, when string) {
+	t.Helper()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("SIGTERM %s: %v (stderr %q), want exit 0", when, err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("sess-gc did not stop on SIGTERM %s", when)
+	}
 }

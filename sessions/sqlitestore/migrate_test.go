@@ -14,6 +14,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/sqlsession/sqlsession/db"
+	"github.com/sqlsession/sqlsession/internal/testsql"
 )
 
 func openSQLite(t *testing.T) *sql.DB {
@@ -24,27 +25,6 @@ func openSQLite(t *testing.T) *sql.DB {
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	return conn
-}
-
-func queryStrings(t *testing.T, conn *sql.DB, q string, args ...any) []string {
-	t.Helper()
-	rows, err := conn.Query(q, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 func TestMigrateSQLite(t *testing.T) {
@@ -60,16 +40,16 @@ func TestMigrateSQLite(t *testing.T) {
 		}
 	}
 	assertSQLiteSchema(t, conn)
-	if got := queryStrings(t, conn, `SELECT CAST(count(*) AS TEXT) FROM goose_db_version`); got[0] != "2" {
+	if got := testsql.Strings(t, conn, `SELECT CAST(count(*) AS TEXT) FROM goose_db_version`); got[0] != "2" {
 		t.Errorf("application's goose_db_version has %s rows, want 2", got[0])
 	}
-	if got := queryStrings(t, conn, `SELECT CAST(count(*) AS TEXT) FROM sqlsession_goose_version WHERE version_id = 1`); got[0] != "1" {
+	if got := testsql.Strings(t, conn, `SELECT CAST(count(*) AS TEXT) FROM sqlsession_goose_version WHERE version_id = 1`); got[0] != "1" {
 		t.Errorf("sqlsession_goose_version records version 1 %s times, want once", got[0])
 	}
 	if err := db.MigrateDown(ctx, conn, db.SQLite); err != nil {
 		t.Fatalf("MigrateDown: %v", err)
 	}
-	if got := queryStrings(t, conn, `SELECT name FROM sqlite_master WHERE name LIKE 'http_sessions%'`); len(got) != 0 {
+	if got := testsql.Strings(t, conn, `SELECT name FROM sqlite_master WHERE name LIKE 'http_sessions%'`); len(got) != 0 {
 		t.Fatalf("after down, still present: %v", got)
 	}
 	if err := db.Migrate(ctx, conn, db.SQLite); err != nil {
@@ -91,7 +71,7 @@ func assertSQLiteSchema(t *testing.T, conn *sql.DB) {
 		"ip":           "TEXT notnull=0 pk=0",
 		"user_agent":   "TEXT notnull=0 pk=0",
 	}
-	cols := queryStrings(t, conn, `SELECT name || ' ' || type || ' notnull=' || "notnull" || ' pk=' || pk FROM pragma_table_info('http_sessions')`)
+	cols := testsql.Strings(t, conn, `SELECT name || ' ' || type || ' notnull=' || "notnull" || ' pk=' || pk FROM pragma_table_info('http_sessions')`)
 	if len(cols) != len(want) {
 		t.Fatalf("columns = %v", cols)
 	}
@@ -101,7 +81,7 @@ func assertSQLiteSchema(t *testing.T, conn *sql.DB) {
 			t.Errorf("column %s: got %q, want %q", name, rest, want[name])
 		}
 	}
-	idx := strings.Join(queryStrings(t, conn, `SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'http_sessions' AND sql IS NOT NULL ORDER BY name`), "\n")
+	idx := strings.Join(testsql.Strings(t, conn, `SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'http_sessions' AND sql IS NOT NULL ORDER BY name`), "\n")
 	if !strings.Contains(idx, "http_sessions_expires_at_idx ON http_sessions (expires_at)") {
 		t.Errorf("expires_at index missing:\n%s", idx)
 	}
@@ -124,7 +104,7 @@ func TestUpgradeDeviceSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	snapshot := func() string {
-		return strings.Join(queryStrings(t, conn, `SELECT hex(id_hash) || data || expires_at || created_at || user_id FROM http_sessions ORDER BY id_hash`), ";")
+		return strings.Join(testsql.Strings(t, conn, `SELECT hex(id_hash) || data || expires_at || created_at || user_id FROM http_sessions ORDER BY id_hash`), ";")
 	}
 	before := snapshot()
 	if err := db.Migrate(ctx, conn, db.SQLite); err != nil {
@@ -133,7 +113,7 @@ func TestUpgradeDeviceSQLite(t *testing.T) {
 	if snapshot() != before {
 		t.Fatal("rows changed by the migration")
 	}
-	if got := queryStrings(t, conn, `SELECT CAST(count(*) AS TEXT) FROM http_sessions WHERE last_seen_at IS NULL AND ip IS NULL`); got[0] != "50" {
+	if got := testsql.Strings(t, conn, `SELECT CAST(count(*) AS TEXT) FROM http_sessions WHERE last_seen_at IS NULL AND ip IS NULL`); got[0] != "50" {
 		t.Errorf("%s rows with empty device columns, want 50", got[0])
 	}
 	if err := db.MigrateTo(ctx, conn, db.SQLite, 2); err != nil {

@@ -509,3 +509,18 @@ func testConcurrentMixed(t *testing.T, s sessionstore.Store) {
 		t.Errorf("concurrent operation: %v", err)
 	}
 }
+
+// CheckRowHoldsNoID checks, for a store's own tests, a row as the store
+// wrote it for the session id: its key is exactly SHA-256(id), and neither
+// the key nor any other column holds the raw id.
+func CheckRowHoldsNoID(t *testing.T, id string, idHash []byte, columns ...string) {
+	t.Helper()
+	if sum := sessionstore.HashID(id); string(idHash) != string(sum[:]) {
+		t.Errorf("id_hash = %x, want sha256(id) = %x", idHash, sum)
+	}
+	for _, col := range append(columns, string(idHash)) {
+		if strings.Contains(col, id) {
+			t.Errorf("raw id found in a column: %q", col)
+		}
+	}
+}
