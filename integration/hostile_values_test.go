@@ -107,16 +107,7 @@ func hostileApp(t testing.TB, store sessions.Store, values []hostileValue) http.
 		_, _ = sessions.FromContext(r.Context()).Get("user", &u)
 		fmt.Fprint(w, u)
 	})
-	m, err := sessions.New(store, sessions.Options{
-		Secrets: []string{secret}, Logger: slog.New(slog.DiscardHandler),
-		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
-			http.Error(w, "session store error: "+err.Error(), http.StatusInternalServerError)
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m.Handler(mux)
+	return errorShowingManager(t, store).Handler(mux)
 }
 
 // setUser calls Session.SetUser, returning its error where it has one.
@@ -357,6 +348,13 @@ func fuzzSetApp(t testing.TB, store sessions.Store) http.Handler {
 			http.Error(w, fmt.Sprintf("read back %q (found %v, %v), want %q", got, ok, err, want), http.StatusConflict)
 		}
 	})
+	return errorShowingManager(t, store).Handler(mux)
+}
+
+// errorShowingManager is a Manager whose ErrorHandler puts the error in
+// the 500 response, so a failing test says what the store refused.
+func errorShowingManager(t testing.TB, store sessions.Store) *sessions.Manager {
+	t.Helper()
 	m, err := sessions.New(store, sessions.Options{
 		Secrets: []string{secret}, Logger: slog.New(slog.DiscardHandler),
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
@@ -366,5 +364,5 @@ func fuzzSetApp(t testing.TB, store sessions.Store) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m.Handler(mux)
+	return m
 }
