@@ -161,20 +161,14 @@ func TestHeaderTransport(t *testing.T) {
 	defer srv.Close()
 	call := func(path, token, cookie string) (*http.Response, string) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		h := http.Header{}
 		if token != "-" {
-			req.Header.Set("X-Session-Token", token)
+			h["X-Session-Token"] = []string{token}
 		}
 		if cookie != "" {
-			req.Header.Set("Cookie", cookie)
+			h.Set("Cookie", cookie)
 		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res, string(b)
+		return httpGet(t, srv.URL+path, h)
 	}
 
 	res, _ := call("/login", "", "") // no token yet: the header, empty

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -69,17 +68,11 @@ func startExpress(t *testing.T, secrets ...string) string {
 
 func getNode(t *testing.T, u, cookie string) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", u, nil)
+	h := http.Header{}
 	if cookie != "" {
-		req.Header.Set("Cookie", cookie)
+		h.Set("Cookie", cookie)
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res, string(b)
+	return httpGet(t, u, h)
 }
 
 func TestExpressCompatibility(t *testing.T) {

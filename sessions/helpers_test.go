@@ -210,3 +210,21 @@ func noop(w http.ResponseWriter, r *http.Request) {}
 var errBoom = errors.New("boom")
 
 func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+// httpGet sends a GET with the given headers over real HTTP and returns the
+// response and its body.
+func httpGet(t *testing.T, u string, h http.Header) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = h
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
