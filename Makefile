@@ -70,7 +70,7 @@ bench-deps:
 ## bench: the #11 benchmarks on Postgres (see BENCHMARKS.md); needs SQLSESSION_TEST_POSTGRES_DSN.
 ## (1) every stack over real HTTP, interleaved, medians + targets; (2) the middleware alone
 ## against a bare handler; (3) sqlc's GetSession vs the lean read. Output also in integration/bench.out.
-## Tune with BENCH_ROUNDS (5), BENCH_SECONDS (2), BENCH_WORKERS (16), BENCH_QUERY_SECONDS (1).
+## Tune with BENCH_ROUNDS (9), BENCH_SECONDS (1), BENCH_WORKERS (16), BENCH_QUERY_SECONDS (1).
 bench: bench-deps
 	@rm -f integration/bench.out
 	cd integration && $(GO) test -run '^$$' -bench '^BenchmarkPeers$$' -benchtime 1x -timeout 30m ./bench >> bench.out 2>&1; \

@@ -40,8 +40,8 @@ func envNumber(name string, def float64) float64 {
 
 func loadConfig() config {
 	return config{
-		rounds:   int(envNumber("BENCH_ROUNDS", 5)),
-		measure:  time.Duration(envNumber("BENCH_SECONDS", 2) * float64(time.Second)),
+		rounds:   int(envNumber("BENCH_ROUNDS", 9)),
+		measure:  time.Duration(envNumber("BENCH_SECONDS", 1) * float64(time.Second)),
 		warmup:   time.Duration(envNumber("BENCH_WARMUP_SECONDS", 0.25) * float64(time.Second)),
 		workers:  int(envNumber("BENCH_WORKERS", 16)),
 		sessions: 64,

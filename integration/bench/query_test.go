@@ -69,7 +69,7 @@ func readVariants() []readVariant {
 // Run it with -benchtime 1x.
 func BenchmarkReadQuery(b *testing.B) {
 	pool, hashes := readQuerySetup(b)
-	rounds := int(envNumber("BENCH_ROUNDS", 5))
+	rounds := int(envNumber("BENCH_ROUNDS", 9))
 	d := time.Duration(envNumber("BENCH_QUERY_SECONDS", 1) * float64(time.Second))
 	vs := readVariants()
 	par := make([][]float64, len(vs))

@@ -186,7 +186,9 @@ func scsStack(b *testing.B) goStack {
 		return sm.LoadAndSave(h(sm))
 	}
 	read := func(sm *scs.SessionManager) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(sm.GetString(r.Context(), "user"))) }
+		return func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte(sm.GetString(r.Context(), "user")))
+		}
 	}
 	return goStack{name: "scs + pgxstore", stmts: c, pool: pool, tables: []string{"sessions"}, routes: map[string]http.Handler{
 		routeRead:         mk(0, read),
