@@ -5,8 +5,10 @@ SQLC     = $(TOOLS) sqlc
 STATICCHECK = $(TOOLS) staticcheck
 MODULES  = . integration
 RACE    ?= -race
+BENCHTIME ?= 1s
+BENCHCOUNT ?= 5
 
-.PHONY: all generate check-generated lint test test-root test-integration fuzz bench bench-deps demo screenshots node-deps node-test tidy
+.PHONY: all generate check-generated lint test test-root test-integration fuzz bench demo screenshots node-deps node-test tidy
 
 all: check-generated lint test
 
@@ -61,24 +63,23 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzUnsign$$' -fuzztime $(FUZZTIME) ./sessions/cookiesig
 	cd integration && $(GO) test -run '^$$' -fuzz '^FuzzCookie$$' -fuzztime $(FUZZTIME) .
 
+## bench: peer benchmarks on Postgres (see BENCHMARKS.md); needs SQLSESSION_TEST_POSTGRES_DSN.
+## (the #11 set, see below; `make bench-deps` installs its express peer)
+
 ## bench-deps: the npm packages of the express-session + connect-pg-simple peer of make bench.
 BENCH_NODE_DIR = integration/bench/testdata/expressapp
 bench-deps:
 	@if ! command -v npm >/dev/null 2>&1; then echo "bench-deps: npm not installed; the express peer is skipped"; exit 0; fi; \
 	cd $(BENCH_NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
-## bench: the #11 benchmarks on Postgres (see BENCHMARKS.md); needs SQLSESSION_TEST_POSTGRES_DSN.
 ## (1) every stack over real HTTP, interleaved, medians + targets; (2) the middleware alone
-## against a bare handler; (3) sqlc's GetSession vs the lean read. Output also in integration/bench.out.
+## against a bare handler; (3) sqlc's GetSession vs the lean read. Each prints Markdown or
+## benchmark lines (keep them: make bench | tee bench.out). About 8 minutes on 2 CPUs.
 ## Tune with BENCH_ROUNDS (9), BENCH_SECONDS (1), BENCH_WORKERS (16), BENCH_QUERY_SECONDS (1).
 bench: bench-deps
-	@rm -f integration/bench.out
-	cd integration && $(GO) test -run '^$$' -bench '^BenchmarkPeers$$' -benchtime 1x -timeout 30m ./bench >> bench.out 2>&1; \
-		rc=$$?; cat bench.out; exit $$rc
-	$(GO) test -run '^$$' -bench '^BenchmarkMiddlewareRead$$' -benchmem -count 5 ./sessions > integration/bench.mw.out 2>&1; \
-		rc=$$?; cat integration/bench.mw.out; cat integration/bench.mw.out >> integration/bench.out; rm -f integration/bench.mw.out; exit $$rc
-	cd integration && $(GO) test -run '^$$' -bench '^BenchmarkReadQuery$$' -benchtime 1x -timeout 30m ./bench > bench.q.out 2>&1; \
-		rc=$$?; cat bench.q.out; cat bench.q.out >> bench.out; rm -f bench.q.out; exit $$rc
+	cd integration && $(GO) test -run '^$$' -bench '^BenchmarkPeers$$' -benchtime 1x -timeout 30m ./bench
+	$(GO) test -run '^$$' -bench '^BenchmarkMiddlewareRead$$' -benchmem -count 5 ./sessions
+	cd integration && $(GO) test -run '^$$' -bench '^BenchmarkReadQuery$$' -benchtime 1x -timeout 30m ./bench
 
 ## demo: build and run examples/basic (SQLite in ./sqlsession-demo.db, or Postgres when DATABASE_URL is set).
 demo:
