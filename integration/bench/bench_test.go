@@ -59,6 +59,8 @@ type peer struct {
 	tables     []string
 	client     *http.Client
 	cookies    []string
+	app        string // application_name of its Postgres connections
+	proc       int    // its server process when not this one (node), else 0
 }
 
 // serve puts a Go stack's routes on a loopback http.Server.
@@ -75,8 +77,12 @@ func serve(b *testing.B, s goStack) peer {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	b.Cleanup(func() { _ = srv.Close() })
+	var app string
+	if err := s.pool.QueryRow(context.Background(), "SELECT current_setting('application_name')").Scan(&app); err != nil {
+		b.Fatal(err)
+	}
 	return peer{name: s.name, base: "http://" + ln.Addr().String(), inproc: mux,
-		statements: s.stmts.n.Load, admin: s.pool, tables: s.tables}
+		statements: s.stmts.n.Load, admin: s.pool, tables: s.tables, app: app}
 }
 
 // login creates n sessions through the peer's /new route and keeps their
@@ -117,6 +123,7 @@ func (p *peer) settle(b *testing.B) {
 // sample is one measurement of one route on one stack.
 type sample struct {
 	rps, p50, p99, sql float64 // req/s, µs, µs, statements per request
+	pgCPU, appCPU      float64 // µs of CPU per request: Postgres; the stack and the client
 }
 
 // measure settles, warms up, then loads route for cfg.measure.
@@ -125,13 +132,18 @@ func (p *peer) measure(b *testing.B, route string, cfg config) sample {
 	p.settle(b)
 	p.load(b, route, cfg.workers, cfg.warmup)
 	s0 := p.statements()
+	pids := p.backends(b)
+	c0 := p.cpu(pids)
 	n, elapsed, lat := p.load(b, route, cfg.workers, cfg.measure)
+	c1 := p.cpu(pids)
 	sql := p.statements() - s0
 	return sample{
-		rps: float64(n) / elapsed.Seconds(),
-		p50: float64(lat[len(lat)/2].Nanoseconds()) / 1e3,
-		p99: float64(lat[len(lat)*99/100].Nanoseconds()) / 1e3,
-		sql: float64(sql) / float64(n),
+		pgCPU:  float64(c1.pg-c0.pg) / float64(n) / 1e3,
+		appCPU: float64(c1.app-c0.app) / float64(n) / 1e3,
+		rps:    float64(n) / elapsed.Seconds(),
+		p50:    float64(lat[len(lat)/2].Nanoseconds()) / 1e3,
+		p99:    float64(lat[len(lat)*99/100].Nanoseconds()) / 1e3,
+		sql:    float64(sql) / float64(n),
 	}
 }
 

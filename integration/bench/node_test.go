@@ -44,7 +44,7 @@ func expressStack(b *testing.B) (p peer, ok bool) {
 		}
 	}
 	e := pgtest.NewOn(b, testpg.ServerDSN(b))
-	base := startNode(b, node, testpg.ServerDSN(b), e.Schema)
+	base, pid := startNode(b, node, testpg.ServerDSN(b), e.Schema)
 	statements := func() int64 {
 		resp, err := http.Get(base + "/_sql")
 		if err != nil {
@@ -59,7 +59,7 @@ func expressStack(b *testing.B) (p peer, ok bool) {
 		return n
 	}
 	return peer{name: "express-session + connect-pg-simple (node " + nodeVersion(node) + ")", base: base,
-		statements: statements, admin: e.Pool, tables: []string{"session"}}, true
+		statements: statements, admin: e.Pool, tables: []string{"session"}, app: e.Schema, proc: pid}, true
 }
 
 func nodeVersion(node string) string {
@@ -70,9 +70,9 @@ func nodeVersion(node string) string {
 	return strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
 }
 
-// startNode runs server.js and returns its base URL; the process is
-// stopped when the benchmark ends.
-func startNode(b *testing.B, node, serverDSN, schema string) string {
+// startNode runs server.js and returns its base URL and process id; the
+// process is stopped when the benchmark ends.
+func startNode(b *testing.B, node, serverDSN, schema string) (string, int) {
 	b.Helper()
 	cmd := exec.Command(node, "server.js")
 	cmd.Dir = expressAppDir
@@ -112,9 +112,9 @@ func startNode(b *testing.B, node, serverDSN, schema string) string {
 		if port == "" {
 			b.Fatal("express app exited before printing its port")
 		}
-		return fmt.Sprintf("http://127.0.0.1:%s", port)
+		return fmt.Sprintf("http://127.0.0.1:%s", port), cmd.Process.Pid
 	case <-ctx.Done():
 		b.Fatal("express app printed no port within a minute")
-		return ""
+		return "", 0
 	}
 }

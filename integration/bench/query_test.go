@@ -4,11 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"os"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -165,13 +162,7 @@ func backendPIDs(b *testing.B, pool *pgxpool.Pool) []int {
 // and the CPU time of this process.
 func cpuNanos(pids []int) (server, self int64) {
 	for _, pid := range pids {
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
-		if err != nil {
-			return 0, 0
-		}
-		f, _, _ := strings.Cut(string(data), " ")
-		n, _ := strconv.ParseInt(f, 10, 64)
-		server += n
+		server += schedNanos(fmt.Sprintf("/proc/%d/schedstat", pid))
 	}
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)

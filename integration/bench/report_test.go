@@ -74,12 +74,13 @@ func report(w io.Writer, b *testing.B, cfg config, peers []peer, res map[string]
 		"load from a Go client in the benchmark process, %d concurrent keep-alive connections, spread over %d sessions. "+
 		"%d interleaved rounds of %v per route and stack (after %v unmeasured warm-up and a VACUUM + CHECKPOINT); "+
 		"figures are medians over the rounds, × ceiling the median of the per-round ratios. "+
-		"allocs/req: the Go stack's handler in-process (middleware, store, pgx; not net/http), serial, 200 requests.\n",
+		"allocs/req: the Go stack's handler in-process (middleware, store, pgx; not net/http), serial, 200 requests. "+
+		"CPU per request: PG = the stack's Postgres server processes; app+client = the benchmark process (Go client and, for Go stacks, the server) plus node for express.\n",
 		cfg.workers, cfg.sessions, cfg.rounds, cfg.measure, cfg.warmup)
 	for _, route := range routes {
 		fmt.Fprintf(w, "\n#### %s\n\n", routeTitles[route])
-		fmt.Fprintln(w, "| stack | req/s | × ceiling | p50 µs | p99 µs | allocs/req | SQL/req | req/s per round |")
-		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---|")
+		fmt.Fprintln(w, "| stack | req/s | × ceiling | p50 µs | p99 µs | allocs/req | SQL/req | PG CPU µs/req | app+client CPU µs/req | req/s per round |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 		for i, p := range peers {
 			ss := res[route][i]
 			a := "n/a"
@@ -94,11 +95,13 @@ func report(w io.Writer, b *testing.B, cfg config, peers []peer, res map[string]
 			if strings.HasPrefix(name, "sqlsession") {
 				name = "**" + name + "**"
 			}
-			fmt.Fprintf(w, "| %s | %s | %.2f | %s | %s | %s | %.2f | %s |\n", name,
+			fmt.Fprintf(w, "| %s | %s | %.2f | %s | %s | %s | %.2f | %.0f | %.0f | %s |\n", name,
 				num(median(field(ss, rps)), 0), ratio(ss, res[route][0]),
 				num(median(field(ss, func(s sample) float64 { return s.p50 })), 0),
 				num(median(field(ss, func(s sample) float64 { return s.p99 })), 0),
-				a, median(field(ss, func(s sample) float64 { return s.sql })), strings.Join(runs, " · "))
+				a, median(field(ss, func(s sample) float64 { return s.sql })),
+				median(field(ss, func(s sample) float64 { return s.pgCPU })),
+				median(field(ss, func(s sample) float64 { return s.appCPU })), strings.Join(runs, " · "))
 		}
 	}
 	targets(w, peers, res)

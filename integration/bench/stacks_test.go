@@ -66,6 +66,7 @@ func newPool(b *testing.B, e *pgtest.Env) (*pgxpool.Pool, *statementCounter) {
 	c := &statementCounter{}
 	cfg.ConnConfig.Tracer = c
 	cfg.MaxConns = 8
+	cfg.ConnConfig.RuntimeParams["application_name"] = e.Schema // finds its server processes (cpu.go)
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)

@@ -17,7 +17,7 @@ const pg = require('pg');
 const PGStore = require('connect-pg-simple')(session);
 
 let statements = 0;
-const pool = new pg.Pool({ connectionString: process.env.PG_DSN, max: 8 });
+const pool = new pg.Pool({ connectionString: process.env.PG_DSN, max: 8, application_name: process.env.PG_SCHEMA });
 const query = pool.query.bind(pool);
 pool.query = (...args) => { statements++; return query(...args); };
 
