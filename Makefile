@@ -89,8 +89,22 @@ fuzz:
 	cd integration && $(GO) test -run '^$$' -fuzz '^FuzzSet$$' -fuzztime 2000x .
 
 ## bench: peer benchmarks on Postgres (see BENCHMARKS.md); needs SQLSESSION_TEST_POSTGRES_DSN.
-bench:
-	cd integration && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./bench | tee bench.out
+## (the #11 set, see below; `make bench-deps` installs its express peer)
+
+## bench-deps: the npm packages of the express-session + connect-pg-simple peer of make bench.
+BENCH_NODE_DIR = integration/bench/testdata/expressapp
+bench-deps:
+	@if ! command -v npm >/dev/null 2>&1; then echo "bench-deps: npm not installed; the express peer is skipped"; exit 0; fi; \
+	cd $(BENCH_NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+
+## (1) every stack over real HTTP, interleaved, medians + targets; (2) the middleware alone
+## against a bare handler; (3) sqlc's GetSession vs the lean read. Each prints Markdown or
+## benchmark lines (keep them: make bench | tee bench.out). About 8 minutes on 2 CPUs.
+## Tune with BENCH_ROUNDS (9), BENCH_SECONDS (1), BENCH_WORKERS (16), BENCH_QUERY_SECONDS (1).
+bench: bench-deps
+	cd integration && $(GO) test -run '^$$' -bench '^BenchmarkPeers$$' -benchtime 1x -timeout 30m ./bench
+	$(GO) test -run '^$$' -bench '^BenchmarkMiddlewareRead$$' -benchmem -count 5 ./sessions
+	cd integration && $(GO) test -run '^$$' -bench '^BenchmarkReadQuery$$' -benchtime 1x -timeout 30m ./bench
 
 ## demo: build and run examples/basic (SQLite in ./sqlsession-demo.db, or Postgres when DATABASE_URL is set).
 demo:

@@ -27,16 +27,16 @@ import (
 	"github.com/sqlsession/sqlsession/sessions/pgstore"
 )
 
-// Routes every stack serves.
+// Routes every stack serves, as GET /<route>.
 const (
-	routeRead       = "read"            // session loaded, unchanged
-	routeWrite      = "write"           // one key changed
-	routeRolling    = "rolling"         // read with the expiry extended on every request
-	routeRollingTA  = "rolling-touch1m" // rolling read, expiry writes at most once a minute (TouchAfter)
-	routeNewSession = "new"             // login: a new session is created
+	routeRead         = "read"          // session loaded, unchanged; each stack's defaults
+	routeWrite        = "write"         // one key changed
+	routeRolling      = "rolling"       // rolling session (expiry slides), each stack's defaults
+	routeRollingEvery = "rolling-every" // rolling, expiry written on every request (express exact)
+	routeNewSession   = "new"           // login: a new session is created
 )
 
-var routes = []string{routeRead, routeWrite, routeRolling, routeRollingTA, routeNewSession}
+var routes = []string{routeRead, routeWrite, routeRolling, routeRollingEvery, routeNewSession}
 
 // statementCounter counts the SQL statements a pool sends.
 type statementCounter struct{ n atomic.Int64 }
@@ -47,15 +47,18 @@ func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ p
 }
 func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
-// stack is one HTTP session implementation on its own schema and pool.
-type stack struct {
-	name     string
-	handlers map[string]http.Handler
-	stmts    *statementCounter
-	pool     *pgxpool.Pool
+// goStack is one Go session implementation: its routes, on its own schema
+// and an 8-connection pool whose statements are counted.
+type goStack struct {
+	name   string
+	routes map[string]http.Handler
+	stmts  *statementCounter
+	pool   *pgxpool.Pool
+	tables []string // VACUUMed before every measurement
 }
 
 func newPool(b *testing.B, e *pgtest.Env) (*pgxpool.Pool, *statementCounter) {
+	b.Helper()
 	cfg, err := pgxpool.ParseConfig(e.DSN)
 	if err != nil {
 		b.Fatal(err)
@@ -63,6 +66,7 @@ func newPool(b *testing.B, e *pgtest.Env) (*pgxpool.Pool, *statementCounter) {
 	c := &statementCounter{}
 	cfg.ConnConfig.Tracer = c
 	cfg.MaxConns = 8
+	cfg.ConnConfig.RuntimeParams["application_name"] = e.Schema // finds its server processes (cpu.go)
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -71,68 +75,59 @@ func newPool(b *testing.B, e *pgtest.Env) (*pgxpool.Pool, *statementCounter) {
 	return pool, c
 }
 
-func exec(b *testing.B, pool *pgxpool.Pool, sql string) {
-	b.Helper()
-	if _, err := pool.Exec(context.Background(), sql); err != nil {
-		b.Fatal(err)
-	}
-}
+// --- (1) the ceiling: the SQL a session needs, with nothing around it, on
+// the same table (columns, indexes) as sqlsession.
 
-// --- (1) the ceiling: the SQL a session needs, with nothing around it.
+const (
+	ceilingRead  = `SELECT data, expires_at FROM http_sessions WHERE id_hash = $1 AND expires_at > now()`
+	ceilingTouch = `UPDATE http_sessions SET expires_at = now() + interval '1 day' WHERE id_hash = $1 AND expires_at > now()`
+	ceilingMerge = `UPDATE http_sessions SET data = data || $2::jsonb, expires_at = now() + interval '1 day' WHERE id_hash = $1 AND expires_at > now()`
+	ceilingNew   = `INSERT INTO http_sessions (id_hash, data, expires_at, created_at) VALUES ($1, '{"user":"u"}', now() + interval '1 day', now())`
+)
 
-func ceilingStack(b *testing.B) stack {
-	pool, c := newPool(b, pgtest.NewOn(b, testpg.ServerDSN(b)))
-	exec(b, pool, `CREATE TABLE ceiling_sessions (id_hash bytea PRIMARY KEY, data jsonb NOT NULL, expires_at timestamptz NOT NULL)`)
-	token := func(r *http.Request) ([]byte, bool) {
+func ceilingStack(b *testing.B) goStack {
+	pool, c := newPool(b, testpg.Migrated(b))
+	// load runs the read every route needs: data and expiry of a live row.
+	load := func(w http.ResponseWriter, r *http.Request) ([]byte, []byte, bool) {
 		ck, err := r.Cookie("sid")
 		if err != nil {
-			return nil, false
+			http.Error(w, "no cookie", http.StatusBadRequest)
+			return nil, nil, false
 		}
 		h := sha256.Sum256([]byte(ck.Value))
-		return h[:], true
-	}
-	load := func(w http.ResponseWriter, r *http.Request) ([]byte, []byte, bool) {
-		h, ok := token(r)
-		if !ok {
-			http.Error(w, "no cookie", 400)
-			return nil, nil, false
-		}
 		var data []byte
-		if err := pool.QueryRow(r.Context(), `SELECT data FROM ceiling_sessions WHERE id_hash = $1 AND expires_at > now()`, h).Scan(&data); err != nil {
-			http.Error(w, err.Error(), 500)
+		var exp time.Time
+		if err := pool.QueryRow(r.Context(), ceilingRead, h[:]).Scan(&data, &exp); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return nil, nil, false
 		}
-		return h, data, true
+		return h[:], data, true
 	}
-	read := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, data, ok := load(w, r); ok {
-			w.Write(data[:1])
-		}
-	})
-	rolling := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h, _, ok := load(w, r); ok {
-			if _, err := pool.Exec(r.Context(), `UPDATE ceiling_sessions SET expires_at = now() + interval '1 day' WHERE id_hash = $1`, h); err != nil {
-				http.Error(w, err.Error(), 500)
+	then := func(sql string, args ...any) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			h, data, ok := load(w, r)
+			if !ok {
+				return
+			}
+			if sql == "" {
+				_, _ = w.Write(data[:1])
+				return
+			}
+			if _, err := pool.Exec(r.Context(), sql, append([]any{h}, args...)...); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
 			}
 		}
-	})
-	return stack{name: "ceiling (raw pgx)", stmts: c, pool: pool, handlers: map[string]http.Handler{
-		routeRead:      read,
-		routeRollingTA: read, // at most one expiry write a minute: almost always just the read
-		routeRolling:   rolling,
-		routeWrite: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if h, _, ok := load(w, r); ok {
-				if _, err := pool.Exec(r.Context(), `INSERT INTO ceiling_sessions (id_hash, data, expires_at) VALUES ($1, '{}', now() + interval '1 day')
-					ON CONFLICT (id_hash) DO UPDATE SET data = ceiling_sessions.data || jsonb_build_object('n', coalesce((ceiling_sessions.data->>'n')::int, 0) + 1)`, h); err != nil {
-					http.Error(w, err.Error(), 500)
-				}
-			}
-		}),
+	}
+	return goStack{name: "ceiling (raw pgx)", stmts: c, pool: pool, tables: []string{"http_sessions"}, routes: map[string]http.Handler{
+		routeRead:         then(""),
+		routeRolling:      then(""), // defaults write the expiry at most once a minute: almost always just the read
+		routeRollingEvery: then(ceilingTouch),
+		routeWrite:        then(ceilingMerge, `{"n":1}`),
 		routeNewSession: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			id := rand.Text()
 			h := sha256.Sum256([]byte(id))
-			if _, err := pool.Exec(r.Context(), `INSERT INTO ceiling_sessions (id_hash, data, expires_at) VALUES ($1, '{"user":"u"}', now() + interval '1 day')`, h[:]); err != nil {
-				http.Error(w, err.Error(), 500)
+			if _, err := pool.Exec(r.Context(), ceilingNew, h[:]); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
 			}
 			http.SetCookie(w, &http.Cookie{Name: "sid", Value: id, Path: "/", HttpOnly: true})
@@ -142,7 +137,7 @@ func ceilingStack(b *testing.B) stack {
 
 // --- (2) sqlsession + pgstore.
 
-func sqlsessionStack(b *testing.B) stack {
+func sqlsessionStack(b *testing.B) goStack {
 	pool, c := newPool(b, testpg.Migrated(b))
 	store := pgstore.New(pool)
 	mk := func(opts sessions.Options, h http.HandlerFunc) http.Handler {
@@ -157,12 +152,12 @@ func sqlsessionStack(b *testing.B) stack {
 	read := func(w http.ResponseWriter, r *http.Request) {
 		var u string
 		_, _ = sessions.FromContext(r.Context()).Get("user", &u)
-		w.Write([]byte(u[:1]))
+		_, _ = w.Write([]byte(u))
 	}
-	return stack{name: "sqlsession + pgstore", stmts: c, pool: pool, handlers: map[string]http.Handler{
-		routeRead:      mk(sessions.Options{}, read), // defaults: touches the expiry on every request, as express-session does
-		routeRolling:   mk(sessions.Options{Rolling: true}, read),
-		routeRollingTA: mk(sessions.Options{Rolling: true, TouchAfter: time.Minute}, read),
+	return goStack{name: "sqlsession + pgstore", stmts: c, pool: pool, tables: []string{"http_sessions"}, routes: map[string]http.Handler{
+		routeRead:         mk(sessions.Options{}, read), // defaults: TouchAfter one minute
+		routeRolling:      mk(sessions.Options{Rolling: true}, read),
+		routeRollingEvery: mk(sessions.Options{Rolling: true, TouchAfter: sessions.TouchEveryRequest}, read),
 		routeWrite: mk(sessions.Options{}, func(w http.ResponseWriter, r *http.Request) {
 			s := sessions.FromContext(r.Context())
 			var n int
@@ -177,10 +172,13 @@ func sqlsessionStack(b *testing.B) stack {
 
 // --- (3) alexedwards/scs + pgxstore.
 
-func scsStack(b *testing.B) stack {
-	pool, c := newPool(b, pgtest.NewOn(b, testpg.ServerDSN(b)))
-	exec(b, pool, `CREATE TABLE sessions (token TEXT PRIMARY KEY, data BYTEA NOT NULL, expiry TIMESTAMPTZ NOT NULL);
-		CREATE INDEX sessions_expiry_idx ON sessions (expiry)`)
+func scsStack(b *testing.B) goStack {
+	e := pgtest.NewOn(b, testpg.ServerDSN(b))
+	pool, c := newPool(b, e)
+	if _, err := pool.Exec(context.Background(), `CREATE TABLE sessions (token TEXT PRIMARY KEY, data BYTEA NOT NULL, expiry TIMESTAMPTZ NOT NULL);
+		CREATE INDEX sessions_expiry_idx ON sessions (expiry)`); err != nil {
+		b.Fatal(err)
+	}
 	mk := func(idle time.Duration, h func(sm *scs.SessionManager) http.HandlerFunc) http.Handler {
 		sm := scs.New()
 		sm.Store = pgxstore.NewWithCleanupInterval(pool, 0)
@@ -189,12 +187,14 @@ func scsStack(b *testing.B) stack {
 		return sm.LoadAndSave(h(sm))
 	}
 	read := func(sm *scs.SessionManager) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(sm.GetString(r.Context(), "user")[:1])) }
+		return func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte(sm.GetString(r.Context(), "user")))
+		}
 	}
-	return stack{name: "scs + pgxstore", stmts: c, pool: pool, handlers: map[string]http.Handler{
-		routeRead:      mk(0, read),
-		routeRolling:   mk(24*time.Hour, read), // IdleTimeout: scs re-commits on every request
-		routeRollingTA: mk(24*time.Hour, read), // scs has no TouchAfter
+	return goStack{name: "scs + pgxstore", stmts: c, pool: pool, tables: []string{"sessions"}, routes: map[string]http.Handler{
+		routeRead:         mk(0, read),
+		routeRolling:      mk(24*time.Hour, read), // IdleTimeout: scs re-commits on every request
+		routeRollingEvery: mk(24*time.Hour, read), // scs has no throttle: the same
 		routeWrite: mk(0, func(sm *scs.SessionManager) http.HandlerFunc {
 			return func(w http.ResponseWriter, r *http.Request) { sm.Put(r.Context(), "n", sm.GetInt(r.Context(), "n")+1) }
 		}),
@@ -266,55 +266,45 @@ func (s *gorillaPGStore) Save(r *http.Request, w http.ResponseWriter, sess *gses
 	return nil
 }
 
-func gorillaStack(b *testing.B) stack {
+func gorillaStack(b *testing.B) goStack {
 	pool, c := newPool(b, pgtest.NewOn(b, testpg.ServerDSN(b)))
-	exec(b, pool, `CREATE TABLE gorilla_sessions (id bigserial PRIMARY KEY, key text UNIQUE NOT NULL, data bytea NOT NULL,
-		created_on timestamptz NOT NULL, modified_on timestamptz NOT NULL, expires_on timestamptz NOT NULL)`)
+	if _, err := pool.Exec(context.Background(), `CREATE TABLE gorilla_sessions (id bigserial PRIMARY KEY, key text UNIQUE NOT NULL, data bytea NOT NULL,
+		created_on timestamptz NOT NULL, modified_on timestamptz NOT NULL, expires_on timestamptz NOT NULL)`); err != nil {
+		b.Fatal(err)
+	}
 	store := &gorillaPGStore{pool: pool, codec: securecookie.New([]byte("bench-hash-key-32-bytes-long!!!!"), nil)}
-	get := func(w http.ResponseWriter, r *http.Request) *gsessions.Session {
-		sess, err := store.Get(r, "sid")
-		if err != nil {
-			http.Error(w, err.Error(), 500)
-			return nil
+	with := func(f func(w http.ResponseWriter, r *http.Request, sess *gsessions.Session)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			sess, err := store.Get(r, "sid")
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			f(w, r, sess)
 		}
-		return sess
 	}
 	save := func(w http.ResponseWriter, r *http.Request, sess *gsessions.Session) {
 		if err := sess.Save(r, w); err != nil {
-			http.Error(w, err.Error(), 500)
+			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	}
-	read := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if sess := get(w, r); sess != nil {
-			u, _ := sess.Values["user"].(string)
-			w.Write([]byte(u[:1]))
-		}
+	read := with(func(w http.ResponseWriter, _ *http.Request, sess *gsessions.Session) {
+		u, _ := sess.Values["user"].(string)
+		_, _ = w.Write([]byte(u))
 	})
-	rolling := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if sess := get(w, r); sess != nil {
-			save(w, r, sess) // gorilla extends a session by saving it whole
-		}
-	})
-	return stack{name: "gorilla/sessions + Postgres", stmts: c, pool: pool, handlers: map[string]http.Handler{
-		routeRead:      read,
-		routeRolling:   rolling,
-		routeRollingTA: rolling, // no TouchAfter in gorilla
-		routeWrite: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if sess := get(w, r); sess != nil {
-				n, _ := sess.Values["n"].(int)
-				sess.Values["n"] = n + 1
-				save(w, r, sess)
-			}
+	rolling := with(save) // gorilla extends a session by saving it whole
+	return goStack{name: "gorilla/sessions + Postgres", stmts: c, pool: pool, tables: []string{"gorilla_sessions"}, routes: map[string]http.Handler{
+		routeRead:         read,
+		routeRolling:      rolling,
+		routeRollingEvery: rolling, // no throttle in gorilla
+		routeWrite: with(func(w http.ResponseWriter, r *http.Request, sess *gsessions.Session) {
+			n, _ := sess.Values["n"].(int)
+			sess.Values["n"] = n + 1
+			save(w, r, sess)
 		}),
-		routeNewSession: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if sess := get(w, r); sess != nil {
-				sess.Values["user"] = "u"
-				save(w, r, sess)
-			}
+		routeNewSession: with(func(w http.ResponseWriter, r *http.Request, sess *gsessions.Session) {
+			sess.Values["user"] = "u"
+			save(w, r, sess)
 		}),
 	}}
-}
-
-func allStacks(b *testing.B) []stack {
-	return []stack{ceilingStack(b), sqlsessionStack(b), scsStack(b), gorillaStack(b)}
 }
