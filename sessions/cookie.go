@@ -334,8 +334,11 @@ func storedMaxAge(raw json.RawMessage) (time.Duration, bool) {
 		}
 		v = fields["originalMaxAge"]
 	}
+	if len(v) == 0 || string(v) == "null" {
+		return 0, true // a browser-session cookie
+	}
 	ms, err := strconv.ParseFloat(string(v), 64)
-	if err != nil || ms <= 0 { // null, absent or not positive: a browser-session cookie
+	if err != nil || ms <= 0 { // not a positive number: a browser-session cookie
 		return 0, true
 	}
 	return time.Duration(ms) * time.Millisecond, true

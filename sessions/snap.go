@@ -55,9 +55,21 @@ func sameJSON(x, y json.RawMessage) bool {
 	if bytes.Equal(x, y) {
 		return true
 	}
+	if !mayBeReformatted(x) && !mayBeReformatted(y) {
+		return false // two scalars without escapes: different bytes, different values
+	}
 	vx, errx := decodeAny(x)
 	vy, erry := decodeAny(y)
 	return errx == nil && erry == nil && reflect.DeepEqual(vx, vy)
+}
+
+// mayBeReformatted reports whether JSON text could be written differently
+// for the same value: an object or array (key order, spacing) or a string
+// with escapes. Other scalars (numbers as written, true, false, null, plain
+// strings) equal only what is byte for byte the same.
+func mayBeReformatted(b json.RawMessage) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && (b[0] == '{' || b[0] == '[' || b[0] == '"' && bytes.IndexByte(b, '\\') >= 0)
 }
 
 func decodeAny(b json.RawMessage) (any, error) {

@@ -79,7 +79,7 @@ func (s *Store) Load(ctx context.Context, h sessionstore.IDHash, now time.Time) 
 	if err != nil {
 		return sessionstore.Record{}, fmt.Errorf("pgstore: load: %w", err)
 	}
-	data, err := sessionstore.DecodeData(row.Data)
+	data, err := sessionstore.DecodeData([]byte(row.Data))
 	if err != nil {
 		return sessionstore.Record{}, fmt.Errorf("pgstore: load: %w", err)
 	}
@@ -165,17 +165,13 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 	if err != nil {
 		return fmt.Errorf("pgstore: update: %w", err)
 	}
-	deleted := c.Deleted
-	if deleted == nil {
-		deleted = []string{}
-	}
 	arg := pgdb.MergeSessionParams{
-		DeletedKeys: deleted, Changed: changed, ExpiresAt: c.ExpiresAt,
+		DeletedKeys: c.Deleted, Changed: changed, ExpiresAt: c.ExpiresAt, // nil Deleted: NULL, read as none
 		IDHash: h[:], Now: now, MaxBytes: maxArg(c.MaxBytes),
 	}
 	arg.SetUser, arg.UserID = userArg(c.UserID)
 	if d := c.Device; d != nil {
-		arg.SetDevice, arg.LastSeenAt, arg.Ip, arg.UserAgent = true, d.LastSeen, d.IP, d.UserAgent
+		arg.SetDevice, arg.LastSeenAt, arg.Ip, arg.UserAgent = true, &d.LastSeen, d.IP, d.UserAgent
 	}
 	if err := s.capped(ctx, arg.UserID, h, c.MaxPerUser, now, func(q *pgdb.Queries) error { return merge(ctx, q, arg, c.MaxBytes) }); err != nil {
 		return fmt.Errorf("pgstore: update: %w", err)
@@ -195,7 +191,11 @@ func merge(ctx context.Context, q *pgdb.Queries, arg pgdb.MergeSessionParams, ma
 		if maxBytes <= 0 {
 			return sessionstore.ErrNotFound
 		}
-		size, err := q.MergedSize(ctx, pgdb.MergedSizeParams{DeletedKeys: arg.DeletedKeys, Changed: arg.Changed, IDHash: arg.IDHash, Now: arg.Now})
+		deleted := arg.DeletedKeys
+		if deleted == nil {
+			deleted = []string{}
+		}
+		size, err := q.MergedSize(ctx, pgdb.MergedSizeParams{DeletedKeys: deleted, Changed: arg.Changed, IDHash: arg.IDHash, Now: arg.Now})
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			return sessionstore.ErrNotFound
@@ -212,7 +212,7 @@ func merge(ctx context.Context, q *pgdb.Queries, arg pgdb.MergeSessionParams, ma
 func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt time.Time, device *sessionstore.Device, now time.Time) error {
 	arg := pgdb.TouchSessionParams{ExpiresAt: expiresAt, IDHash: h[:], Now: now}
 	if device != nil {
-		arg.SetDevice, arg.LastSeenAt, arg.Ip, arg.UserAgent = true, device.LastSeen, device.IP, device.UserAgent
+		arg.SetDevice, arg.LastSeenAt, arg.Ip, arg.UserAgent = true, &device.LastSeen, device.IP, device.UserAgent
 	}
 	n, err := retry(func() (int64, error) { return s.q.TouchSession(ctx, arg) })
 	if err != nil {

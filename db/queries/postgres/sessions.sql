@@ -3,14 +3,15 @@
 
 -- name: GetSession :one
 -- A session as of the Manager's clock (a custom Options.Now).
-SELECT data, expires_at, created_at, COALESCE(user_id, '')::text AS user_id
+SELECT data::text AS data, expires_at, created_at, COALESCE(user_id, '')::text AS user_id
 FROM http_sessions
 WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
 
 -- name: GetSessionNow :one
 -- The read of every request on the real clock: the database's, so the
--- statement carries no timestamp parameter to encode.
-SELECT data, expires_at, created_at, COALESCE(user_id, '')::text AS user_id
+-- statement carries no timestamp parameter to encode. data comes as text:
+-- pgx scans text without building a JSON scan plan per row.
+SELECT data::text AS data, expires_at, created_at, COALESCE(user_id, '')::text AS user_id
 FROM http_sessions
 WHERE id_hash = sqlc.arg(id_hash) AND expires_at > now();
 
@@ -49,15 +50,15 @@ SELECT octet_length(sqlc.arg(data)::jsonb::text)::integer;
 -- 0 rows: the session is gone, or the merge would be too large
 -- (MergedSize tells the two apart).
 UPDATE http_sessions
-SET data = (data - sqlc.arg(deleted_keys)::text[]) || sqlc.arg(changed)::jsonb,
+SET data = (data - COALESCE(sqlc.narg(deleted_keys)::text[], '{}')) || sqlc.arg(changed)::jsonb,
     expires_at = sqlc.arg(expires_at),
     user_id = CASE WHEN sqlc.arg(set_user)::boolean THEN NULLIF(sqlc.arg(user_id)::text, '') ELSE user_id END,
-    last_seen_at = CASE WHEN sqlc.arg(set_device)::boolean THEN sqlc.arg(last_seen_at)::timestamptz ELSE last_seen_at END,
+    last_seen_at = CASE WHEN sqlc.arg(set_device)::boolean THEN sqlc.narg(last_seen_at)::timestamptz ELSE last_seen_at END,
     ip = CASE WHEN sqlc.arg(set_device)::boolean THEN NULLIF(sqlc.arg(ip)::text, '') ELSE ip END,
     user_agent = CASE WHEN sqlc.arg(set_device)::boolean THEN NULLIF(sqlc.arg(user_agent)::text, '') ELSE user_agent END
 WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now)
   AND (sqlc.arg(max_bytes)::integer = 0
-       OR octet_length(((data - sqlc.arg(deleted_keys)::text[]) || sqlc.arg(changed)::jsonb)::text) <= sqlc.arg(max_bytes)::integer);
+       OR octet_length(((data - COALESCE(sqlc.narg(deleted_keys)::text[], '{}')) || sqlc.arg(changed)::jsonb)::text) <= sqlc.arg(max_bytes)::integer);
 
 -- name: MergedSize :one
 -- The size a merge would give a live session (as jsonb text); no row when
@@ -71,7 +72,7 @@ WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
 -- columns is indexed, so a touch within the expiry bucket stays HOT.
 UPDATE http_sessions
 SET expires_at = sqlc.arg(expires_at),
-    last_seen_at = CASE WHEN sqlc.arg(set_device)::boolean THEN sqlc.arg(last_seen_at)::timestamptz ELSE last_seen_at END,
+    last_seen_at = CASE WHEN sqlc.arg(set_device)::boolean THEN sqlc.narg(last_seen_at)::timestamptz ELSE last_seen_at END,
     ip = CASE WHEN sqlc.arg(set_device)::boolean THEN NULLIF(sqlc.arg(ip)::text, '') ELSE ip END,
     user_agent = CASE WHEN sqlc.arg(set_device)::boolean THEN NULLIF(sqlc.arg(user_agent)::text, '') ELSE user_agent END
 WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
