@@ -200,7 +200,8 @@ func (m *Manager) load(s *Session) error {
 	now := m.opts.Now()
 	var raw string
 	s.cookieID, raw, s.viaHeader = m.requestID(s.r)
-	if s.cookieID == "" && raw != "" {
+	debug := m.opts.Logger.Enabled(s.r.Context(), slog.LevelDebug)
+	if debug && s.cookieID == "" && raw != "" {
 		m.log(s.r.Context(), slog.LevelDebug, "sessions: session cookie rejected (not signed by a current secret, or malformed)",
 			HashID(claimedID(raw)), s.r, "")
 	}
@@ -214,7 +215,9 @@ func (m *Manager) load(s *Session) error {
 			return nil
 		case err == nil, errors.Is(err, ErrNotFound):
 			// Expired or unknown: start afresh, as express-session does.
-			m.log(s.r.Context(), slog.LevelDebug, "sessions: unknown or expired session", HashID(s.cookieID), s.r, "")
+			if debug {
+				m.log(s.r.Context(), slog.LevelDebug, "sessions: unknown or expired session", HashID(s.cookieID), s.r, "")
+			}
 		default:
 			return fmt.Errorf("sessions: load: %w", err)
 		}
