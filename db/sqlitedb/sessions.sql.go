@@ -21,18 +21,6 @@ func (q *Queries) CountExpired(ctx context.Context, before int64) (int64, error)
 	return count, err
 }
 
-const countLive = `-- name: CountLive :one
-SELECT count(*) FROM http_sessions
-WHERE expires_at > ?1
-`
-
-func (q *Queries) CountLive(ctx context.Context, now int64) (int64, error) {
-	row := q.db.QueryRowContext(ctx, countLive, now)
-	var count int64
-	err := row.Scan(&count)
-	return count, err
-}
-
 const deleteDeadSession = `-- name: DeleteDeadSession :exec
 DELETE FROM http_sessions
 WHERE id_hash = ?1 AND expires_at <= ?2

@@ -97,10 +97,6 @@ WHERE id_hash IN (
 SELECT count(*) FROM http_sessions
 WHERE expires_at <= sqlc.arg(before);
 
--- name: CountLive :one
-SELECT count(*) FROM http_sessions
-WHERE expires_at > sqlc.arg(now);
-
 -- name: ProbeTable :exec
 -- Fails when the table is missing, or lacks a column of sqlsession's
 -- (another library's table). Reads no row, whatever the table's size.
