@@ -18,7 +18,7 @@ BENCHCOUNT ?= 5
 
 all: check-generated lint test
 
-## generate: regenerate db/pgdb and db/sqlitedb from db/queries with sqlc.
+## generate: regenerate internal/pgdb and internal/sqlitedb from db/queries with sqlc.
 generate:
 	$(SQLC) generate
 

@@ -1,7 +1,7 @@
 // Package db holds sqlsession's schema: the goose migrations for PostgreSQL
 // and SQLite (embedded), the sqlc query files, and Migrate, which applies
-// the migrations. The sqlc-generated accessors live in db/pgdb and
-// db/sqlitedb.
+// the migrations. The sqlc-generated accessors live in internal/pgdb and
+// internal/sqlitedb.
 //
 // The migrations create one table, http_sessions, and record their version
 // in the table sqlsession_goose_version, so they never mix with an

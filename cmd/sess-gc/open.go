@@ -13,8 +13,8 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/sqlsession/sqlsession/db"
-	"github.com/sqlsession/sqlsession/db/pgdb"
-	"github.com/sqlsession/sqlsession/db/sqlitedb"
+	"github.com/sqlsession/sqlsession/internal/pgdb"
+	"github.com/sqlsession/sqlsession/internal/sqlitedb"
 	"github.com/sqlsession/sqlsession/sessions"
 	"github.com/sqlsession/sqlsession/sessions/pgstore"
 	"github.com/sqlsession/sqlsession/sessions/sqlitestore"

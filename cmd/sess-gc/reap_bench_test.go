@@ -11,7 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/sqlsession/sqlsession/db/pgdb"
+	"github.com/sqlsession/sqlsession/internal/pgdb"
 	"github.com/sqlsession/sqlsession/internal/pgtest"
 	"github.com/sqlsession/sqlsession/sessions"
 	"github.com/sqlsession/sqlsession/sessions/pgstore"

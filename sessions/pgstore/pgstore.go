@@ -1,5 +1,5 @@
 // Package pgstore is a sessionstore.Store on PostgreSQL, through a pgx/v5 pool
-// and the sqlc-generated accessors in db/pgdb.
+// and the sqlc-generated accessors in internal/pgdb.
 //
 // The table comes from db.Migrate(ctx, sqlDB, db.Postgres) (or the goose
 // CLI). Saves are merges done by the database in one statement,
@@ -18,7 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/sqlsession/sqlsession/db/pgdb"
+	"github.com/sqlsession/sqlsession/internal/pgdb"
 	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 )
 

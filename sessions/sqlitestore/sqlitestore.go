@@ -1,5 +1,5 @@
 // Package sqlitestore is a sessionstore.Store on SQLite, through database/sql and
-// the sqlc-generated accessors in db/sqlitedb.
+// the sqlc-generated accessors in internal/sqlitedb.
 //
 // It works with any SQLite driver; it imports none. The table comes from
 // db.Migrate(ctx, conn, db.SQLite). Times are stored as unix milliseconds.
@@ -42,7 +42,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sqlsession/sqlsession/db/sqlitedb"
+	"github.com/sqlsession/sqlsession/internal/sqlitedb"
 	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 )
 
