@@ -48,6 +48,8 @@ func (s *Session) facts(now time.Time) facts {
 		sendable:          s.viaHeader || s.c.Secure != SecureOn || s.m.isSecure(s.r),
 		storedExpiry:      s.storedExpiry,
 		newExpiry:         newExpiry,
+		rekeyed:           s.rekeyed,
+		lifetimeChanged:   s.cur.maxAge != s.start.maxAge,
 	}
 }
 
@@ -137,7 +139,7 @@ func (s *Session) touch(ctx context.Context, now time.Time) error {
 	case err != nil:
 		return fmt.Errorf("sessions: touch: %w", err)
 	default:
-		s.storedExpiry = storeExp
+		s.storedExpiry, s.rekeyed = storeExp, false
 	}
 	return nil
 }
@@ -171,25 +173,11 @@ func (s *Session) commitLate(now time.Time) error {
 // the stored session has vanished (destroyed elsewhere, e.g. by
 // DestroyUser): it is not brought back. s.mu is held.
 func (s *Session) save(ctx context.Context, now time.Time) (ev event, kept bool, err error) {
-	cookieExp, storeExp := s.expiries(now)
-	if s.asked.passive && s.stored {
-		cookieExp, storeExp = s.storedExpiry, s.storedExpiry // a passive request extends nothing
-	}
-	cookieJSON := s.c.storedCookie(s.cur.maxAge, cookieExp, s.secureFlag(), s.sameSite())
 	if !s.stored {
-		data := make(map[string]json.RawMessage, len(s.cur.values)+1)
-		for k, v := range s.cur.values {
-			data[k] = v
-		}
-		data[cookieKey] = cookieJSON
-		rec := sessionstore.Record{Data: data, CreatedAt: s.createdAt, ExpiresAt: storeExp, UserID: s.cur.user, MaxBytes: s.m.opts.MaxDataBytes,
-			Device: s.device(now), MaxPerUser: s.m.opts.MaxSessionsPerUser}
-		if err := s.m.store.Create(ctx, s.hash, rec, now); err != nil {
-			return ev, false, fmt.Errorf("sessions: save: %w", err)
-		}
-		ev = s.event("sessions: session created")
-		ev.cap = rec.MaxPerUser > 0 && rec.UserID != ""
-	} else if err := s.m.store.Update(ctx, s.hash, s.change(cookieJSON, storeExp), now); err != nil {
+		return s.create(ctx, now)
+	}
+	c := s.change(now)
+	if err := s.m.store.Update(ctx, s.hash, c, now); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			s.vanish()
 			return s.event("sessions: session revoked or expired while in use; not saved"), false, nil
@@ -198,19 +186,55 @@ func (s *Session) save(ctx context.Context, now time.Time) (ev event, kept bool,
 			return ev, false, fmt.Errorf("sessions: save: the store refused this request's changes, which would take the session past Options.MaxDataBytes (other requests added to it meanwhile); nothing of them was saved: %w", err)
 		}
 		return ev, false, fmt.Errorf("sessions: save: %w", err)
-	} else if s.cur.user != "" && s.cur.user != s.saved.user && s.m.opts.MaxSessionsPerUser > 0 {
+	}
+	if s.cur.user != "" && s.cur.user != s.saved.user && s.m.opts.MaxSessionsPerUser > 0 {
 		ev = s.event("")
 		ev.cap = true
 	}
+	s.saved, s.own, s.rekeyed = s.cur, false, false
+	s.storedExpiry = c.NextExpiry(s.storedExpiry)
+	return ev, true, nil
+}
+
+// create writes a new session whole. s.mu is held.
+func (s *Session) create(ctx context.Context, now time.Time) (ev event, kept bool, err error) {
+	cookieExp, storeExp := s.expiries(now)
+	data := make(map[string]json.RawMessage, len(s.cur.values)+1)
+	for k, v := range s.cur.values {
+		data[k] = v
+	}
+	data[cookieKey] = s.c.storedCookie(s.cur.maxAge, cookieExp, s.secureFlag(), s.sameSite())
+	rec := sessionstore.Record{Data: data, CreatedAt: s.createdAt, ExpiresAt: storeExp, UserID: s.cur.user, MaxBytes: s.m.opts.MaxDataBytes,
+		Device: s.device(now), MaxPerUser: s.m.opts.MaxSessionsPerUser}
+	if err := s.m.store.Create(ctx, s.hash, rec, now); err != nil {
+		return ev, false, fmt.Errorf("sessions: save: %w", err)
+	}
+	ev = s.event("sessions: session created")
+	ev.cap = rec.MaxPerUser > 0 && rec.UserID != ""
 	s.saved, s.stored, s.own, s.storedExpiry = s.cur, true, false, storeExp
 	return ev, true, nil
 }
 
-// change is the merge that brings the saved row up to cur. s.mu is held.
-func (s *Session) change(cookieJSON json.RawMessage, expires time.Time) sessionstore.Change {
-	c := sessionstore.Change{Set: map[string]json.RawMessage{cookieKey: cookieJSON}, ExpiresAt: expires, MaxBytes: s.m.opts.MaxDataBytes,
-		Device: s.device(s.m.opts.Now()), MaxPerUser: s.m.opts.MaxSessionsPerUser}
+// change is the merge that brings the saved row up to cur: the values and
+// user that differ, and the lifetime only when this request changed it
+// (the cookie JSON, and an expiry that may move back). Otherwise the
+// expiry only moves forward, and a passive request leaves it alone, so a
+// slower request never undoes a concurrent one's extension or SetMaxAge.
+// s.mu is held.
+func (s *Session) change(now time.Time) sessionstore.Change {
+	c := sessionstore.Change{MaxBytes: s.m.opts.MaxDataBytes, Device: s.device(now), MaxPerUser: s.m.opts.MaxSessionsPerUser,
+		Lifetime: s.cur.maxAge != s.saved.maxAge}
+	if !s.asked.passive || c.Lifetime {
+		var cookieExp time.Time
+		cookieExp, c.ExpiresAt = s.expiries(now)
+		if c.Lifetime {
+			c.Set = map[string]json.RawMessage{cookieKey: s.c.storedCookie(s.cur.maxAge, cookieExp, s.secureFlag(), s.sameSite())}
+		}
+	}
 	if !equalValues(s.cur.values, s.saved.values) {
+		if c.Set == nil {
+			c.Set = make(map[string]json.RawMessage)
+		}
 		for k, v := range s.cur.values {
 			if old, ok := s.saved.values[k]; !ok || !sameJSON(old, v) {
 				c.Set[k] = v

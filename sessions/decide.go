@@ -22,6 +22,10 @@ type facts struct {
 	hadCookie  bool // the request carried a valid session cookie
 	persistent bool // the cookie has a max age (express: cookie.expires is set)
 	sendable   bool // a cookie can be sent: not Secure-only over plain HTTP
+	rekeyed    bool // Regenerate moved the stored row to a new id this request
+	// lifetimeChanged: the handler changed the cookie's lifetime
+	// (SetMaxAge), to a browser-session cookie too.
+	lifetimeChanged bool
 
 	// Where the row's expiry is and where a touch would move it.
 	storedExpiry, newExpiry time.Time
@@ -47,18 +51,23 @@ func decide(f facts) plan {
 	// shouldSave: a stored session when Resave, else when the store lacks
 	// something; a new one only when modified, unless SaveUninitialized.
 	p.save = f.resave && f.stored || f.dirty && (f.stored || f.saveUninitialized || f.modified)
-	// shouldTouch, throttled by TouchAfter.
-	p.touch = !p.save && f.stored && f.current && !f.asked.passive && (f.asked.touch || touchDue(f))
+	// shouldTouch, throttled by TouchAfter. A session Regenerate moved to a
+	// new id is touched when nothing else is written (express saves it):
+	// the write confirms the row was not revoked since, or the cookie of
+	// a revoked session is not sent.
+	p.touch = !p.save && f.stored && (f.current && !f.asked.passive && (f.asked.touch || touchDue(f)) || f.rekeyed)
 	// shouldSetCookie: a new id is sent when the session is worth keeping;
 	// the current one with Rolling when its expiry moved (every request
 	// with TouchEveryRequest, as express does; a response that moves
 	// nothing would repeat the last cookie, and could overwrite a newer
-	// one from a racing login), or for a persistent cookie that changed.
+	// one from a racing login), or for a persistent cookie that changed;
+	// and whenever its lifetime changed, to a browser-session cookie too.
+	// A passive request re-sends the current cookie only for a new lifetime.
 	var cookie bool
 	if !f.current {
 		cookie = f.saveUninitialized || f.modified || f.asked.save
 	} else {
-		cookie = f.rolling && (p.save || p.touch) || f.persistent && f.modified
+		cookie = !f.asked.passive && (f.rolling && (p.save || p.touch) || f.persistent && f.modified) || f.lifetimeChanged
 	}
 	cookie = cookie && (f.stored || p.save)
 	p.setCookie = cookie && f.sendable

@@ -125,3 +125,54 @@ func TestLogsPerOWASP(t *testing.T) {
 		}
 	}
 }
+
+// Log lines name only sessions that existed, and a revocation's line names
+// the acting request (#19 item 11): an anonymous visitor's login logs no
+// "regenerated" line about an id never stored, a logout of a session never
+// stored logs no "destroyed" line, and DestroySession and DestroyUser
+// called with a request's context carry its address, method, path and user.
+func TestLogsNameRealSessionsAndActors(t *testing.T) {
+	var victim sessions.IDHash
+	hs := newHarness(t, sessions.Options{}, noop)
+	routes := map[string]http.HandlerFunc{
+		"/login": func(w http.ResponseWriter, r *http.Request) {
+			s := sessions.FromContext(r.Context())
+			_ = s.Regenerate(r.Context())
+			_ = s.SetUser(r.URL.Query().Get("u"))
+		},
+		"/logout": func(w http.ResponseWriter, r *http.Request) { _ = sessions.FromContext(r.Context()).Destroy(r.Context()) },
+		"/victim": func(w http.ResponseWriter, r *http.Request) { victim = sessions.FromContext(r.Context()).IDHash() },
+		"/revoke": func(w http.ResponseWriter, r *http.Request) {
+			_ = hs.m.DestroySession(r.Context(), victim)
+			_, _ = hs.m.DestroyUser(r.Context(), "mallory")
+		},
+	}
+	user := newBrowser(t, hs, routes)
+	user.get("/logout") // no session stored: nothing destroyed
+	user.get("/login?u=mallory")
+	user.get("/victim")
+	if logs := hs.logs.String(); strings.Contains(logs, "regenerated") || strings.Contains(logs, "destroyed") {
+		t.Errorf("logs name a session that was never stored:\n%s", logs)
+	}
+	admin := newBrowser(t, hs, routes)
+	admin.get("/login?u=root")
+	hs.logs.Reset()
+	admin.get("/revoke")
+	logs := hs.logs.String()
+	for _, event := range []string{"session revoked", "user sessions destroyed"} {
+		line := ""
+		for _, l := range strings.Split(logs, "\n") {
+			if strings.Contains(l, event) {
+				line = l
+			}
+		}
+		if line == "" {
+			t.Errorf("no %q line:\n%s", event, logs)
+		}
+		for _, want := range []string{"ip=127.0.0.1", "method=GET", "path=/revoke", "by_user=root"} {
+			if line != "" && !strings.Contains(line, want) {
+				t.Errorf("%q line lacks %s: %s", event, want, line)
+			}
+		}
+	}
+}

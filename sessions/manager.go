@@ -319,11 +319,27 @@ func (m *Manager) ListUserSessions(ctx context.Context, userID string) ([]Sessio
 
 // DestroySession deletes the session with the given hash, for example one
 // of ListUserSessions' ("revoke this device"). Check that it belongs to the
-// user asking before calling it.
+// user asking before calling it. Called with the context of a request this
+// Manager handles (r.Context()), its log line names the acting request:
+// its client address, method, path and user.
 func (m *Manager) DestroySession(ctx context.Context, h IDHash) error {
-	if _, err := m.store.Destroy(ctx, h, m.opts.Now()); err != nil {
+	live, err := m.store.Destroy(ctx, h, m.opts.Now())
+	if err != nil {
 		return fmt.Errorf("sessions: destroy session: %w", err)
 	}
-	m.event(ctx, "sessions: session destroyed", h, nil, "")
+	if live { // a log line names only a session that existed
+		r, by := m.actor(ctx)
+		m.event(ctx, "sessions: session revoked", h, r, "", "by_user", by)
+	}
 	return nil
+}
+
+// actor returns the request that ctx belongs to, when this Manager handles
+// it, and its session's user: who revokes, for the log line.
+func (m *Manager) actor(ctx context.Context) (r *http.Request, user string) {
+	s := m.FromContext(ctx)
+	if s == nil {
+		return nil, ""
+	}
+	return s.r, s.User()
 }

@@ -46,6 +46,7 @@ type Session struct {
 	storedExpiry time.Time // the row's expires_at, as far as this request knows
 	asked        asked
 	vanished     bool // the row was revoked or expired under this request: write nothing more
+	rekeyed      bool // Regenerate moved the row to id: the commit confirms it still exists
 	viaHeader    bool // the request carried Options.Header: answer there, not with a cookie
 	ownCookie    CookieOptions
 }
@@ -219,51 +220,25 @@ func (s *Session) write() map[string]json.RawMessage {
 	return s.cur.values
 }
 
-// Regenerate gives the session a new id, keeping its values, and deletes
-// the old one from the store, so an id an attacker planted before login
-// (session fixation) is worthless after it. Call it on login and on any
-// change of privilege. The creation time is kept: Options.AbsoluteTimeout
-// counts from the session's first creation however often it is rotated.
+// Regenerate gives the session a new id, keeping its values, so an id an
+// attacker planted before login (session fixation) is worthless after it.
+// Call it on login and on any change of privilege. The creation time is
+// kept: Options.AbsoluteTimeout counts from the session's first creation
+// however often it is rotated.
 //
-// If the stored session was revoked (Manager.DestroyUser, DestroySession)
-// or expired since the request loaded it, nothing of it is carried over:
-// the request goes on with a new, empty session.
+// A stored session is moved to its new id in the store at once
+// (Store.Rekey), before Regenerate returns: the old id names nothing from
+// then on, and a revocation that races the rotation (Manager.DestroyUser,
+// DestroySession, a logout in another tab) finds the session under one id
+// or the other, so it always wins. If the stored session was revoked or
+// expired since the request loaded it, nothing of it is carried over: the
+// request goes on with a new, empty session. If the move fails (the store
+// is down or slow), Regenerate returns the error and the session keeps
+// its old id, intact and usable.
 //
 // Like Destroy and Save, it finishes even when ctx is cancelled (a client
 // that hangs up), within Options.StoreTimeout.
 func (s *Session) Regenerate(ctx context.Context) error {
-	return s.renew(ctx, "regenerate", func(id string, vanished bool) event {
-		if vanished {
-			ev := s.event("sessions: session revoked or expired before Regenerate; a new empty session replaces it")
-			s.generate(id, s.m.opts.Now())
-			return ev
-		}
-		old := s.hash
-		s.id, s.hash = id, HashID(id)
-		ev := s.event("sessions: session regenerated")
-		ev.old = &old
-		return ev
-	})
-}
-
-// Destroy deletes the session from the store and clears the cookie. The
-// request goes on with a new, empty session, saved only if the handler
-// sets something in it. It finishes even when ctx is cancelled, within
-// Options.StoreTimeout.
-func (s *Session) Destroy(ctx context.Context) error {
-	return s.renew(ctx, "destroy", func(id string, _ bool) event {
-		ev := s.event("sessions: session destroyed")
-		s.generate(id, s.m.opts.Now())
-		s.asked.destroy = true
-		return ev
-	})
-}
-
-// renew is what Regenerate and Destroy share: a new id (from user code,
-// so outside the lock), the stored row deleted, without the caller's
-// cancellation, then next, under the lock, sets the session's new state
-// and returns the event to log once unlocked.
-func (s *Session) renew(ctx context.Context, op string, next func(id string, vanished bool) event) error {
 	if s == nil {
 		return ErrNoSession
 	}
@@ -274,29 +249,71 @@ func (s *Session) renew(ctx context.Context, op string, next func(id string, van
 	ctx, cancel := s.m.detach(ctx)
 	defer cancel()
 	s.mu.Lock()
-	vanished, err := s.deleteRow(ctx, op)
+	ev, err := s.rekey(ctx, id)
+	s.mu.Unlock()
+	s.log(ctx, ev)
+	return err
+}
+
+// rekey gives s the id id, moving its row when it has one. s.mu is held.
+func (s *Session) rekey(ctx context.Context, id string) (event, error) {
+	if s.vanished || !s.stored { // nothing stored to move: a new id is all it takes
+		if s.vanished {
+			s.generate(id, s.m.opts.Now())
+			s.vanished = false
+		} else {
+			s.id, s.hash = id, HashID(id)
+		}
+		return event{}, nil
+	}
+	old, h := s.hash, HashID(id)
+	now := s.m.opts.Now()
+	err := s.m.store.Rekey(ctx, old, h, now)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		ev := s.event("sessions: session revoked or expired before Regenerate; a new empty session replaces it")
+		s.generate(id, now)
+		return ev, nil
+	case err != nil:
+		return event{}, fmt.Errorf("sessions: regenerate: %w", err)
+	}
+	s.id, s.hash, s.rekeyed = id, h, true
+	ev := s.event("sessions: session regenerated")
+	ev.old = &old
+	return ev, nil
+}
+
+// Destroy deletes the session from the store and clears the cookie. The
+// request goes on with a new, empty session, saved only if the handler
+// sets something in it. It finishes even when ctx is cancelled, within
+// Options.StoreTimeout.
+func (s *Session) Destroy(ctx context.Context) error {
+	if s == nil {
+		return ErrNoSession
+	}
+	id, err := s.m.genID(s.r)
 	if err != nil {
-		s.mu.Unlock()
 		return err
 	}
-	ev := next(id, vanished)
+	ctx, cancel := s.m.detach(ctx)
+	defer cancel()
+	s.mu.Lock()
+	var ev event
+	if s.stored {
+		live, err := s.m.store.Destroy(ctx, s.hash, s.m.opts.Now())
+		if err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("sessions: destroy: %w", err)
+		}
+		if live { // a log line names only a session that existed
+			ev = s.event("sessions: session destroyed")
+		}
+	}
+	s.generate(id, s.m.opts.Now())
+	s.asked.destroy, s.vanished = true, false
 	s.mu.Unlock()
 	s.log(ctx, ev)
 	return nil
-}
-
-// deleteRow deletes the session's row, if it has one, and reports whether
-// the row had vanished (revoked or expired) meanwhile. s.mu is held.
-func (s *Session) deleteRow(ctx context.Context, op string) (vanished bool, err error) {
-	if !s.stored {
-		return false, nil
-	}
-	live, err := s.m.store.Destroy(ctx, s.hash, s.m.opts.Now())
-	if err != nil {
-		return false, fmt.Errorf("sessions: %s: %w", op, err)
-	}
-	s.saved, s.stored = snap{}, false
-	return !live, nil
 }
 
 // Reload replaces the session's values with those in the store, dropping

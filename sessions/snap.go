@@ -108,7 +108,10 @@ func snapOf(rec sessionstore.Record, c *CookieOptions) (s snap, complete bool) {
 
 // sizeWith returns the size of the session's values (sessionstore.Size)
 // with key set to v, and a *sessionstore.SizeError when that, with the
-// cookie JSON stored beside the values, exceeds Options.MaxDataBytes.
+// cookie JSON stored beside the values, exceeds Options.MaxDataBytes and
+// grows the session: the limit refuses growth, so a session stored before
+// the limit was lowered (or by other code) stays writable while a Set
+// does not grow it.
 func (s *Session) sizeWith(key string, v json.RawMessage) (int, error) {
 	if s.size == sizeUnknown {
 		s.size = sessionstore.Size(s.cur.values)
@@ -121,7 +124,7 @@ func (s *Session) sizeWith(key string, v json.RawMessage) (int, error) {
 	if s.c != &s.m.opts.Cookie {
 		reserve = s.c.reserve() // options chosen by CookieFor
 	}
-	if total := n + reserve; total > s.m.opts.MaxDataBytes {
+	if total := n + reserve; total > s.m.opts.MaxDataBytes && n > s.size {
 		return 0, &sessionstore.SizeError{Size: total, Limit: s.m.opts.MaxDataBytes}
 	}
 	return n, nil

@@ -13,7 +13,9 @@ import (
 )
 
 // DestroyUser deletes every session of the user (the user_id set with
-// Session.SetUser) and returns how many: "log out everywhere".
+// Session.SetUser) and returns how many: "log out everywhere". Called with
+// the context of a request this Manager handles (r.Context()), its log
+// line names the acting request: its client address, method, path and user.
 func (m *Manager) DestroyUser(ctx context.Context, userID string) (int, error) {
 	return m.destroyUser(ctx, userID, IDHash{})
 }
@@ -34,8 +36,11 @@ func (m *Manager) destroyUser(ctx context.Context, userID string, keep IDHash) (
 	if err != nil {
 		return 0, fmt.Errorf("sessions: destroy user: %w", err)
 	}
-	m.opts.Logger.InfoContext(ctx, "sessions: user sessions destroyed", "user", userID, "count", n,
-		"kept", keep != IDHash{}, "utc", m.opts.Now().UTC().Format(time.RFC3339Nano))
+	a := []any{"user", userID, "count", n, "kept", keep != IDHash{}, "utc", m.opts.Now().UTC().Format(time.RFC3339Nano)}
+	if r, by := m.actor(ctx); r != nil {
+		a = append(a, "ip", m.clientIP(r), "method", r.Method, "path", r.URL.Path, "by_user", by)
+	}
+	m.opts.Logger.InfoContext(ctx, "sessions: user sessions destroyed", a...)
 	return n, nil
 }
 

@@ -325,20 +325,23 @@ func (q *Queries) LockUser(ctx context.Context, userID string) error {
 const mergeSession = `-- name: MergeSession :execrows
 UPDATE http_sessions
 SET data = (data - COALESCE($1::text[], '{}')) || $2::jsonb,
-    expires_at = $3,
-    user_id = CASE WHEN $4::boolean THEN NULLIF($5::text, '') ELSE user_id END,
-    last_seen_at = CASE WHEN $6::boolean THEN $7::timestamptz ELSE last_seen_at END,
-    ip = CASE WHEN $6::boolean THEN NULLIF($8::text, '') ELSE ip END,
-    user_agent = CASE WHEN $6::boolean THEN NULLIF($9::text, '') ELSE user_agent END
-WHERE id_hash = $10 AND expires_at > $11
-  AND ($12::integer = 0
-       OR octet_length(((data - COALESCE($1::text[], '{}')) || $2::jsonb)::text) <= $12::integer)
+    expires_at = CASE WHEN $3::boolean THEN $4::timestamptz
+                      ELSE GREATEST(expires_at, $4::timestamptz) END,
+    user_id = CASE WHEN $5::boolean THEN NULLIF($6::text, '') ELSE user_id END,
+    last_seen_at = CASE WHEN $7::boolean THEN $8::timestamptz ELSE last_seen_at END,
+    ip = CASE WHEN $7::boolean THEN NULLIF($9::text, '') ELSE ip END,
+    user_agent = CASE WHEN $7::boolean THEN NULLIF($10::text, '') ELSE user_agent END
+WHERE id_hash = $11 AND expires_at > $12
+  AND ($13::integer = 0
+       OR octet_length(((data - COALESCE($1::text[], '{}')) || $2::jsonb)::text) <= $13::integer
+       OR octet_length(((data - COALESCE($1::text[], '{}')) || $2::jsonb)::text) <= octet_length(data::text))
 `
 
 type MergeSessionParams struct {
 	DeletedKeys []string
 	Changed     json.RawMessage
-	ExpiresAt   time.Time
+	Lifetime    bool
+	ExpiresAt   *time.Time
 	SetUser     bool
 	UserID      string
 	SetDevice   bool
@@ -362,6 +365,7 @@ func (q *Queries) MergeSession(ctx context.Context, arg MergeSessionParams) (int
 	result, err := q.db.Exec(ctx, mergeSession,
 		arg.DeletedKeys,
 		arg.Changed,
+		arg.Lifetime,
 		arg.ExpiresAt,
 		arg.SetUser,
 		arg.UserID,
@@ -380,7 +384,8 @@ func (q *Queries) MergeSession(ctx context.Context, arg MergeSessionParams) (int
 }
 
 const mergedSize = `-- name: MergedSize :one
-SELECT octet_length(((data - $1::text[]) || $2::jsonb)::text)::integer
+SELECT octet_length(((data - $1::text[]) || $2::jsonb)::text)::integer AS merged,
+       octet_length(data::text)::integer AS current
 FROM http_sessions
 WHERE id_hash = $3 AND expires_at > $4
 `
@@ -392,18 +397,71 @@ type MergedSizeParams struct {
 	Now         time.Time
 }
 
-// The size a merge would give a live session (as jsonb text); no row when
-// the session is gone.
-func (q *Queries) MergedSize(ctx context.Context, arg MergedSizeParams) (int32, error) {
+type MergedSizeRow struct {
+	Merged  int32
+	Current int32
+}
+
+// The size a merge would give a live session, and the size it has (as
+// jsonb text); no row when the session is gone.
+func (q *Queries) MergedSize(ctx context.Context, arg MergedSizeParams) (MergedSizeRow, error) {
 	row := q.db.QueryRow(ctx, mergedSize,
 		arg.DeletedKeys,
 		arg.Changed,
 		arg.IDHash,
 		arg.Now,
 	)
-	var column_1 int32
-	err := row.Scan(&column_1)
-	return column_1, err
+	var i MergedSizeRow
+	err := row.Scan(&i.Merged, &i.Current)
+	return i, err
+}
+
+const moveSession = `-- name: MoveSession :execrows
+INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id, last_seen_at, ip, user_agent)
+VALUES ($1, $2, $3, $4,
+        $5, $6, $7, $8)
+ON CONFLICT (id_hash) DO UPDATE
+SET data = EXCLUDED.data,
+    expires_at = EXCLUDED.expires_at,
+    created_at = EXCLUDED.created_at,
+    user_id = EXCLUDED.user_id,
+    last_seen_at = EXCLUDED.last_seen_at,
+    ip = EXCLUDED.ip,
+    user_agent = EXCLUDED.user_agent
+WHERE http_sessions.expires_at <= $9
+`
+
+type MoveSessionParams struct {
+	IDHash     []byte
+	Data       json.RawMessage
+	ExpiresAt  time.Time
+	CreatedAt  time.Time
+	UserID     *string
+	LastSeenAt *time.Time
+	Ip         *string
+	UserAgent  *string
+	Now        time.Time
+}
+
+// Second statement of Rekey: the row TakeSession returned, under its new
+// hash. A dead row with that hash is replaced; a live one is left alone
+// (0 rows).
+func (q *Queries) MoveSession(ctx context.Context, arg MoveSessionParams) (int64, error) {
+	result, err := q.db.Exec(ctx, moveSession,
+		arg.IDHash,
+		arg.Data,
+		arg.ExpiresAt,
+		arg.CreatedAt,
+		arg.UserID,
+		arg.LastSeenAt,
+		arg.Ip,
+		arg.UserAgent,
+		arg.Now,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const probeTable = `-- name: ProbeTable :exec
@@ -423,6 +481,41 @@ LIMIT 0
 func (q *Queries) ProbeTable(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, probeTable)
 	return err
+}
+
+const takeSession = `-- name: TakeSession :one
+DELETE FROM http_sessions
+WHERE id_hash = $1
+RETURNING data, expires_at, created_at, user_id, last_seen_at, ip, user_agent
+`
+
+type TakeSessionRow struct {
+	Data       json.RawMessage
+	ExpiresAt  time.Time
+	CreatedAt  time.Time
+	UserID     *string
+	LastSeenAt *time.Time
+	Ip         *string
+	UserAgent  *string
+}
+
+// First statement of Rekey's transaction: deletes the row under its old
+// hash and returns it, for MoveSession to insert under the new one. Both
+// statements name one id_hash, so each is a single-shard statement on a
+// distributed table.
+func (q *Queries) TakeSession(ctx context.Context, idHash []byte) (TakeSessionRow, error) {
+	row := q.db.QueryRow(ctx, takeSession, idHash)
+	var i TakeSessionRow
+	err := row.Scan(
+		&i.Data,
+		&i.ExpiresAt,
+		&i.CreatedAt,
+		&i.UserID,
+		&i.LastSeenAt,
+		&i.Ip,
+		&i.UserAgent,
+	)
+	return i, err
 }
 
 const touchSession = `-- name: TouchSession :execrows

@@ -165,15 +165,20 @@ func (q *Queries) GetSession(ctx context.Context, arg GetSessionParams) (GetSess
 }
 
 const getSessionData = `-- name: GetSessionData :one
-SELECT data FROM http_sessions
+SELECT data, expires_at FROM http_sessions
 WHERE id_hash = ?1
 `
 
-func (q *Queries) GetSessionData(ctx context.Context, idHash []byte) (string, error) {
+type GetSessionDataRow struct {
+	Data      string
+	ExpiresAt int64
+}
+
+func (q *Queries) GetSessionData(ctx context.Context, idHash []byte) (GetSessionDataRow, error) {
 	row := q.db.QueryRowContext(ctx, getSessionData, idHash)
-	var data string
-	err := row.Scan(&data)
-	return data, err
+	var i GetSessionDataRow
+	err := row.Scan(&i.Data, &i.ExpiresAt)
+	return i, err
 }
 
 const insertSession = `-- name: InsertSession :execrows
@@ -298,6 +303,40 @@ SELECT id_hash, data, expires_at, created_at, user_id, last_seen_at, ip, user_ag
 func (q *Queries) ProbeTable(ctx context.Context) error {
 	_, err := q.db.ExecContext(ctx, probeTable)
 	return err
+}
+
+const takeSession = `-- name: TakeSession :one
+DELETE FROM http_sessions
+WHERE id_hash = ?1
+RETURNING data, expires_at, created_at, user_id, last_seen_at, ip, user_agent
+`
+
+type TakeSessionRow struct {
+	Data       string
+	ExpiresAt  int64
+	CreatedAt  int64
+	UserID     *string
+	LastSeenAt *int64
+	Ip         *string
+	UserAgent  *string
+}
+
+// First statement of Rekey's transaction (a write, so it takes the write
+// lock): deletes the row under its old hash and returns it, for
+// InsertSession to insert under the new one.
+func (q *Queries) TakeSession(ctx context.Context, idHash []byte) (TakeSessionRow, error) {
+	row := q.db.QueryRowContext(ctx, takeSession, idHash)
+	var i TakeSessionRow
+	err := row.Scan(
+		&i.Data,
+		&i.ExpiresAt,
+		&i.CreatedAt,
+		&i.UserID,
+		&i.LastSeenAt,
+		&i.Ip,
+		&i.UserAgent,
+	)
+	return i, err
 }
 
 const touchSession = `-- name: TouchSession :execrows

@@ -175,10 +175,10 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 	for k, v := range c.Set {
 		data[k] = append(json.RawMessage(nil), v...)
 	}
-	if err := checkSize(data, c.MaxBytes); err != nil {
+	if err := sessionstore.CheckGrowth(sessionstore.Size(data), sessionstore.Size(r.Data), c.MaxBytes); err != nil {
 		return fmt.Errorf("memstore: update: %w", err)
 	}
-	r.Data, r.ExpiresAt = data, c.ExpiresAt
+	r.Data, r.ExpiresAt = data, c.NextExpiry(r.ExpiresAt)
 	if c.UserID != nil {
 		r.UserID = *c.UserID
 	}
@@ -187,6 +187,24 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 	if c.UserID != nil {
 		s.evict(r.UserID, h, c.MaxPerUser, now)
 	}
+	return nil
+}
+
+// Rekey implements sessionstore.Store.
+func (s *Store) Rekey(ctx context.Context, old, new sessionstore.IDHash, now time.Time) error {
+	if err := s.begin(ctx, "rekey"); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	r, ok := s.live(old, now)
+	if !ok {
+		return fmt.Errorf("memstore: rekey: %w", sessionstore.ErrNotFound)
+	}
+	if _, taken := s.live(new, now); taken {
+		return fmt.Errorf("memstore: rekey: %w", sessionstore.ErrExists)
+	}
+	delete(s.rows, old)
+	s.rows[new] = r
 	return nil
 }
 

@@ -166,8 +166,11 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 		return fmt.Errorf("pgstore: update: %w", err)
 	}
 	arg := pgdb.MergeSessionParams{
-		DeletedKeys: c.Deleted, Changed: changed, ExpiresAt: c.ExpiresAt, // nil Deleted: NULL, read as none
+		DeletedKeys: c.Deleted, Changed: changed, // nil Deleted: NULL, read as none
 		IDHash: h[:], Now: now, MaxBytes: maxArg(c.MaxBytes),
+	}
+	if !c.ExpiresAt.IsZero() { // NULL: GREATEST keeps the stored expiry
+		arg.ExpiresAt, arg.Lifetime = &c.ExpiresAt, c.Lifetime
 	}
 	arg.SetUser, arg.UserID = userArg(c.UserID)
 	if d := c.Device; d != nil {
@@ -180,7 +183,7 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 }
 
 // merge runs MergeSession; when it changes no row, MergedSize says why: the
-// session is gone (ErrNotFound) or the merge would exceed maxBytes
+// session is gone (ErrNotFound) or the merge would grow it past maxBytes
 // (*SizeError). A concurrent change that made room in between is retried.
 func merge(ctx context.Context, q *pgdb.Queries, arg pgdb.MergeSessionParams, maxBytes int) error {
 	for range 3 {
@@ -201,11 +204,39 @@ func merge(ctx context.Context, q *pgdb.Queries, arg pgdb.MergeSessionParams, ma
 			return sessionstore.ErrNotFound
 		case err != nil:
 			return err
-		case int(size) > maxBytes:
-			return &sessionstore.SizeError{Size: int(size), Limit: maxBytes}
+		}
+		if err := sessionstore.CheckGrowth(int(size.Merged), int(size.Current), maxBytes); err != nil {
+			return err
 		}
 	}
 	return errors.New("the merge fitted the size limit but concurrent changes kept it from applying; retry")
+}
+
+// Rekey implements sessionstore.Store: in one transaction, the row is
+// deleted under old (TakeSession) and inserted under new (MoveSession).
+func (s *Store) Rekey(ctx context.Context, old, new sessionstore.IDHash, now time.Time) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		row, err := q.TakeSession(ctx, old[:])
+		if errors.Is(err, pgx.ErrNoRows) || err == nil && !row.ExpiresAt.After(now) {
+			return sessionstore.ErrNotFound // rolls back: a dead row is the reaper's
+		}
+		if err != nil {
+			return err
+		}
+		n, err := q.MoveSession(ctx, pgdb.MoveSessionParams{
+			IDHash: new[:], Data: row.Data, ExpiresAt: row.ExpiresAt, CreatedAt: row.CreatedAt,
+			UserID: row.UserID, LastSeenAt: row.LastSeenAt, Ip: row.Ip, UserAgent: row.UserAgent, Now: now,
+		})
+		if err == nil && n == 0 {
+			err = sessionstore.ErrExists
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("pgstore: rekey: %w", err)
+	}
+	return nil
 }
 
 // Touch implements sessionstore.Store.

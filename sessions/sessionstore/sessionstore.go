@@ -117,20 +117,56 @@ type Device struct {
 // lose each other.
 //
 // MaxBytes, when positive, limits the merged data (as Record.MaxBytes): a
-// merge whose result would be larger changes nothing, not even the expiry,
-// and Update returns a *SizeError. The check is atomic with the merge, so
-// concurrent updates cannot together grow a session past the limit.
+// merge whose result would be larger than MaxBytes, and larger than the
+// session already is, changes nothing, not even the expiry, and Update
+// returns a *SizeError. The limit refuses growth, not existing data: a
+// session stored before the limit was lowered (or by other code) stays
+// writable as long as a merge does not grow it. The check is atomic with
+// the merge, so concurrent updates cannot together grow a session past the
+// limit.
 type Change struct {
-	Set       map[string]json.RawMessage
-	Deleted   []string
+	// Set holds the keys to set, with their new JSON values.
+	Set map[string]json.RawMessage
+	// Deleted lists the keys to remove.
+	Deleted []string
+	// ExpiresAt is the new expiry. The zero time leaves the expiry as it
+	// is (a passive request extends nothing). Unless Lifetime is set, the
+	// expiry only moves forward: a request that loaded the session before
+	// a concurrent request extended it never moves it back.
 	ExpiresAt time.Time
-	UserID    *string
-	MaxBytes  int
+	// Lifetime says the request changed the session's lifetime
+	// (sessions.Session.SetMaxAge): ExpiresAt is then stored as it is,
+	// earlier than the stored expiry or not.
+	Lifetime bool
+	// UserID, when not nil, sets the principal ("" clears it).
+	UserID *string
+	// MaxBytes limits the merged data's growth (see above); 0: no limit.
+	MaxBytes int
 	// Device, when not nil, is recorded (see Record.Device).
 	Device *Device
 	// MaxPerUser caps the user's sessions when UserID sets one (see
 	// Record.MaxPerUser).
 	MaxPerUser int
+}
+
+// NextExpiry is the expiry a store keeps after applying c to a row that
+// expires at stored: c.ExpiresAt with Lifetime, else the later of the two;
+// stored for the zero ExpiresAt.
+func (c Change) NextExpiry(stored time.Time) time.Time {
+	if c.Lifetime && !c.ExpiresAt.IsZero() || c.ExpiresAt.After(stored) {
+		return c.ExpiresAt
+	}
+	return stored
+}
+
+// CheckGrowth returns a *SizeError when data grown to size bytes exceeds
+// limit (0: none) and is larger than the before bytes it had: what
+// Change.MaxBytes refuses.
+func CheckGrowth(size, before, limit int) error {
+	if limit > 0 && size > limit && size > before {
+		return &SizeError{Size: size, Limit: limit}
+	}
+	return nil
 }
 
 // SessionInfo describes one of a user's sessions without revealing its id.
@@ -163,11 +199,20 @@ type Store interface {
 	// Data larger than r.MaxBytes is refused with a *SizeError.
 	Create(ctx context.Context, h IDHash, r Record, now time.Time) error
 	// Update merges c into a live session: deletes c.Deleted, sets c.Set,
-	// moves the expiry to c.ExpiresAt and, when c.UserID is not nil, sets
-	// the user. A session that is gone or expired is not recreated:
-	// ErrNotFound. A merge whose result exceeds c.MaxBytes changes nothing:
-	// a *SizeError.
+	// moves the expiry to c.NextExpiry(the stored expiry) and, when
+	// c.UserID is not nil, sets the user. A session that is gone or
+	// expired is not recreated: ErrNotFound. A merge that grows the data
+	// past c.MaxBytes changes nothing: a *SizeError.
 	Update(ctx context.Context, h IDHash, c Change, now time.Time) error
+	// Rekey moves the live session named by old to new, in one atomic
+	// step: the same data, creation time, expiry, user and device, now
+	// under new only. Session.Regenerate calls it, so that a rotated id
+	// exists in the store as soon as it is issued, and a revocation that
+	// races the rotation finds either the old row or the new one. A
+	// session that is gone or expired is not moved: ErrNotFound, and
+	// nothing changes. Rekey never checks the size limit: it moves
+	// existing data, whatever its size.
+	Rekey(ctx context.Context, old, new IDHash, now time.Time) error
 	// Touch moves a live session's expiry to expiresAt and, when device is
 	// not nil, records it; it changes nothing else. ErrNotFound if the
 	// session is gone or expired.

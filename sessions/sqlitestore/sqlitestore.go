@@ -303,10 +303,11 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 		if err != nil {
 			return err
 		}
-		data, err := sessionstore.DecodeData([]byte(stored))
+		data, err := sessionstore.DecodeData([]byte(stored.Data))
 		if err != nil {
 			return err
 		}
+		before := sessionstore.Size(data)
 		for _, k := range c.Deleted {
 			delete(data, k)
 		}
@@ -317,10 +318,11 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 		if err != nil {
 			return err
 		}
-		if err := checkSize(data, c.MaxBytes); err != nil {
+		if err := sessionstore.CheckGrowth(sessionstore.Size(data), before, c.MaxBytes); err != nil {
 			return err // rolls back: the row is left as it was
 		}
-		arg := sqlitestoreUpdate(merged, h, c)
+		expires := c.NextExpiry(fromMS(stored.ExpiresAt))
+		arg := sqlitestoreUpdate(merged, expires, h, c)
 		if err := q.UpdateSession(ctx, arg); err != nil {
 			return err
 		}
@@ -332,11 +334,9 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 	return nil
 }
 
-// checkSize returns a *sessionstore.SizeError when data is longer than limit
-// (0: no limit).
 // sqlitestoreUpdate is the UpdateSession of a merge.
-func sqlitestoreUpdate(merged []byte, h sessionstore.IDHash, c sessionstore.Change) sqlitedb.UpdateSessionParams {
-	arg := sqlitedb.UpdateSessionParams{Data: string(merged), ExpiresAt: ms(c.ExpiresAt), IDHash: h[:]}
+func sqlitestoreUpdate(merged []byte, expires time.Time, h sessionstore.IDHash, c sessionstore.Change) sqlitedb.UpdateSessionParams {
+	arg := sqlitedb.UpdateSessionParams{Data: string(merged), ExpiresAt: ms(expires), IDHash: h[:]}
 	arg.SetUser, arg.UserID = userArg(c.UserID)
 	if d := c.Device; d != nil {
 		seen := ms(d.LastSeen)
@@ -384,6 +384,43 @@ func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt time
 		return fmt.Errorf("sqlitestore: touch: %w", sessionstore.ErrNotFound)
 	}
 	return nil
+}
+
+// Rekey implements sessionstore.Store: in one transaction, the row is
+// deleted under old and inserted under new.
+func (s *Store) Rekey(ctx context.Context, old, new sessionstore.IDHash, now time.Time) error {
+	err := s.inTx(ctx, func(q *sqlitedb.Queries) error {
+		row, err := q.TakeSession(ctx, old[:])
+		if errors.Is(err, sql.ErrNoRows) || err == nil && row.ExpiresAt <= ms(now) {
+			return sessionstore.ErrNotFound // rolls back: a dead row is the reaper's
+		}
+		if err != nil {
+			return err
+		}
+		if err := q.DeleteDeadSession(ctx, sqlitedb.DeleteDeadSessionParams{IDHash: new[:], Now: ms(now)}); err != nil {
+			return err
+		}
+		n, err := q.InsertSession(ctx, sqlitedb.InsertSessionParams{
+			IDHash: new[:], Data: row.Data, ExpiresAt: row.ExpiresAt, CreatedAt: row.CreatedAt,
+			UserID: deref(row.UserID), LastSeenAt: row.LastSeenAt, Ip: deref(row.Ip), UserAgent: deref(row.UserAgent),
+		})
+		if err == nil && n == 0 {
+			err = sessionstore.ErrExists
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlitestore: rekey: %w", err)
+	}
+	return nil
+}
+
+// deref is *p, or "" for nil (NULL).
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 // Destroy implements sessionstore.Store.

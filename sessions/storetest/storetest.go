@@ -57,6 +57,9 @@ func Run(t *testing.T, newStore func(t *testing.T) sessionstore.Store) {
 		{"MaxBytesCreate", testMaxBytesCreate},
 		{"MaxBytesUpdate", testMaxBytesUpdate},
 		{"MaxBytesConcurrent", testMaxBytesConcurrent},
+		{"MaxBytesGrowth", testMaxBytesGrowth},
+		{"Rekey", testRekey},
+		{"UpdateExpiry", testUpdateExpiry},
 		{"ConcurrentMerges", testConcurrentMerges},
 		{"ConcurrentMixed", testConcurrentMixed},
 	}

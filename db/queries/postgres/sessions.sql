@@ -51,19 +51,22 @@ SELECT octet_length(sqlc.arg(data)::jsonb::text)::integer;
 -- (MergedSize tells the two apart).
 UPDATE http_sessions
 SET data = (data - COALESCE(sqlc.narg(deleted_keys)::text[], '{}')) || sqlc.arg(changed)::jsonb,
-    expires_at = sqlc.arg(expires_at),
+    expires_at = CASE WHEN sqlc.arg(lifetime)::boolean THEN sqlc.narg(expires_at)::timestamptz
+                      ELSE GREATEST(expires_at, sqlc.narg(expires_at)::timestamptz) END,
     user_id = CASE WHEN sqlc.arg(set_user)::boolean THEN NULLIF(sqlc.arg(user_id)::text, '') ELSE user_id END,
     last_seen_at = CASE WHEN sqlc.arg(set_device)::boolean THEN sqlc.narg(last_seen_at)::timestamptz ELSE last_seen_at END,
     ip = CASE WHEN sqlc.arg(set_device)::boolean THEN NULLIF(sqlc.arg(ip)::text, '') ELSE ip END,
     user_agent = CASE WHEN sqlc.arg(set_device)::boolean THEN NULLIF(sqlc.arg(user_agent)::text, '') ELSE user_agent END
 WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now)
   AND (sqlc.arg(max_bytes)::integer = 0
-       OR octet_length(((data - COALESCE(sqlc.narg(deleted_keys)::text[], '{}')) || sqlc.arg(changed)::jsonb)::text) <= sqlc.arg(max_bytes)::integer);
+       OR octet_length(((data - COALESCE(sqlc.narg(deleted_keys)::text[], '{}')) || sqlc.arg(changed)::jsonb)::text) <= sqlc.arg(max_bytes)::integer
+       OR octet_length(((data - COALESCE(sqlc.narg(deleted_keys)::text[], '{}')) || sqlc.arg(changed)::jsonb)::text) <= octet_length(data::text));
 
 -- name: MergedSize :one
--- The size a merge would give a live session (as jsonb text); no row when
--- the session is gone.
-SELECT octet_length(((data - sqlc.arg(deleted_keys)::text[]) || sqlc.arg(changed)::jsonb)::text)::integer
+-- The size a merge would give a live session, and the size it has (as
+-- jsonb text); no row when the session is gone.
+SELECT octet_length(((data - sqlc.arg(deleted_keys)::text[]) || sqlc.arg(changed)::jsonb)::text)::integer AS merged,
+       octet_length(data::text)::integer AS current
 FROM http_sessions
 WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
 
@@ -82,6 +85,32 @@ WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
 DELETE FROM http_sessions
 WHERE id_hash = sqlc.arg(id_hash)
 RETURNING expires_at;
+
+-- name: TakeSession :one
+-- First statement of Rekey's transaction: deletes the row under its old
+-- hash and returns it, for MoveSession to insert under the new one. Both
+-- statements name one id_hash, so each is a single-shard statement on a
+-- distributed table.
+DELETE FROM http_sessions
+WHERE id_hash = sqlc.arg(id_hash)
+RETURNING data, expires_at, created_at, user_id, last_seen_at, ip, user_agent;
+
+-- name: MoveSession :execrows
+-- Second statement of Rekey: the row TakeSession returned, under its new
+-- hash. A dead row with that hash is replaced; a live one is left alone
+-- (0 rows).
+INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id, last_seen_at, ip, user_agent)
+VALUES (sqlc.arg(id_hash), sqlc.arg(data), sqlc.arg(expires_at), sqlc.arg(created_at),
+        sqlc.narg(user_id), sqlc.narg(last_seen_at), sqlc.narg(ip), sqlc.narg(user_agent))
+ON CONFLICT (id_hash) DO UPDATE
+SET data = EXCLUDED.data,
+    expires_at = EXCLUDED.expires_at,
+    created_at = EXCLUDED.created_at,
+    user_id = EXCLUDED.user_id,
+    last_seen_at = EXCLUDED.last_seen_at,
+    ip = EXCLUDED.ip,
+    user_agent = EXCLUDED.user_agent
+WHERE http_sessions.expires_at <= sqlc.arg(now);
 
 -- name: DeleteUserSessions :execrows
 -- Every session of the user but the one named by keep (if any): "log out

@@ -31,7 +31,7 @@ SET expires_at = expires_at
 WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
 
 -- name: GetSessionData :one
-SELECT data FROM http_sessions
+SELECT data, expires_at FROM http_sessions
 WHERE id_hash = sqlc.arg(id_hash);
 
 -- name: UpdateSession :exec
@@ -57,6 +57,14 @@ WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
 DELETE FROM http_sessions
 WHERE id_hash = sqlc.arg(id_hash)
 RETURNING expires_at;
+
+-- name: TakeSession :one
+-- First statement of Rekey's transaction (a write, so it takes the write
+-- lock): deletes the row under its old hash and returns it, for
+-- InsertSession to insert under the new one.
+DELETE FROM http_sessions
+WHERE id_hash = sqlc.arg(id_hash)
+RETURNING data, expires_at, created_at, user_id, last_seen_at, ip, user_agent;
 
 -- name: DeleteUserSessions :execrows
 -- Every session of the user but the one named by keep (if any).
