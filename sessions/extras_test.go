@@ -140,7 +140,9 @@ func TestLogsNameRealSessionsAndActors(t *testing.T) {
 			_ = s.Regenerate(r.Context())
 			_ = s.SetUser(r.URL.Query().Get("u"))
 		},
-		"/logout": func(w http.ResponseWriter, r *http.Request) { _ = sessions.FromContext(r.Context()).Destroy(r.Context()) },
+		"/logout": func(w http.ResponseWriter, r *http.Request) {
+			_ = sessions.FromContext(r.Context()).Destroy(r.Context())
+		},
 		"/victim": func(w http.ResponseWriter, r *http.Request) { victim = sessions.FromContext(r.Context()).IDHash() },
 		"/revoke": func(w http.ResponseWriter, r *http.Request) {
 			_ = hs.m.DestroySession(r.Context(), victim)
