@@ -1,5 +1,5 @@
-// Package examples holds runnable programs; this test keeps README.md's Go
-// snippets honest.
+// Package examples holds runnable programs; this test keeps the Go code in
+// README.md and docs/*.md honest.
 package examples
 
 import (
@@ -16,38 +16,65 @@ import (
 var snippetMarker = regexp.MustCompile(`^<!-- snippet: (\S+\.go) -->$`)
 
 type snippet struct {
-	line int    // README line of the ```go fence
+	line int    // line of the ```go fence in its document
 	file string // repository-relative path from the marker
 	text []string
 }
 
-// TestREADMESnippetsCompile asserts that every ```go block in README.md is
-// preceded by <!-- snippet: path.go --> and appears, line for line, in that
-// file; the files are compiled by go vet/go test of their module
-// (integration/routers in the integration module).
-func TestREADMESnippetsCompile(t *testing.T) {
-	snippets := readmeSnippets(t, filepath.Join("..", "README.md"))
-	if len(snippets) == 0 {
-		t.Fatal("README.md has no ```go blocks: did the test lose its way?")
+// docPages returns README.md and every docs/*.md page, relative to this
+// directory; it fails the test when there are none to check.
+func docPages(t *testing.T) []string {
+	t.Helper()
+	pages, err := filepath.Glob(filepath.Join("..", "docs", "*.md"))
+	if err != nil || len(pages) == 0 {
+		t.Fatalf("no docs/*.md pages found (%v): did the test lose its way?", err)
 	}
-	for _, sn := range snippets {
-		if sn.file == "" {
-			t.Errorf("README.md:%d: ```go block without a <!-- snippet: path.go --> line before it", sn.line)
-			continue
+	return append([]string{filepath.Join("..", "README.md")}, pages...)
+}
+
+// TestREADMESnippetsCompile asserts that every ```go block in README.md and
+// docs/*.md (also one indented in a list) is preceded by
+// <!-- snippet: path.go --> and appears, line for line, in that file; the
+// files are compiled by go vet/go test of their module (integration/routers
+// in the integration module).
+func TestREADMESnippetsCompile(t *testing.T) {
+	readme := 0
+	for _, doc := range docPages(t) {
+		name, _ := filepath.Rel("..", doc)
+		snippets := docSnippets(t, doc)
+		if name == "README.md" {
+			readme = len(snippets)
 		}
-		src, err := os.ReadFile(filepath.Join("..", filepath.FromSlash(sn.file)))
-		if err != nil {
-			t.Errorf("README.md:%d: %v", sn.line, err)
-			continue
+		for _, sn := range snippets {
+			checkSnippet(t, name, sn)
 		}
-		if !containsBlock(strings.Split(string(src), "\n"), sn.text) {
-			t.Errorf("README.md:%d: the block is not in %s (line for line, ignoring a common indentation); update one of them:\n%s",
-				sn.line, sn.file, strings.Join(sn.text, "\n"))
-		}
+	}
+	if readme == 0 {
+		t.Fatal("README.md has no ```go blocks: did the test lose its way?")
 	}
 }
 
-func readmeSnippets(t *testing.T, path string) []snippet {
+func checkSnippet(t *testing.T, doc string, sn snippet) {
+	t.Helper()
+	if sn.file == "" {
+		t.Errorf("%s:%d: ```go block without a <!-- snippet: path.go --> line before it", doc, sn.line)
+		return
+	}
+	src, err := os.ReadFile(filepath.Join("..", filepath.FromSlash(sn.file)))
+	if err != nil {
+		t.Errorf("%s:%d: %v", doc, sn.line, err)
+		return
+	}
+	if !containsBlock(strings.Split(string(src), "\n"), sn.text) {
+		t.Errorf("%s:%d: the block is not in %s (line for line, ignoring a common indentation); update one of them:\n%s",
+			doc, sn.line, sn.file, strings.Join(sn.text, "\n"))
+	}
+}
+
+// docSnippets returns the ```go blocks of the Markdown file at path. A
+// fence indented (inside a list item) has that indentation removed from
+// its lines, and its marker may be indented the same way.
+func docSnippets(t *testing.T, path string) []snippet {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -55,22 +82,25 @@ func readmeSnippets(t *testing.T, path string) []snippet {
 	}
 	defer f.Close()
 	var (
-		out  []snippet
-		cur  *snippet
-		prev string
+		out    []snippet
+		cur    *snippet
+		indent string
+		prev   string
 	)
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
+		trimmed := strings.TrimLeft(line, " \t")
 		switch {
-		case cur != nil && line == "```":
+		case cur != nil && trimmed == "```":
 			out = append(out, *cur)
 			cur = nil
 		case cur != nil:
-			cur.text = append(cur.text, line)
-		case line == "```go":
+			cur.text = append(cur.text, strings.TrimPrefix(line, indent))
+		case trimmed == "```go":
+			indent = line[:len(line)-len(trimmed)]
 			cur = &snippet{line: n}
-			if m := snippetMarker.FindStringSubmatch(prev); m != nil {
+			if m := snippetMarker.FindStringSubmatch(strings.TrimSpace(prev)); m != nil {
 				cur.file = m[1]
 			}
 		}
@@ -80,7 +110,7 @@ func readmeSnippets(t *testing.T, path string) []snippet {
 		t.Fatal(err)
 	}
 	if cur != nil {
-		t.Fatalf("README.md:%d: unterminated ```go block", cur.line)
+		t.Fatalf("%s:%d: unterminated ```go block", path, cur.line)
 	}
 	return out
 }

@@ -16,42 +16,15 @@ var forbidden = []string{
 	"github.com/testcontainers/", "github.com/docker/", "github.com/moby/",
 }
 
-const postgresService = `package main
-
-import (
-	"context"
-	"log"
-	"os"
-
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-
-	"github.com/sqlsession/sqlsession/db"
-	"github.com/sqlsession/sqlsession/sessions"
-	"github.com/sqlsession/sqlsession/sessions/pgstore"
-)
-
-func main() {
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := db.Migrate(ctx, stdlib.OpenDBFromPool(pool), db.Postgres); err != nil {
-		log.Fatal(err)
-	}
-	if _, err := sessions.New(pgstore.New(pool), sessions.Options{Secrets: []string{os.Getenv("SESSION_SECRET")}}); err != nil {
-		log.Fatal(err)
-	}
-}
-`
-
 // TestPostgresServiceDownloads is what a new user of the Postgres path
-// downloads: a fresh module that imports sessions, sessions/pgstore and db
-// (through a replace onto this checkout), go mod tidy and go mod download
-// with an empty module cache, through the module proxy. It fails when any
+// downloads, measured as README.md says: a fresh module (go mod init) whose
+// main.go is the README's program, examples/postgres/main.go, pointed at
+// this checkout as README's "before it is published" steps do (go mod edit
+// -require=…@v0.0.0 -replace=…), then go mod tidy and go mod download with
+// an empty module cache, through the module proxy. It fails when any
 // forbidden module reaches the cache (even only its go.mod), and logs the
-// totals (make deps-check prints them; README records them).
+// module zips fetched (sqlsession itself comes from the checkout) and the
+// megabytes of zips and go.mod files (make deps-check prints them).
 func TestPostgresServiceDownloads(t *testing.T) {
 	if testing.Short() {
 		t.Skip("downloads from the module proxy; skipped with -short")
@@ -63,12 +36,18 @@ func TestPostgresServiceDownloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	program, err := os.ReadFile(filepath.Join(root, "examples", "postgres", "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	app, cache := t.TempDir(), t.TempDir()
-	gomod := "module example.com/app\n\ngo 1.25\n\nrequire github.com/sqlsession/sqlsession v0.0.0\n\nreplace github.com/sqlsession/sqlsession => " + root + "\n"
-	writeFile(t, filepath.Join(app, "go.mod"), gomod)
-	writeFile(t, filepath.Join(app, "main.go"), postgresService)
+	writeFile(t, filepath.Join(app, "main.go"), string(program))
 	env := append(os.Environ(), "GOMODCACHE="+cache, "GOFLAGS=-modcacherw", "GOWORK=off")
-	for _, args := range [][]string{{"mod", "tidy"}, {"mod", "download"}, {"build", "-o", os.DevNull, "."}} {
+	for _, args := range [][]string{
+		{"mod", "init", "example.com/app"},
+		{"mod", "edit", "-require=github.com/sqlsession/sqlsession@v0.0.0", "-replace=github.com/sqlsession/sqlsession=" + root},
+		{"mod", "tidy"}, {"mod", "download"}, {"build", "-o", os.DevNull, "."},
+	} {
 		cmd := exec.Command("go", args...)
 		cmd.Dir, cmd.Env = app, env
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -76,6 +55,7 @@ func TestPostgresServiceDownloads(t *testing.T) {
 		}
 	}
 	zips, mods, bytes := 0, 0, int64(0)
+	var names []string // module/@v/version of each zip
 	dl := filepath.Join(cache, "cache", "download")
 	err = filepath.WalkDir(dl, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -98,6 +78,7 @@ func TestPostgresServiceDownloads(t *testing.T) {
 		bytes += info.Size()
 		if ext == ".zip" {
 			zips++
+			names = append(names, strings.TrimSuffix(rel, ".zip"))
 		} else {
 			mods++
 		}
@@ -106,8 +87,8 @@ func TestPostgresServiceDownloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("a Postgres service downloads %d modules (%.1f MB of zips and go.mod files; %d go.mod files in all)",
-		zips, float64(bytes)/1e6, mods)
+	t.Logf("go mod download of the Postgres service: %d modules besides sqlsession, %.1f MB (%d zips and %d go.mod files):\n%s",
+		zips, float64(bytes)/1e6, zips, mods, strings.Join(names, "\n"))
 }
 
 func writeFile(t *testing.T, path, content string) {

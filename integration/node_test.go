@@ -34,7 +34,7 @@ var (
 )
 
 // cookieName is express-session's default, which the Go app adopts (as the
-// README's recipe says) so the cookies browsers hold keep working.
+// docs/NODE.md's recipe says) so the cookies browsers hold keep working.
 const cookieName = "connect.sid"
 
 // requireNode returns the paths of node and npm, or skips the test with a
@@ -429,7 +429,7 @@ func TestNodeGoConcurrentDisjointWrites(t *testing.T) {
 	b.want("GET", in.goURL, "/peek?k=node7", nil, `"node7"`)
 }
 
-// The README's recipe: import-connect-pg-simple.sql copies the live rows of
+// docs/NODE.md's recipe: import-connect-pg-simple.sql copies the live rows of
 // connect-pg-simple's "session" table; the old cookies keep working in Go
 // (and in Node on connect-sqlsession).
 func TestNodeImportConnectPgSimple(t *testing.T) {

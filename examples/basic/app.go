@@ -14,8 +14,15 @@ import (
 // out because deadSession looks for it).
 const cookieName = "sid"
 
-// timeFormat shows when a session started and ends.
-const timeFormat = "2 Jan 2006 15:04 MST"
+// timeFormat shows when a session started and was last seen, in UTC; the
+// page's script rewrites it in the browser's time zone.
+const timeFormat = "2 Jan 2006 15:04 UTC"
+
+// Query parameters of the start page that show a one-time notice.
+const (
+	noticeEnded     = "ended"     // the request's session had ended
+	noticeLoggedOut = "loggedout" // "here" or "everywhere"
+)
 
 type app struct {
 	m      *sessions.Manager
@@ -74,7 +81,7 @@ func (a *app) endDeadSessions(next http.Handler) http.Handler {
 			a.storeError(w, r, err)
 			return
 		}
-		http.Redirect(w, r, "/?ended", http.StatusSeeOther)
+		http.Redirect(w, r, "/?"+noticeEnded, http.StatusSeeOther)
 	})
 }
 
@@ -91,9 +98,12 @@ func deadSession(r *http.Request, s *sessions.Session) bool {
 
 func (a *app) home(w http.ResponseWriter, r *http.Request) {
 	s := sessions.FromContext(r.Context())
-	d := pageData{User: s.User(), Ended: r.URL.Query().Has("ended")}
-	_, _ = s.Get("views", &d.Views)
-	if d.User != "" {
+	q := r.URL.Query()
+	d := pageData{User: s.User(), Ended: q.Has(noticeEnded)}
+	d.Anonymous, _ = s.Get("views", &d.Views)
+	if d.User == "" {
+		d.LoggedOut = q.Get(noticeLoggedOut)
+	} else {
 		list, err := a.m.ListUserSessions(r.Context(), d.User)
 		if err != nil {
 			a.logger.ErrorContext(r.Context(), "demo: list sessions", "err", err)
@@ -103,7 +113,7 @@ func (a *app) home(w http.ResponseWriter, r *http.Request) {
 		for _, info := range list {
 			d.Sessions = append(d.Sessions, sessionRow{
 				Hash: info.Hash.String(), Device: deviceLabel(info.UserAgent), Agent: info.UserAgent, IP: info.IP,
-				Since: info.CreatedAt.Format(timeFormat), Seen: info.LastSeen.Format(timeFormat),
+				Since: newStamp(info.CreatedAt), Seen: newStamp(info.LastSeen),
 				ThisOne: info.Hash == s.IDHash(),
 			})
 		}
@@ -154,7 +164,7 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 		a.pages.error(w, http.StatusInternalServerError, "Could not log you out.")
 		return
 	}
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	http.Redirect(w, r, "/?"+noticeLoggedOut+"=here", http.StatusSeeOther)
 }
 
 func (a *app) logoutEverywhere(w http.ResponseWriter, r *http.Request) {
@@ -167,7 +177,7 @@ func (a *app) logoutEverywhere(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	_ = s.Destroy(r.Context())
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	http.Redirect(w, r, "/?"+noticeLoggedOut+"=everywhere", http.StatusSeeOther)
 }
 
 func (a *app) revoke(w http.ResponseWriter, r *http.Request) {
@@ -204,4 +214,11 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// newStamp returns t for a <time> element: machine-readable and as text,
+// both in UTC.
+func newStamp(t time.Time) stamp {
+	t = t.UTC()
+	return stamp{ISO: t.Format(time.RFC3339), Text: t.Format(timeFormat)}
 }

@@ -46,8 +46,9 @@ func startDemo(t *testing.T) string {
 }
 
 // TestBrowser drives the demo in headless Chromium as a user would: the
-// start page, log in, count, a second device, the sessions list on a
-// desktop and a 390 px phone, a revoke from the other device, and an error
+// start page, an anonymous count, log in, count, a second device, the
+// sessions list (times in the browser's zone, here Asia/Tokyo) on a desktop
+// and a 390 px phone, a revoke from the other device, log out, and an error
 // page. It checks what the user sees, that nothing is wider than a phone's
 // screen, and saves screenshots when SQLSESSION_SCREENSHOTS names a
 // directory. Skipped without Chromium (Debian: apt-get install -y chromium).
@@ -66,24 +67,35 @@ func TestBrowser(t *testing.T) {
 	}
 	defer c.close()
 	b := &page{t: t, c: c, dir: os.Getenv(EnvScreenshots)}
+	b.must(c.timezone("Asia/Tokyo"))
 
 	b.must(c.viewport(1280, 800, false))
 	b.must(c.navigate(base + "/"))
 	b.expect(`document.querySelector("#views").textContent`, "0 times")
-	b.shot("1-logged-out-desktop")
+	b.expect(`document.querySelector("#no-session") !== null`, true)
+	b.shot("1-first-visit-desktop")
 
 	b.must(c.viewport(390, 844, true))
 	b.fitsWidth(390)
-	b.shot("2-logged-out-phone")
+	b.shot("2-first-visit-phone")
 
 	b.must(c.viewport(1280, 800, false))
+	b.must(c.click(`form[action="/count"] button`))
+	b.expect(`document.querySelector("#anonymous").textContent.includes("you have an anonymous session")`, true)
+	b.expect(`document.querySelector("#views").textContent`, "1 time")
+	b.shot("3-anonymous-count-desktop")
+
 	_, err = c.eval(`document.querySelector("input[name=user]").value = "alice"; document.querySelector("input[name=remember]").checked = true`)
 	b.must(err)
 	b.must(c.click(`form[action="/login"] button`))
 	b.expect(`document.querySelector("#user").textContent`, "alice")
 	b.must(c.click(`form[action="/count"] button`))
-	b.expect(`document.querySelector("#views").textContent`, "1 time")
-	b.shot("3-counted-desktop")
+	b.expect(`document.querySelector("#views").textContent`, "2 times")
+	b.expect(`document.querySelector("#second-browser") !== null`, true)
+	// Times are sent in UTC and shown in the browser's zone.
+	b.expect(`[...document.querySelectorAll(".when time")].every(e => e.dateTime.endsWith("Z") && !e.textContent.includes("UTC") && /GMT\+9|JST/.test(e.textContent))`, true)
+	b.expect(`document.querySelector("#zone").textContent`, "Times are in your browser's time zone (Asia/Tokyo).")
+	b.shot("4-logged-in-desktop")
 
 	phone := newBrowser(t, base, safariIPhone)
 	phone.post("/login", url.Values{"user": {"alice"}})
@@ -91,11 +103,12 @@ func TestBrowser(t *testing.T) {
 	b.expect(`document.querySelectorAll(".sessions li").length`, float64(2))
 	b.expect(`[...document.querySelectorAll(".device")].map(e => e.textContent).sort().join(", ")`, "Headless Chrome on Linux, Safari on iOS")
 	b.expect(`document.querySelector(".device").title.startsWith("Mozilla/5.0")`, true)
-	b.shot("4-sessions-desktop")
+	b.expect(`document.querySelector("#second-browser")`, nil)
+	b.shot("5-sessions-desktop")
 	b.must(c.viewport(390, 844, true))
 	b.must(c.navigate(base + "/"))
 	b.fitsWidth(390)
-	b.shot("5-sessions-phone")
+	b.shot("6-sessions-phone")
 
 	// The phone revokes the browser; the browser's next click lands on the
 	// logged-out page with the notice.
@@ -108,12 +121,20 @@ func TestBrowser(t *testing.T) {
 	b.must(c.click(`form[action="/count"] button`))
 	b.expect(`document.querySelector("#ended") !== null && document.querySelector("form[action='/login']") !== null`, true)
 	b.fitsWidth(390)
-	b.shot("6-revoked-phone")
+	b.shot("7-revoked-phone")
+
+	_, err = c.eval(`document.querySelector("input[name=user]").value = "alice"`)
+	b.must(err)
+	b.must(c.click(`form[action="/login"] button`))
+	b.must(c.click(`form[action="/logout"] button`))
+	b.expect(`document.querySelector("#loggedout").textContent.startsWith("You are logged out.")`, true)
+	b.fitsWidth(390)
+	b.shot("8-logged-out-phone")
 
 	b.must(c.navigate(base + "/nowhere"))
 	b.expect(`document.querySelector("h1").textContent`, "404 Not Found")
 	b.fitsWidth(390)
-	b.shot("7-not-found-phone")
+	b.shot("9-not-found-phone")
 }
 
 // page wraps the browser with test assertions.

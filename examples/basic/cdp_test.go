@@ -202,6 +202,11 @@ func (c *chrome) viewport(width, height int, mobile bool) error {
 	}, nil)
 }
 
+// timezone makes the page's clock run in the IANA zone id.
+func (c *chrome) timezone(id string) error {
+	return c.call(c.session, "Emulation.setTimezoneOverride", map[string]any{"timezoneId": id}, nil)
+}
+
 func (c *chrome) screenshot() ([]byte, error) {
 	var res struct{ Data string }
 	if err := c.call(c.session, "Page.captureScreenshot", map[string]any{"format": "png"}, &res); err != nil {

@@ -130,8 +130,63 @@ func TestDemo(t *testing.T) {
 	if page = laptop.post("/count", nil); revokeForm.MatchString(page) {
 		t.Error("the revoked phone is still listed")
 	}
-	if page := laptop.post("/logout", nil); !strings.Contains(page, "Log in") || laptop.hasCookie() {
+	page = laptop.post("/logout", nil)
+	if !strings.Contains(page, `action="/login"`) || laptop.hasCookie() {
 		t.Errorf("still logged in after logout (cookie kept: %v):\n%s", laptop.hasCookie(), page)
+	}
+	if !strings.Contains(page, `<p class="notice" id="loggedout">You are logged out.`) {
+		t.Errorf("the page after logout does not say so:\n%s", page)
+	}
+	if _, _, page := laptop.do(http.MethodGet, "/", nil); strings.Contains(page, `id="loggedout"`) {
+		t.Error("the logout notice is shown again on the next page")
+	}
+}
+
+// stampText is a time as the page sends it, before its script shows it in
+// the browser's zone: RFC 3339 in UTC for the machine, labelled UTC for people.
+var stampText = regexp.MustCompile(`<time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ">\d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d UTC</time>`)
+
+// The start page tells visitors where they stand: no session yet, an
+// anonymous one, only one browser logged in (try a second), logged out
+// here or everywhere; times are marked UTC for the browser's script.
+func TestDemoSaysWhereYouStand(t *testing.T) {
+	d := newDemo(t)
+	laptop, phone := newBrowser(t, d.URL, firefoxLinux), newBrowser(t, d.URL, safariIPhone)
+
+	_, _, page := laptop.do(http.MethodGet, "/", nil)
+	if !strings.Contains(page, `id="no-session"`) || strings.Contains(page, "anonymous session") {
+		t.Errorf("a first visit should say there is no session yet:\n%s", page)
+	}
+	if page = laptop.post("/count", nil); !strings.Contains(page, `id="anonymous">You are not logged in, but you have an anonymous session`) ||
+		strings.Contains(page, "no session yet") || !laptop.hasCookie() {
+		t.Errorf("after a count the visitor has a session, and the page should say so (cookie: %v):\n%s", laptop.hasCookie(), page)
+	}
+
+	page = laptop.post("/login", url.Values{"user": {"alice"}})
+	if !strings.Contains(page, `id="second-browser"`) || !strings.Contains(page, "Open a second browser") {
+		t.Errorf("with one session, the page should suggest a second browser:\n%s", page)
+	}
+	if n := len(stampText.FindAllString(page, -1)); n != 2 {
+		t.Errorf("want 2 UTC times (since, last seen) in <time datetime>, got %d:\n%s", n, page)
+	}
+	if !strings.Contains(page, `<p class="hint" id="zone">Times are in UTC.</p>`) || !strings.Contains(page, "new Date(t.dateTime).toLocaleString(") {
+		t.Errorf("no script shows the times in the browser's zone:\n%s", page)
+	}
+	phone.post("/login", url.Values{"user": {"alice"}})
+	if page = laptop.post("/count", nil); strings.Contains(page, `id="second-browser"`) {
+		t.Errorf("with two sessions listed, the second-browser hint should be gone:\n%s", page)
+	}
+
+	page = laptop.post("/logout-everywhere", nil)
+	if !strings.Contains(page, `id="loggedout">You are logged out on every device`) || laptop.hasCookie() {
+		t.Errorf("after logging out everywhere (cookie kept: %v):\n%s", laptop.hasCookie(), page)
+	}
+	if _, _, page = laptop.do(http.MethodGet, "/?loggedout=here", nil); !strings.Contains(page, `id="loggedout"`) {
+		t.Errorf("a logged-out visitor should see the notice:\n%s", page)
+	}
+	laptop.post("/login", url.Values{"user": {"bob"}})
+	if _, _, page = laptop.do(http.MethodGet, "/?loggedout=here", nil); strings.Contains(page, `id="loggedout"`) {
+		t.Errorf("a logged-in user must not be told they are logged out:\n%s", page)
 	}
 }
 

@@ -12,16 +12,23 @@ type sessionRow struct {
 	Device  string // short label, e.g. "Firefox on Linux"
 	Agent   string // the full user agent, shown on hover
 	IP      string
-	Since   string
-	Seen    string // last seen (RecordDevice)
+	Since   stamp
+	Seen    stamp // last seen (RecordDevice)
 	ThisOne bool
 }
 
+// stamp is a time shown in a <time> element: ISO is RFC 3339 in UTC, Text
+// the same time for people, labelled UTC, until the page's script shows it
+// in the browser's time zone.
+type stamp struct{ ISO, Text string }
+
 type pageData struct {
-	User     string
-	Views    int
-	Sessions []sessionRow
-	Ended    bool // the request's session had ended: say so once
+	User      string
+	Views     int
+	Anonymous bool // not logged in, but has a session (it counted)
+	Sessions  []sessionRow
+	Ended     bool   // the request's session had ended: say so once
+	LoggedOut string // "here" or "everywhere" right after a logout
 }
 
 type errorData struct {
@@ -87,11 +94,14 @@ label{display:inline-block;margin:.3em 1em .3em 0}
 .device{font-weight:600;cursor:help}.when{color:#555;font-size:.9em;flex-basis:100%}
 .sessions button{padding:.1em .7em;margin:0}
 .tag{color:#176117;font-size:.9em}
+.hint{color:#444;font-size:.95em}
 </style></head><body>{{end}}`
 
 const homeHTML = `{{template "head" "Home"}}
 <h1>sqlsession demo</h1>
 {{if .Ended}}<p class="notice" id="ended">Your session has ended: it was signed out from another device, or it expired. Log in again to continue.</p>{{end}}
+{{if eq .LoggedOut "here"}}<p class="notice" id="loggedout">You are logged out. Your session was deleted from the server and its cookie cleared.</p>
+{{else if eq .LoggedOut "everywhere"}}<p class="notice" id="loggedout">You are logged out on every device: all your sessions were deleted from the server.</p>{{end}}
 {{if .User}}
 <p>Logged in as <strong id="user">{{.User}}</strong>. You have pressed the button <strong id="views">{{plural .Views "time"}}</strong>.</p>
 <form method="post" action="/count"><button>Count</button></form>
@@ -101,10 +111,20 @@ const homeHTML = `{{template "head" "Home"}}
 <ul class="sessions">
 {{range .Sessions}}<li><span class="device" title="{{.Agent}}">{{.Device}}</span>
 {{if .ThisOne}}<span class="tag">this device</span>{{else}}<form method="post" action="/sessions/revoke"><input type="hidden" name="session" value="{{.Hash}}"><button>Revoke</button></form>{{end}}
-<span class="when">since {{.Since}} · last seen {{.Seen}}{{if .IP}} from {{.IP}}{{end}}</span></li>
+<span class="when">since <time datetime="{{.Since.ISO}}">{{.Since.Text}}</time> · last seen <time datetime="{{.Seen.ISO}}">{{.Seen.Text}}</time>{{if .IP}} from {{.IP}}{{end}}</span></li>
 {{end}}</ul>
+{{if eq (len .Sessions) 1}}<p class="hint" id="second-browser">Only this browser is logged in as {{.User}}. Open a second browser (or a private window) at this address and log in as {{.User}}: it appears in this list, and you can revoke it from here.</p>{{end}}
+<p class="hint" id="zone">Times are in UTC.</p>
+<script>
+const when = {year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short"};
+for (const t of document.querySelectorAll("time[datetime]")) {
+  t.textContent = new Date(t.dateTime).toLocaleString(undefined, when);
+}
+document.querySelector("#zone").textContent = "Times are in your browser's time zone (" + Intl.DateTimeFormat().resolvedOptions().timeZone + ").";
+</script>
 {{else}}
-<p>Anonymous visitors get no session until they do something: you have pressed the button <strong id="views">{{plural .Views "time"}}</strong>.</p>
+{{if .Anonymous}}<p id="anonymous">You are not logged in, but you have an anonymous session: the server keeps your count in it. You have pressed the button <strong id="views">{{plural .Views "time"}}</strong>.</p>
+{{else}}<p id="no-session">You are not logged in and have no session yet: the server stores one only once you press the button or log in. You have pressed it <strong id="views">{{plural .Views "time"}}</strong>.</p>{{end}}
 <form method="post" action="/count"><button>Count</button></form>
 <h2>Log in</h2>
 <form method="post" action="/login"><label>Name <input name="user" required maxlength="64" autocomplete="username"></label>

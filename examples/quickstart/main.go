@@ -1,4 +1,4 @@
-// Command quickstart is the README's quick start, kept here so it compiles
+// Command quickstart is the README's SQLite variant, kept here so it compiles
 // (examples/readme_test.go checks that the README shows this file).
 package main
 
