@@ -130,7 +130,7 @@ func TestMigrationsMatchAcrossDialects(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.Join(names, ",") != "00001_create_http_sessions.sql,00002_expires_bucket.sql,00003_device.sql" {
+		if strings.Join(names, ",") != "00001_create_http_sessions.sql,00002_expires_bucket.sql,00003_device.sql,00004_retired_ids.sql" {
 			t.Errorf("%s migrations = %v", d, names)
 		}
 	}

@@ -22,5 +22,5 @@ func ExampleMigrations() {
 		log.Fatal(err)
 	}
 	fmt.Println(names, "with -table", db.VersionTable)
-	// Output: [00001_create_http_sessions.sql 00002_expires_bucket.sql 00003_device.sql] with -table sqlsession_goose_version
+	// Output: [00001_create_http_sessions.sql 00002_expires_bucket.sql 00003_device.sql 00004_retired_ids.sql] with -table sqlsession_goose_version
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sqlsession/sqlsession/sessions"
+	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 )
 
 // everyStore runs f on memstore, Postgres and SQLite.
@@ -169,7 +170,7 @@ func TestRevocationDuringRotation(t *testing.T) {
 // failingRekey is a store whose Rekey fails as a store that is down would.
 type failingRekey struct{ sessions.Store }
 
-func (failingRekey) Rekey(context.Context, sessions.IDHash, sessions.IDHash, time.Time) error {
+func (failingRekey) Rekey(context.Context, sessions.IDHash, sessions.IDHash, *sessionstore.Retire, time.Time) error {
 	return errors.New("connection refused")
 }
 

@@ -49,6 +49,7 @@ func (s *Session) facts(now time.Time) facts {
 		storedExpiry:      s.storedExpiry,
 		newExpiry:         newExpiry,
 		rekeyed:           s.rekeyed,
+		aliased:           s.aliased,
 		lifetimeChanged:   s.cur.maxAge != s.start.maxAge,
 	}
 }
@@ -204,6 +205,9 @@ func (s *Session) create(ctx context.Context, now time.Time) (ev event, kept boo
 		data[k] = v
 	}
 	data[cookieKey] = s.c.storedCookie(s.cur.maxAge, cookieExp, s.secureFlag(), s.sameSite())
+	if s.cur.meta != (meta{}) {
+		data[metaKey], _ = json.Marshal(s.cur.meta) // plain struct: cannot fail
+	}
 	rec := sessionstore.Record{Data: data, CreatedAt: s.createdAt, ExpiresAt: storeExp, UserID: s.cur.user, MaxBytes: s.m.opts.MaxDataBytes,
 		Device: s.device(now), MaxPerUser: s.m.opts.MaxSessionsPerUser}
 	if err := s.m.store.Create(ctx, s.hash, rec, now); err != nil {
@@ -222,7 +226,7 @@ func (s *Session) create(ctx context.Context, now time.Time) (ev event, kept boo
 // slower request never undoes a concurrent one's extension or SetMaxAge.
 // s.mu is held.
 func (s *Session) change(now time.Time) sessionstore.Change {
-	c := sessionstore.Change{MaxBytes: s.m.opts.MaxDataBytes, Device: s.device(now), MaxPerUser: s.m.opts.MaxSessionsPerUser,
+	c := sessionstore.Change{MaxBytes: s.m.opts.MaxDataBytes, Reserve: s.m.cookieReserve, Device: s.device(now), MaxPerUser: s.m.opts.MaxSessionsPerUser,
 		Lifetime: s.cur.maxAge != s.saved.maxAge}
 	if !s.asked.passive || c.Lifetime {
 		var cookieExp time.Time
@@ -249,6 +253,12 @@ func (s *Session) change(now time.Time) sessionstore.Change {
 	if s.cur.user != s.saved.user {
 		user := s.cur.user
 		c.UserID = &user
+	}
+	if s.cur.meta != s.saved.meta {
+		if c.Set == nil {
+			c.Set = make(map[string]json.RawMessage, 1)
+		}
+		c.Set[metaKey], _ = json.Marshal(s.cur.meta) // plain struct: cannot fail
 	}
 	return c
 }

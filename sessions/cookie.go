@@ -317,7 +317,7 @@ func (c *CookieOptions) storedCookie(maxAge time.Duration, expires time.Time, se
 // session (sessionstore.Size): Session.Set counts it against MaxDataBytes.
 func (c *CookieOptions) reserve() int {
 	longest := c.storedCookie(time.Duration(math.MaxInt64), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), true, http.SameSiteStrictMode)
-	return sessionstore.EntrySize(cookieKey, sessionstore.ValueSize(longest))
+	return sessionstore.EntrySize(cookieKey, sessionstore.ValueSize(longest)) + metaReserve
 }
 
 // storedMaxAge reads originalMaxAge from a stored cookie JSON; ok is false

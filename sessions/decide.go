@@ -23,6 +23,7 @@ type facts struct {
 	persistent bool // the cookie has a max age (express: cookie.expires is set)
 	sendable   bool // a cookie can be sent: not Secure-only over plain HTTP
 	rekeyed    bool // Regenerate moved the stored row to a new id this request
+	aliased    bool // the cookie's id was retired within its grace: send its successor
 	// lifetimeChanged: the handler changed the cookie's lifetime
 	// (SetMaxAge), to a browser-session cookie too.
 	lifetimeChanged bool
@@ -65,7 +66,7 @@ func decide(f facts) plan {
 	// A passive request re-sends the current cookie only for a new lifetime.
 	var cookie bool
 	if !f.current {
-		cookie = f.saveUninitialized || f.modified || f.asked.save
+		cookie = f.saveUninitialized || f.modified || f.asked.save || f.aliased
 	} else {
 		cookie = !f.asked.passive && (f.rolling && (p.save || p.touch) || f.persistent && f.modified) || f.lifetimeChanged
 	}

@@ -123,6 +123,9 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 		if len(m.opts.PassivePaths) > 0 && m.passivePath(r.URL.Path) {
 			s.asked.passive = true
 		}
+		if m.opts.RenewAfter > 0 {
+			s.renewIfDue(r.Context(), m.opts.Now())
+		}
 		s.w = responseWriter{ResponseWriter: w, s: s, m: m, r: r}
 		next.ServeHTTP(&s.w, r.WithContext(&s.ctx))
 		s.w.finish()
@@ -213,7 +216,12 @@ func (m *Manager) load(s *Session) error {
 		case err == nil && !m.pastAbsolute(rec.CreatedAt, now):
 			s.inflate(s.cookieID, rec)
 			return nil
-		case err == nil, errors.Is(err, ErrNotFound):
+		case errors.Is(err, ErrNotFound):
+			if ok, err := m.loadRetired(s, now); ok || err != nil {
+				return err
+			}
+			fallthrough
+		case err == nil:
 			// Expired or unknown: start afresh, as express-session does.
 			if debug {
 				m.log(s.r.Context(), slog.LevelDebug, "sessions: unknown or expired session", HashID(s.cookieID), s.r, "")
@@ -313,6 +321,7 @@ func (m *Manager) ListUserSessions(ctx context.Context, userID string) ([]Sessio
 	}
 	for i := range list {
 		delete(list[i].Data, cookieKey)
+		delete(list[i].Data, metaKey)
 	}
 	return list, nil
 }

@@ -124,6 +124,29 @@ type Options struct {
 	// AbsoluteTimeout, when set, ends every session this long after it was
 	// created, however active (rolling or not).
 	AbsoluteTimeout time.Duration
+	// RenewAfter, when positive, gives a stored session a new id
+	// (Session.Regenerate) on its first non-passive request once its id
+	// is this old: OWASP's "renewal timeout", which bounds how long a
+	// stolen id stays useful in a long session. 0: only explicit
+	// Regenerate calls rotate ids.
+	RenewAfter time.Duration
+	// RenewGrace is how long an id that Regenerate retired still leads to
+	// its successor: a request already in flight with the old cookie (a
+	// parallel request, another tab) lands on the new session and gets
+	// its cookie, instead of a fresh anonymous one. After the grace, a
+	// retired id of a signed-in session is treated as a replayed stolen
+	// token (see OnReuse). Default DefaultRenewGrace (30 s); NoRenewGrace
+	// keeps no record of retired ids (no grace, no reuse detection).
+	RenewGrace time.Duration
+	// OnReuse, when set, is called when a request presents an id that was
+	// retired while its session was signed in, after RenewGrace: the id
+	// was copied before the rotation and is replayed. Unless KeepOnReuse
+	// is set, the session it was rotated into (its whole family) has been
+	// revoked by then. The request goes on with a new, empty session.
+	OnReuse func(r *http.Request, ev ReuseEvent)
+	// KeepOnReuse, when true, only logs and reports (OnReuse) a reused
+	// retired id; by default the session family is revoked.
+	KeepOnReuse bool
 	// DefaultTTL is how long the store keeps a session whose cookie has no
 	// max age (a browser-session cookie); default 24h.
 	DefaultTTL time.Duration
@@ -234,6 +257,7 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("sessions: Options.TouchAfter %v is not shorter than the session lifetime %v: active users would be logged out", o.TouchAfter, life)
 	}
 	o.TouchAfter = cmp.Or(o.TouchAfter, DefaultTouchAfter)
+	o.RenewGrace = cmp.Or(o.RenewGrace, DefaultRenewGrace)
 	o.StoreTimeout = cmp.Or(o.StoreTimeout, DefaultStoreTimeout)
 	o.MaxDataBytes = cmp.Or(o.MaxDataBytes, DefaultMaxDataBytes)
 	o.Logger = cmp.Or(o.Logger, slog.Default())

@@ -47,6 +47,7 @@ type Session struct {
 	asked        asked
 	vanished     bool // the row was revoked or expired under this request: write nothing more
 	rekeyed      bool // Regenerate moved the row to id: the commit confirms it still exists
+	aliased      bool // the cookie named a retired id within its grace: id is its successor
 	viaHeader    bool // the request carried Options.Header: answer there, not with a cookie
 	ownCookie    CookieOptions
 }
@@ -182,6 +183,8 @@ func (m *Manager) encodeValue(key string, v any) (json.RawMessage, error) {
 		return nil, errors.New("empty key")
 	case key == cookieKey:
 		return nil, errors.New(`"cookie" is reserved for the cookie's settings`)
+	case key == metaKey:
+		return nil, errors.New(`"` + metaKey + `" is reserved for the session's renewal and authentication times`)
 	}
 	if err := checkKey(key); err != nil {
 		return nil, err
@@ -268,7 +271,10 @@ func (s *Session) rekey(ctx context.Context, id string) (event, error) {
 	}
 	old, h := s.hash, HashID(id)
 	now := s.m.opts.Now()
-	err := s.m.store.Rekey(ctx, old, h, now)
+	retire, err := s.retire(id, now)
+	if err == nil {
+		err = s.m.store.Rekey(ctx, old, h, retire, now)
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		ev := s.event("sessions: session revoked or expired before Regenerate; a new empty session replaces it")
@@ -278,6 +284,7 @@ func (s *Session) rekey(ctx context.Context, id string) (event, error) {
 		return event{}, fmt.Errorf("sessions: regenerate: %w", err)
 	}
 	s.id, s.hash, s.rekeyed = id, h, true
+	s.cur.meta.Renewed = now.UnixMilli()
 	ev := s.event("sessions: session regenerated")
 	ev.old = &old
 	return ev, nil
@@ -388,6 +395,8 @@ func (s *Session) SetMaxAge(d time.Duration) {
 
 // SetUser records the session's principal (the user_id column), so that
 // Manager.ListUserSessions and Manager.DestroyUser find it; "" clears it.
+// Another user than the current one clears AuthenticatedAt (Login sets
+// it again).
 // An id with a NUL character or invalid UTF-8, which no store keeps alike,
 // is refused and changes nothing.
 func (s *Session) SetUser(id string) error {
@@ -399,6 +408,9 @@ func (s *Session) SetUser(id string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if id != s.cur.user {
+		s.cur.meta.Auth = 0 // another principal has not authenticated yet
+	}
 	s.cur.user = id
 	return nil
 }

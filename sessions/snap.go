@@ -15,10 +15,26 @@ import (
 // never written again (Session.write copies it first), so snaps are
 // compared and copied as plain values.
 type snap struct {
-	values map[string]json.RawMessage // without the reserved "cookie" key
+	values map[string]json.RawMessage // without the reserved "cookie" and metaKey keys
 	maxAge time.Duration              // cookie max age; 0 for a browser-session cookie
 	user   string
+	meta   meta
 }
+
+// metaKey is the reserved key of what the library keeps with a session
+// beyond express-session's cookie: when its id was issued and when its
+// user last authenticated. Node's express-session keeps it as an ordinary
+// value, so it survives writes from either side.
+const metaKey = "$sqlsession"
+
+// meta is the value under metaKey: unix milliseconds, 0 for never.
+type meta struct {
+	Renewed int64 `json:"renewed,omitempty"` // the id's last rotation
+	Auth    int64 `json:"auth,omitempty"`    // Session.MarkAuthenticated
+}
+
+// metaReserve bounds the bytes metaKey's entry takes in a stored session.
+var metaReserve = sessionstore.EntrySize(metaKey, len(`{"renewed": 9999999999999, "auth": 9999999999999}`))
 
 // unknownMaxAge marks a saved snap whose row has no cookie JSON (written by
 // other code): it never equals a real lifetime, so the next save writes one.
@@ -26,7 +42,7 @@ const unknownMaxAge time.Duration = -1
 
 // equal reports whether a and b would be stored the same.
 func (a snap) equal(b snap) bool {
-	return a.maxAge == b.maxAge && a.user == b.user && equalValues(a.values, b.values)
+	return a.maxAge == b.maxAge && a.user == b.user && a.meta == b.meta && equalValues(a.values, b.values)
 }
 
 // equalValues compares two value maps: the same map, or the same keys with
@@ -100,6 +116,10 @@ func snapOf(rec sessionstore.Record, c *CookieOptions) (s snap, complete bool) {
 	// The record is ours (stores return fresh maps): drop the cookie JSON
 	// in place rather than copy every value.
 	delete(s.values, cookieKey)
+	if m, ok := s.values[metaKey]; ok {
+		_ = json.Unmarshal(m, &s.meta) // a value written by other code: ignored
+		delete(s.values, metaKey)
+	}
 	if s.values == nil {
 		s.values = map[string]json.RawMessage{}
 	}

@@ -20,3 +20,12 @@ type HttpSession struct {
 	Ip            *string
 	UserAgent     *string
 }
+
+type HttpSessionsRetired struct {
+	IDHash     []byte
+	Successor  []byte
+	UserID     *string
+	GraceUntil time.Time
+	ExpiresAt  time.Time
+	Sealed     []byte
+}

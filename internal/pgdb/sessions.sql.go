@@ -79,6 +79,29 @@ func (q *Queries) DeleteExpiredBatch(ctx context.Context, arg DeleteExpiredBatch
 	return result.RowsAffected(), nil
 }
 
+const deleteExpiredRetired = `-- name: DeleteExpiredRetired :execrows
+DELETE FROM http_sessions_retired
+WHERE id_hash = ANY (ARRAY(
+    SELECT old.id_hash FROM http_sessions_retired AS old
+    WHERE old.expires_at <= $1
+    LIMIT $2))
+  AND expires_at <= $1
+`
+
+type DeleteExpiredRetiredParams struct {
+	Before    time.Time
+	BatchSize int32
+}
+
+// The reaper's batch of retired ids; an outer re-check keeps it exact.
+func (q *Queries) DeleteExpiredRetired(ctx context.Context, arg DeleteExpiredRetiredParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteExpiredRetired, arg.Before, arg.BatchSize)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const deleteSession = `-- name: DeleteSession :one
 DELETE FROM http_sessions
 WHERE id_hash = $1
@@ -146,6 +169,39 @@ func (q *Queries) EvictUserSessions(ctx context.Context, arg EvictUserSessionsPa
 	return result.RowsAffected(), nil
 }
 
+const getRetired = `-- name: GetRetired :one
+SELECT successor, COALESCE(user_id, '')::text AS user_id, grace_until, expires_at, sealed
+FROM http_sessions_retired
+WHERE id_hash = $1 AND expires_at > $2
+`
+
+type GetRetiredParams struct {
+	IDHash []byte
+	Now    time.Time
+}
+
+type GetRetiredRow struct {
+	Successor  []byte
+	UserID     string
+	GraceUntil time.Time
+	ExpiresAt  time.Time
+	Sealed     []byte
+}
+
+// A retired id, read only when a cookie names no live session.
+func (q *Queries) GetRetired(ctx context.Context, arg GetRetiredParams) (GetRetiredRow, error) {
+	row := q.db.QueryRow(ctx, getRetired, arg.IDHash, arg.Now)
+	var i GetRetiredRow
+	err := row.Scan(
+		&i.Successor,
+		&i.UserID,
+		&i.GraceUntil,
+		&i.ExpiresAt,
+		&i.Sealed,
+	)
+	return i, err
+}
+
 const getSession = `-- name: GetSession :one
 
 SELECT data::text AS data, expires_at, created_at, COALESCE(user_id, '')::text AS user_id
@@ -206,6 +262,41 @@ func (q *Queries) GetSessionNow(ctx context.Context, idHash []byte) (GetSessionN
 		&i.UserID,
 	)
 	return i, err
+}
+
+const insertRetired = `-- name: InsertRetired :exec
+INSERT INTO http_sessions_retired (id_hash, successor, user_id, grace_until, expires_at, sealed)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (id_hash) DO UPDATE
+SET successor = EXCLUDED.successor,
+    user_id = EXCLUDED.user_id,
+    grace_until = EXCLUDED.grace_until,
+    expires_at = EXCLUDED.expires_at,
+    sealed = EXCLUDED.sealed
+`
+
+type InsertRetiredParams struct {
+	IDHash     []byte
+	Successor  []byte
+	UserID     *string
+	GraceUntil time.Time
+	ExpiresAt  time.Time
+	Sealed     []byte
+}
+
+// Third statement of Rekey's transaction when the old id is kept as
+// retired (RenewGrace): keyed by the old id's hash, like TakeSession, so a
+// single-shard statement on a table distributed (and colocated) by id_hash.
+func (q *Queries) InsertRetired(ctx context.Context, arg InsertRetiredParams) error {
+	_, err := q.db.Exec(ctx, insertRetired,
+		arg.IDHash,
+		arg.Successor,
+		arg.UserID,
+		arg.GraceUntil,
+		arg.ExpiresAt,
+		arg.Sealed,
+	)
+	return err
 }
 
 const insertSession = `-- name: InsertSession :execrows
@@ -334,7 +425,7 @@ SET data = (data - COALESCE($1::text[], '{}')) || $2::jsonb,
 WHERE id_hash = $11 AND expires_at > $12
   AND ($13::integer = 0
        OR octet_length(((data - COALESCE($1::text[], '{}')) || $2::jsonb)::text) <= $13::integer
-       OR octet_length(((data - COALESCE($1::text[], '{}')) || $2::jsonb)::text) <= octet_length(data::text))
+       OR octet_length(((data - COALESCE($1::text[], '{}')) || $2::jsonb)::text) <= octet_length(data::text) + $14::integer)
 `
 
 type MergeSessionParams struct {
@@ -351,6 +442,7 @@ type MergeSessionParams struct {
 	IDHash      []byte
 	Now         time.Time
 	MaxBytes    int32
+	Reserve     int32
 }
 
 // Writes only what a request changed: removes deleted_keys, then overlays
@@ -376,6 +468,7 @@ func (q *Queries) MergeSession(ctx context.Context, arg MergeSessionParams) (int
 		arg.IDHash,
 		arg.Now,
 		arg.MaxBytes,
+		arg.Reserve,
 	)
 	if err != nil {
 		return 0, err

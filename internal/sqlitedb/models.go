@@ -14,3 +14,12 @@ type HttpSession struct {
 	Ip         *string
 	UserAgent  *string
 }
+
+type HttpSessionsRetired struct {
+	IDHash     []byte
+	Successor  []byte
+	UserID     *string
+	GraceUntil int64
+	ExpiresAt  int64
+	Sealed     []byte
+}

@@ -64,6 +64,27 @@ func (q *Queries) DeleteExpiredBatch(ctx context.Context, arg DeleteExpiredBatch
 	return result.RowsAffected()
 }
 
+const deleteExpiredRetired = `-- name: DeleteExpiredRetired :execrows
+DELETE FROM http_sessions_retired
+WHERE id_hash IN (
+    SELECT old.id_hash FROM http_sessions_retired AS old
+    WHERE old.expires_at <= ?1
+    LIMIT ?2)
+`
+
+type DeleteExpiredRetiredParams struct {
+	Before    int64
+	BatchSize int64
+}
+
+func (q *Queries) DeleteExpiredRetired(ctx context.Context, arg DeleteExpiredRetiredParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, deleteExpiredRetired, arg.Before, arg.BatchSize)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
 const deleteSession = `-- name: DeleteSession :one
 DELETE FROM http_sessions
 WHERE id_hash = ?1
@@ -130,6 +151,38 @@ func (q *Queries) EvictUserSessions(ctx context.Context, arg EvictUserSessionsPa
 	return result.RowsAffected()
 }
 
+const getRetired = `-- name: GetRetired :one
+SELECT successor, CAST(COALESCE(user_id, '') AS TEXT) AS user_id, grace_until, expires_at, sealed
+FROM http_sessions_retired
+WHERE id_hash = ?1 AND expires_at > ?2
+`
+
+type GetRetiredParams struct {
+	IDHash []byte
+	Now    int64
+}
+
+type GetRetiredRow struct {
+	Successor  []byte
+	UserID     string
+	GraceUntil int64
+	ExpiresAt  int64
+	Sealed     []byte
+}
+
+func (q *Queries) GetRetired(ctx context.Context, arg GetRetiredParams) (GetRetiredRow, error) {
+	row := q.db.QueryRowContext(ctx, getRetired, arg.IDHash, arg.Now)
+	var i GetRetiredRow
+	err := row.Scan(
+		&i.Successor,
+		&i.UserID,
+		&i.GraceUntil,
+		&i.ExpiresAt,
+		&i.Sealed,
+	)
+	return i, err
+}
+
 const getSession = `-- name: GetSession :one
 
 SELECT data, expires_at, created_at, CAST(COALESCE(user_id, '') AS TEXT) AS user_id
@@ -179,6 +232,39 @@ func (q *Queries) GetSessionData(ctx context.Context, idHash []byte) (GetSession
 	var i GetSessionDataRow
 	err := row.Scan(&i.Data, &i.ExpiresAt)
 	return i, err
+}
+
+const insertRetired = `-- name: InsertRetired :exec
+INSERT INTO http_sessions_retired (id_hash, successor, user_id, grace_until, expires_at, sealed)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+ON CONFLICT (id_hash) DO UPDATE
+SET successor = excluded.successor,
+    user_id = excluded.user_id,
+    grace_until = excluded.grace_until,
+    expires_at = excluded.expires_at,
+    sealed = excluded.sealed
+`
+
+type InsertRetiredParams struct {
+	IDHash     []byte
+	Successor  []byte
+	UserID     *string
+	GraceUntil int64
+	ExpiresAt  int64
+	Sealed     []byte
+}
+
+// Last statement of Rekey's transaction when the old id is kept as retired.
+func (q *Queries) InsertRetired(ctx context.Context, arg InsertRetiredParams) error {
+	_, err := q.db.ExecContext(ctx, insertRetired,
+		arg.IDHash,
+		arg.Successor,
+		arg.UserID,
+		arg.GraceUntil,
+		arg.ExpiresAt,
+		arg.Sealed,
+	)
+	return err
 }
 
 const insertSession = `-- name: InsertSession :execrows

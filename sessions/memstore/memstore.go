@@ -33,8 +33,9 @@ type Store struct {
 	opts   Options
 	warned sync.Once
 
-	mu   sync.Mutex
-	rows map[sessionstore.IDHash]sessionstore.Record
+	mu      sync.Mutex
+	rows    map[sessionstore.IDHash]sessionstore.Record
+	retired map[sessionstore.IDHash]sessionstore.Retired
 }
 
 var _ sessionstore.Store = (*Store)(nil)
@@ -44,7 +45,7 @@ func New() *Store { return NewWithOptions(Options{}) }
 
 // NewWithOptions returns an empty Store.
 func NewWithOptions(opts Options) *Store {
-	return &Store{opts: opts, rows: make(map[sessionstore.IDHash]sessionstore.Record)}
+	return &Store{opts: opts, rows: make(map[sessionstore.IDHash]sessionstore.Record), retired: make(map[sessionstore.IDHash]sessionstore.Retired)}
 }
 
 // begin starts the operation op: it fails when ctx is done, and otherwise
@@ -175,7 +176,7 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 	for k, v := range c.Set {
 		data[k] = append(json.RawMessage(nil), v...)
 	}
-	if err := sessionstore.CheckGrowth(sessionstore.Size(data), sessionstore.Size(r.Data), c.MaxBytes); err != nil {
+	if err := c.CheckSize(sessionstore.Size(data), sessionstore.Size(r.Data)); err != nil {
 		return fmt.Errorf("memstore: update: %w", err)
 	}
 	r.Data, r.ExpiresAt = data, c.NextExpiry(r.ExpiresAt)
@@ -191,7 +192,7 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 }
 
 // Rekey implements sessionstore.Store.
-func (s *Store) Rekey(ctx context.Context, old, new sessionstore.IDHash, now time.Time) error {
+func (s *Store) Rekey(ctx context.Context, old, new sessionstore.IDHash, retire *sessionstore.Retire, now time.Time) error {
 	if err := s.begin(ctx, "rekey"); err != nil {
 		return err
 	}
@@ -205,7 +206,25 @@ func (s *Store) Rekey(ctx context.Context, old, new sessionstore.IDHash, now tim
 	}
 	delete(s.rows, old)
 	s.rows[new] = r
+	if retire != nil {
+		s.retired[old] = sessionstore.Retired{Successor: new, UserID: r.UserID, GraceUntil: retire.GraceUntil,
+			ExpiresAt: retire.ExpiresAt, Sealed: append([]byte(nil), retire.Sealed...)}
+	}
 	return nil
+}
+
+// Retired implements sessionstore.Store.
+func (s *Store) Retired(ctx context.Context, h sessionstore.IDHash, now time.Time) (sessionstore.Retired, error) {
+	if err := s.begin(ctx, "retired"); err != nil {
+		return sessionstore.Retired{}, err
+	}
+	defer s.mu.Unlock()
+	r, ok := s.retired[h]
+	if !ok || !r.ExpiresAt.After(now) {
+		return sessionstore.Retired{}, fmt.Errorf("memstore: retired: %w", sessionstore.ErrNotFound)
+	}
+	r.Sealed = append([]byte(nil), r.Sealed...)
+	return r, nil
 }
 
 // Touch implements sessionstore.Store.
@@ -260,7 +279,22 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 	if limit <= 0 {
 		return 0, fmt.Errorf("memstore: delete expired: limit %d, want > 0", limit)
 	}
-	return s.deleteWhere(ctx, "delete expired", limit, func(_ sessionstore.IDHash, r sessionstore.Record) bool { return !r.ExpiresAt.After(before) })
+	n, err := s.deleteWhere(ctx, "delete expired", limit, func(_ sessionstore.IDHash, r sessionstore.Record) bool { return !r.ExpiresAt.After(before) })
+	if err != nil || n == limit {
+		return n, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for h, r := range s.retired {
+		if n == limit {
+			break
+		}
+		if !r.ExpiresAt.After(before) {
+			delete(s.retired, h)
+			n++
+		}
+	}
+	return n, nil
 }
 
 // deleteWhere deletes up to limit (-1: all) rows that match.

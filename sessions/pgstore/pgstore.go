@@ -167,7 +167,7 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 	}
 	arg := pgdb.MergeSessionParams{
 		DeletedKeys: c.Deleted, Changed: changed, // nil Deleted: NULL, read as none
-		IDHash: h[:], Now: now, MaxBytes: maxArg(c.MaxBytes),
+		IDHash: h[:], Now: now, MaxBytes: maxArg(c.MaxBytes), Reserve: maxArg(c.Reserve),
 	}
 	if !c.ExpiresAt.IsZero() { // NULL: GREATEST keeps the stored expiry
 		arg.ExpiresAt, arg.Lifetime = &c.ExpiresAt, c.Lifetime
@@ -176,7 +176,7 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 	if d := c.Device; d != nil {
 		arg.SetDevice, arg.LastSeenAt, arg.Ip, arg.UserAgent = true, &d.LastSeen, d.IP, d.UserAgent
 	}
-	if err := s.capped(ctx, arg.UserID, h, c.MaxPerUser, now, func(q *pgdb.Queries) error { return merge(ctx, q, arg, c.MaxBytes) }); err != nil {
+	if err := s.capped(ctx, arg.UserID, h, c.MaxPerUser, now, func(q *pgdb.Queries) error { return merge(ctx, q, arg, c) }); err != nil {
 		return fmt.Errorf("pgstore: update: %w", err)
 	}
 	return nil
@@ -185,13 +185,13 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 // merge runs MergeSession; when it changes no row, MergedSize says why: the
 // session is gone (ErrNotFound) or the merge would grow it past maxBytes
 // (*SizeError). A concurrent change that made room in between is retried.
-func merge(ctx context.Context, q *pgdb.Queries, arg pgdb.MergeSessionParams, maxBytes int) error {
+func merge(ctx context.Context, q *pgdb.Queries, arg pgdb.MergeSessionParams, c sessionstore.Change) error {
 	for range 3 {
 		n, err := q.MergeSession(ctx, arg)
 		if err != nil || n > 0 {
 			return err
 		}
-		if maxBytes <= 0 {
+		if c.MaxBytes <= 0 {
 			return sessionstore.ErrNotFound
 		}
 		deleted := arg.DeletedKeys
@@ -205,7 +205,7 @@ func merge(ctx context.Context, q *pgdb.Queries, arg pgdb.MergeSessionParams, ma
 		case err != nil:
 			return err
 		}
-		if err := sessionstore.CheckGrowth(int(size.Merged), int(size.Current), maxBytes); err != nil {
+		if err := c.CheckSize(int(size.Merged), int(size.Current)); err != nil {
 			return err
 		}
 	}
@@ -214,7 +214,7 @@ func merge(ctx context.Context, q *pgdb.Queries, arg pgdb.MergeSessionParams, ma
 
 // Rekey implements sessionstore.Store: in one transaction, the row is
 // deleted under old (TakeSession) and inserted under new (MoveSession).
-func (s *Store) Rekey(ctx context.Context, old, new sessionstore.IDHash, now time.Time) error {
+func (s *Store) Rekey(ctx context.Context, old, new sessionstore.IDHash, retire *sessionstore.Retire, now time.Time) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		row, err := q.TakeSession(ctx, old[:])
@@ -228,15 +228,35 @@ func (s *Store) Rekey(ctx context.Context, old, new sessionstore.IDHash, now tim
 			IDHash: new[:], Data: row.Data, ExpiresAt: row.ExpiresAt, CreatedAt: row.CreatedAt,
 			UserID: row.UserID, LastSeenAt: row.LastSeenAt, Ip: row.Ip, UserAgent: row.UserAgent, Now: now,
 		})
-		if err == nil && n == 0 {
-			err = sessionstore.ErrExists
+		switch {
+		case err != nil:
+			return err
+		case n == 0:
+			return sessionstore.ErrExists
+		case retire == nil:
+			return nil
 		}
-		return err
+		return q.InsertRetired(ctx, pgdb.InsertRetiredParams{IDHash: old[:], Successor: new[:], UserID: row.UserID,
+			GraceUntil: retire.GraceUntil, ExpiresAt: retire.ExpiresAt, Sealed: retire.Sealed})
 	})
 	if err != nil {
 		return fmt.Errorf("pgstore: rekey: %w", err)
 	}
 	return nil
+}
+
+// Retired implements sessionstore.Store.
+func (s *Store) Retired(ctx context.Context, h sessionstore.IDHash, now time.Time) (sessionstore.Retired, error) {
+	row, err := s.q.GetRetired(ctx, pgdb.GetRetiredParams{IDHash: h[:], Now: now})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sessionstore.Retired{}, fmt.Errorf("pgstore: retired: %w", sessionstore.ErrNotFound)
+	}
+	if err != nil {
+		return sessionstore.Retired{}, fmt.Errorf("pgstore: retired: %w", err)
+	}
+	r := sessionstore.Retired{UserID: row.UserID, GraceUntil: row.GraceUntil.UTC(), ExpiresAt: row.ExpiresAt.UTC(), Sealed: row.Sealed}
+	copy(r.Successor[:], row.Successor)
+	return r, nil
 }
 
 // Touch implements sessionstore.Store.
@@ -315,6 +335,13 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 	n, err := retry(func() (int64, error) {
 		return s.q.DeleteExpiredBatch(ctx, pgdb.DeleteExpiredBatchParams{Before: before, BatchSize: int32(limit)})
 	})
+	if err == nil && int(n) < limit { // the sessions are done: the retired ids' turn
+		var m int64
+		m, err = retry(func() (int64, error) {
+			return s.q.DeleteExpiredRetired(ctx, pgdb.DeleteExpiredRetiredParams{Before: before, BatchSize: int32(limit - int(n))})
+		})
+		n += m
+	}
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: delete expired: %w", err)
 	}

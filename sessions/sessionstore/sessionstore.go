@@ -118,8 +118,8 @@ type Device struct {
 //
 // MaxBytes, when positive, limits the merged data (as Record.MaxBytes): a
 // merge whose result would be larger than MaxBytes, and larger than the
-// session already is, changes nothing, not even the expiry, and Update
-// returns a *SizeError. The limit refuses growth, not existing data: a
+// session already is (by more than Reserve), changes nothing, not even
+// the expiry, and Update returns a *SizeError (Change.CheckSize). The limit refuses growth, not existing data: a
 // session stored before the limit was lowered (or by other code) stays
 // writable as long as a merge does not grow it. The check is atomic with
 // the merge, so concurrent updates cannot together grow a session past the
@@ -142,6 +142,11 @@ type Change struct {
 	UserID *string
 	// MaxBytes limits the merged data's growth (see above); 0: no limit.
 	MaxBytes int
+	// Reserve is how many bytes a merge may add to a session already over
+	// MaxBytes: room for the entries the library itself rewrites (the
+	// cookie JSON, its metadata), so that such a session can still log
+	// in. Its values cannot grow: Session.Set refuses that.
+	Reserve int
 	// Device, when not nil, is recorded (see Record.Device).
 	Device *Device
 	// MaxPerUser caps the user's sessions when UserID sets one (see
@@ -159,14 +164,38 @@ func (c Change) NextExpiry(stored time.Time) time.Time {
 	return stored
 }
 
-// CheckGrowth returns a *SizeError when data grown to size bytes exceeds
-// limit (0: none) and is larger than the before bytes it had: what
-// Change.MaxBytes refuses.
-func CheckGrowth(size, before, limit int) error {
-	if limit > 0 && size > limit && size > before {
-		return &SizeError{Size: size, Limit: limit}
+// CheckSize returns a *SizeError when c would take data of before bytes to
+// size bytes and that is what c.MaxBytes refuses: over the limit, and
+// larger than before by more than c.Reserve.
+func (c Change) CheckSize(size, before int) error {
+	if c.MaxBytes > 0 && size > c.MaxBytes && size > before+c.Reserve {
+		return &SizeError{Size: size, Limit: c.MaxBytes}
 	}
 	return nil
+}
+
+// Retire asks Store.Rekey to keep the old id as retired.
+type Retire struct {
+	// GraceUntil is until when the retired id leads to its successor.
+	GraceUntil time.Time
+	// ExpiresAt is until when the record is kept; after it a retired id
+	// is unknown.
+	ExpiresAt time.Time
+	// Sealed is the successor's id, sealed so that only the holder of the
+	// retired id can open it (the store keeps it as opaque bytes).
+	Sealed []byte
+}
+
+// Retired is what a Store keeps of an id that Rekey retired.
+type Retired struct {
+	// Successor is the hash of the id that replaced it.
+	Successor IDHash
+	// UserID is the session's user when the id was retired ("": none).
+	UserID string
+	// GraceUntil, ExpiresAt and Sealed are Retire's.
+	GraceUntil time.Time
+	ExpiresAt  time.Time
+	Sealed     []byte
 }
 
 // SessionInfo describes one of a user's sessions without revealing its id.
@@ -212,7 +241,15 @@ type Store interface {
 	// session that is gone or expired is not moved: ErrNotFound, and
 	// nothing changes. Rekey never checks the size limit: it moves
 	// existing data, whatever its size.
-	Rekey(ctx context.Context, old, new IDHash, now time.Time) error
+	//
+	// With retire not nil, the old id is kept as retired, in the same
+	// transaction: Retired(old) then returns its successor new, the user
+	// the row had, and retire's grace, expiry and sealed successor.
+	Rekey(ctx context.Context, old, new IDHash, retire *Retire, now time.Time) error
+	// Retired returns what Rekey kept of the retired id h, and an error
+	// wrapping ErrNotFound when h was never retired or its record expired
+	// at or before now. A retired id is never loaded as a session.
+	Retired(ctx context.Context, h IDHash, now time.Time) (Retired, error)
 	// Touch moves a live session's expiry to expiresAt and, when device is
 	// not nil, records it; it changes nothing else. ErrNotFound if the
 	// session is gone or expired.
@@ -227,9 +264,10 @@ type Store interface {
 	DestroyUser(ctx context.Context, userID string, keep IDHash) (int, error)
 	// ListUser returns the user's live sessions, newest first.
 	ListUser(ctx context.Context, userID string, now time.Time) ([]SessionInfo, error)
-	// DeleteExpired deletes at most limit sessions that expired at or
-	// before before, and returns how many it deleted: one batch of the
-	// reaper, which calls it until it returns less than limit.
+	// DeleteExpired deletes at most limit sessions (and then retired ids)
+	// that expired at or before before, and returns how many it deleted:
+	// one batch of the reaper, which calls it until it returns less than
+	// limit.
 	DeleteExpired(ctx context.Context, before time.Time, limit int) (int, error)
 	// CountExpired counts sessions that expired at or before before. With
 	// the zero time it must answer at once (an index probe, not a scan):

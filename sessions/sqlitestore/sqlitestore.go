@@ -318,7 +318,7 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 		if err != nil {
 			return err
 		}
-		if err := sessionstore.CheckGrowth(sessionstore.Size(data), before, c.MaxBytes); err != nil {
+		if err := c.CheckSize(sessionstore.Size(data), before); err != nil {
 			return err // rolls back: the row is left as it was
 		}
 		expires := c.NextExpiry(fromMS(stored.ExpiresAt))
@@ -388,7 +388,7 @@ func (s *Store) Touch(ctx context.Context, h sessionstore.IDHash, expiresAt time
 
 // Rekey implements sessionstore.Store: in one transaction, the row is
 // deleted under old and inserted under new.
-func (s *Store) Rekey(ctx context.Context, old, new sessionstore.IDHash, now time.Time) error {
+func (s *Store) Rekey(ctx context.Context, old, new sessionstore.IDHash, retire *sessionstore.Retire, now time.Time) error {
 	err := s.inTx(ctx, func(q *sqlitedb.Queries) error {
 		row, err := q.TakeSession(ctx, old[:])
 		if errors.Is(err, sql.ErrNoRows) || err == nil && row.ExpiresAt <= ms(now) {
@@ -404,15 +404,39 @@ func (s *Store) Rekey(ctx context.Context, old, new sessionstore.IDHash, now tim
 			IDHash: new[:], Data: row.Data, ExpiresAt: row.ExpiresAt, CreatedAt: row.CreatedAt,
 			UserID: deref(row.UserID), LastSeenAt: row.LastSeenAt, Ip: deref(row.Ip), UserAgent: deref(row.UserAgent),
 		})
-		if err == nil && n == 0 {
-			err = sessionstore.ErrExists
+		switch {
+		case err != nil:
+			return err
+		case n == 0:
+			return sessionstore.ErrExists
+		case retire == nil:
+			return nil
 		}
-		return err
+		return q.InsertRetired(ctx, sqlitedb.InsertRetiredParams{IDHash: old[:], Successor: new[:], UserID: row.UserID,
+			GraceUntil: ms(retire.GraceUntil), ExpiresAt: ms(retire.ExpiresAt), Sealed: retire.Sealed})
 	})
 	if err != nil {
 		return fmt.Errorf("sqlitestore: rekey: %w", err)
 	}
 	return nil
+}
+
+// Retired implements sessionstore.Store.
+func (s *Store) Retired(ctx context.Context, h sessionstore.IDHash, now time.Time) (sessionstore.Retired, error) {
+	var row sqlitedb.GetRetiredRow
+	err := s.use(ctx, func(_ dbConn, q *sqlitedb.Queries) (err error) {
+		row, err = q.GetRetired(ctx, sqlitedb.GetRetiredParams{IDHash: h[:], Now: ms(now)})
+		return err
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return sessionstore.Retired{}, fmt.Errorf("sqlitestore: retired: %w", sessionstore.ErrNotFound)
+	}
+	if err != nil {
+		return sessionstore.Retired{}, fmt.Errorf("sqlitestore: retired: %w", err)
+	}
+	r := sessionstore.Retired{UserID: row.UserID, GraceUntil: fromMS(row.GraceUntil), ExpiresAt: fromMS(row.ExpiresAt), Sealed: row.Sealed}
+	copy(r.Successor[:], row.Successor)
+	return r, nil
 }
 
 // deref is *p, or "" for nil (NULL).
@@ -495,6 +519,11 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 	var n int64
 	err := s.write(ctx, func(c dbConn, q *sqlitedb.Queries) (err error) {
 		n, err = q.DeleteExpiredBatch(ctx, sqlitedb.DeleteExpiredBatchParams{Before: ms(before), BatchSize: int64(limit)})
+		if err == nil && n < int64(limit) { // the sessions are done: the retired ids' turn
+			var m int64
+			m, err = q.DeleteExpiredRetired(ctx, sqlitedb.DeleteExpiredRetiredParams{Before: ms(before), BatchSize: int64(limit) - n})
+			n += m
+		}
 		if err != nil {
 			return err
 		}

@@ -23,7 +23,7 @@ func testRekey(t *testing.T, s sessionstore.Store) {
 	r.Device = &sessionstore.Device{LastSeen: base, IP: "192.0.2.1", UserAgent: "Firefox"}
 	create(t, s, oldH, r)
 
-	if err := s.Rekey(ctx, oldH, newH, base); err != nil {
+	if err := s.Rekey(ctx, oldH, newH, nil, base); err != nil {
 		t.Fatalf("Rekey: %v", err)
 	}
 	if _, err := s.Load(ctx, oldH, base); !errors.Is(err, sessionstore.ErrNotFound) {
@@ -44,7 +44,7 @@ func testRekey(t *testing.T, s sessionstore.Store) {
 	}
 
 	// Gone: nothing to move, nothing created.
-	if err := s.Rekey(ctx, oldH, hash("rekey-other"), base); !errors.Is(err, sessionstore.ErrNotFound) {
+	if err := s.Rekey(ctx, oldH, hash("rekey-other"), nil, base); !errors.Is(err, sessionstore.ErrNotFound) {
 		t.Errorf("Rekey of a missing session: %v, want ErrNotFound", err)
 	}
 	if _, err := s.Load(ctx, hash("rekey-other"), base); !errors.Is(err, sessionstore.ErrNotFound) {
@@ -52,13 +52,13 @@ func testRekey(t *testing.T, s sessionstore.Store) {
 	}
 	// Expired: not moved.
 	create(t, s, hash("rekey-dead"), record(t, map[string]any{"a": 1}, time.Minute))
-	if err := s.Rekey(ctx, hash("rekey-dead"), hash("rekey-dead2"), base.Add(time.Hour)); !errors.Is(err, sessionstore.ErrNotFound) {
+	if err := s.Rekey(ctx, hash("rekey-dead"), hash("rekey-dead2"), nil, base.Add(time.Hour)); !errors.Is(err, sessionstore.ErrNotFound) {
 		t.Errorf("Rekey of an expired session: %v, want ErrNotFound", err)
 	}
 	// A live session under the new hash stays as it is, and so does the old one.
 	create(t, s, hash("rekey-a"), record(t, map[string]any{"who": "a"}, time.Hour))
 	create(t, s, hash("rekey-b"), record(t, map[string]any{"who": "b"}, time.Hour))
-	if err := s.Rekey(ctx, hash("rekey-a"), hash("rekey-b"), base); !errors.Is(err, sessionstore.ErrExists) {
+	if err := s.Rekey(ctx, hash("rekey-a"), hash("rekey-b"), nil, base); !errors.Is(err, sessionstore.ErrExists) {
 		t.Errorf("Rekey onto a live session: %v, want ErrExists", err)
 	}
 	wantData(t, load(t, s, hash("rekey-a"), base).Data, map[string]any{"who": "a"})
@@ -115,7 +115,46 @@ func testMaxBytesGrowth(t *testing.T, s sessionstore.Store) {
 	if !got.ExpiresAt.Equal(base.Add(2 * time.Hour)) {
 		t.Errorf("a refused merge moved the expiry to %v", got.ExpiresAt)
 	}
-	if err := s.Rekey(ctx, h, hash("over-limit-2"), base); err != nil {
+	if err := s.Rekey(ctx, h, hash("over-limit-2"), nil, base); err != nil {
 		t.Errorf("Rekey of an over-limit session: %v, want it moved", err)
+	}
+}
+
+// testRetired: Rekey with a Retire keeps the old id as retired, with its
+// successor, the row's user and the Retire's times; Retired finds nothing
+// for an id never retired or after the record's expiry; DeleteExpired
+// reaps expired records after the sessions.
+func testRetired(t *testing.T, s sessionstore.Store) {
+	ctx := context.Background()
+	r := record(t, map[string]any{"a": 1}, time.Hour)
+	r.UserID = "alice"
+	create(t, s, hash("ret-old"), r)
+	retire := &sessionstore.Retire{GraceUntil: base.Add(30 * time.Second), ExpiresAt: base.Add(time.Hour), Sealed: []byte{1, 2, 3}}
+	if err := s.Rekey(ctx, hash("ret-old"), hash("ret-new"), retire, base); err != nil {
+		t.Fatalf("Rekey: %v", err)
+	}
+	got, err := s.Retired(ctx, hash("ret-old"), base)
+	if err != nil {
+		t.Fatalf("Retired: %v", err)
+	}
+	if got.Successor != hash("ret-new") || got.UserID != "alice" || !got.GraceUntil.Equal(retire.GraceUntil) ||
+		!got.ExpiresAt.Equal(retire.ExpiresAt) || string(got.Sealed) != "\x01\x02\x03" {
+		t.Errorf("Retired = %+v, want successor ret-new, alice, the Retire's times and sealed bytes", got)
+	}
+	if _, err := s.Load(ctx, hash("ret-old"), base); !errors.Is(err, sessionstore.ErrNotFound) {
+		t.Errorf("a retired id loads as a session: %v", err)
+	}
+	if _, err := s.Retired(ctx, hash("ret-new"), base); !errors.Is(err, sessionstore.ErrNotFound) {
+		t.Errorf("Retired of a live id: %v, want ErrNotFound", err)
+	}
+	if _, err := s.Retired(ctx, hash("ret-old"), base.Add(time.Hour)); !errors.Is(err, sessionstore.ErrNotFound) {
+		t.Errorf("Retired after its expiry: %v, want ErrNotFound", err)
+	}
+	n, err := s.DeleteExpired(ctx, base.Add(2*time.Hour), 10)
+	if err != nil || n != 2 {
+		t.Errorf("DeleteExpired = %d, %v; want the session and the retired id", n, err)
+	}
+	if _, err := s.Retired(ctx, hash("ret-old"), base); !errors.Is(err, sessionstore.ErrNotFound) {
+		t.Errorf("Retired after the reaper: %v, want ErrNotFound", err)
 	}
 }

@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore func(t *testing.T) sessionstore.Store) {
 		{"MaxBytesConcurrent", testMaxBytesConcurrent},
 		{"MaxBytesGrowth", testMaxBytesGrowth},
 		{"Rekey", testRekey},
+		{"Retired", testRetired},
 		{"UpdateExpiry", testUpdateExpiry},
 		{"ConcurrentMerges", testConcurrentMerges},
 		{"ConcurrentMixed", testConcurrentMixed},

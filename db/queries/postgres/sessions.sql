@@ -60,7 +60,7 @@ SET data = (data - COALESCE(sqlc.narg(deleted_keys)::text[], '{}')) || sqlc.arg(
 WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now)
   AND (sqlc.arg(max_bytes)::integer = 0
        OR octet_length(((data - COALESCE(sqlc.narg(deleted_keys)::text[], '{}')) || sqlc.arg(changed)::jsonb)::text) <= sqlc.arg(max_bytes)::integer
-       OR octet_length(((data - COALESCE(sqlc.narg(deleted_keys)::text[], '{}')) || sqlc.arg(changed)::jsonb)::text) <= octet_length(data::text));
+       OR octet_length(((data - COALESCE(sqlc.narg(deleted_keys)::text[], '{}')) || sqlc.arg(changed)::jsonb)::text) <= octet_length(data::text) + sqlc.arg(reserve)::integer);
 
 -- name: MergedSize :one
 -- The size a merge would give a live session, and the size it has (as
@@ -178,3 +178,31 @@ WHERE id_hash = ''::bytea
   AND expires_bucket <= now()
   AND user_id = ''::text
 LIMIT 0;
+
+-- name: InsertRetired :exec
+-- Third statement of Rekey's transaction when the old id is kept as
+-- retired (RenewGrace): keyed by the old id's hash, like TakeSession, so a
+-- single-shard statement on a table distributed (and colocated) by id_hash.
+INSERT INTO http_sessions_retired (id_hash, successor, user_id, grace_until, expires_at, sealed)
+VALUES (sqlc.arg(id_hash), sqlc.arg(successor), sqlc.narg(user_id), sqlc.arg(grace_until), sqlc.arg(expires_at), sqlc.narg(sealed))
+ON CONFLICT (id_hash) DO UPDATE
+SET successor = EXCLUDED.successor,
+    user_id = EXCLUDED.user_id,
+    grace_until = EXCLUDED.grace_until,
+    expires_at = EXCLUDED.expires_at,
+    sealed = EXCLUDED.sealed;
+
+-- name: GetRetired :one
+-- A retired id, read only when a cookie names no live session.
+SELECT successor, COALESCE(user_id, '')::text AS user_id, grace_until, expires_at, sealed
+FROM http_sessions_retired
+WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
+
+-- name: DeleteExpiredRetired :execrows
+-- The reaper's batch of retired ids; an outer re-check keeps it exact.
+DELETE FROM http_sessions_retired
+WHERE id_hash = ANY (ARRAY(
+    SELECT old.id_hash FROM http_sessions_retired AS old
+    WHERE old.expires_at <= sqlc.arg(before)
+    LIMIT sqlc.arg(batch_size)))
+  AND expires_at <= sqlc.arg(before);

@@ -109,3 +109,26 @@ WHERE expires_at <= sqlc.arg(before);
 -- Fails when the table is missing, or lacks a column of sqlsession's
 -- (another library's table). Reads no row, whatever the table's size.
 SELECT id_hash, data, expires_at, created_at, user_id, last_seen_at, ip, user_agent FROM http_sessions LIMIT 0;
+
+-- name: InsertRetired :exec
+-- Last statement of Rekey's transaction when the old id is kept as retired.
+INSERT INTO http_sessions_retired (id_hash, successor, user_id, grace_until, expires_at, sealed)
+VALUES (sqlc.arg(id_hash), sqlc.arg(successor), sqlc.narg(user_id), sqlc.arg(grace_until), sqlc.arg(expires_at), sqlc.narg(sealed))
+ON CONFLICT (id_hash) DO UPDATE
+SET successor = excluded.successor,
+    user_id = excluded.user_id,
+    grace_until = excluded.grace_until,
+    expires_at = excluded.expires_at,
+    sealed = excluded.sealed;
+
+-- name: GetRetired :one
+SELECT successor, CAST(COALESCE(user_id, '') AS TEXT) AS user_id, grace_until, expires_at, sealed
+FROM http_sessions_retired
+WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now);
+
+-- name: DeleteExpiredRetired :execrows
+DELETE FROM http_sessions_retired
+WHERE id_hash IN (
+    SELECT old.id_hash FROM http_sessions_retired AS old
+    WHERE old.expires_at <= sqlc.arg(before)
+    LIMIT sqlc.arg(batch_size));
