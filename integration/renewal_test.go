@@ -32,7 +32,11 @@ func newRenewalApp(t *testing.T, store sessions.Store, opts sessions.Options) *r
 	opts.Secrets, opts.Now = []string{secret}, a.clock.Now
 	opts.Logger = slog.New(slog.NewTextHandler(&syncWriter{w: a.logs}, nil))
 	opts.Cookie.MaxAge = 24 * time.Hour
-	opts.OnReuse = func(r *http.Request, ev sessions.ReuseEvent) { a.mu.Lock(); a.reuse = append(a.reuse, ev); a.mu.Unlock() }
+	opts.OnReuse = func(r *http.Request, ev sessions.ReuseEvent) {
+		a.mu.Lock()
+		a.reuse = append(a.reuse, ev)
+		a.mu.Unlock()
+	}
 	m, err := sessions.New(store, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -45,8 +49,12 @@ func newRenewalApp(t *testing.T, store sessions.Store, opts sessions.Options) *r
 		}
 	})
 	mux.HandleFunc("/visit", func(w http.ResponseWriter, r *http.Request) { _ = sessions.FromContext(r.Context()).Set("seen", true) })
-	mux.HandleFunc("/rotate", func(w http.ResponseWriter, r *http.Request) { _ = sessions.FromContext(r.Context()).Regenerate(r.Context()) })
-	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(sessions.FromContext(r.Context()).User())) })
+	mux.HandleFunc("/rotate", func(w http.ResponseWriter, r *http.Request) {
+		_ = sessions.FromContext(r.Context()).Regenerate(r.Context())
+	})
+	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(sessions.FromContext(r.Context()).User()))
+	})
 	mux.HandleFunc("/stepup", func(w http.ResponseWriter, r *http.Request) { sessions.FromContext(r.Context()).MarkAuthenticated() })
 	mux.HandleFunc("/switch", func(w http.ResponseWriter, r *http.Request) { _ = sessions.FromContext(r.Context()).SetUser("bob") })
 	mux.Handle("/sensitive", m.RequireRecentAuth(5*time.Minute, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -62,7 +70,11 @@ type syncWriter struct {
 	w  *bytes.Buffer
 }
 
-func (s *syncWriter) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.w.Write(p) }
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
 
 // withCookie requests path with the session id id (no jar), as a request
 // already in flight or a thief's replay would.
