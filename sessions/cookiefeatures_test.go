@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sqlsession/sqlsession/sessions"
 )
@@ -79,24 +80,79 @@ func TestSameSiteAuto(t *testing.T) {
 }
 
 // express: "cookie option" "when "cookie" is a function": "should call
-// custom function and apply cookie options", "should provide req argument";
-// and an invalid result is answered by the ErrorHandler.
+// custom function and apply cookie options", "should provide req argument"
+// (express's test returns path: req.url; a Path of its own is refused here,
+// see TestCookieForRefusesOtherPathOrDomain, so the request chooses the
+// lifetime); and an invalid result is answered by the ErrorHandler.
 func TestCookieFor(t *testing.T) {
 	hs := newHarness(t, sessions.Options{SaveUninitialized: true, CookieFor: func(r *http.Request) sessions.CookieOptions {
-		return sessions.CookieOptions{Path: r.URL.Path, Secure: sessions.SecureOff}
+		return sessions.CookieOptions{MaxAge: time.Duration(len(r.URL.Path)) * time.Hour, Secure: sessions.SecureOff}
 	}}, noop)
 	sc := sessionCookie(hs.do("GET", "/test", ""), "sid")
-	if !strings.Contains(sc, "; Path=/test") || !strings.Contains(sc, "; HttpOnly") || strings.Contains(sc, "; Secure") {
-		t.Errorf("Set-Cookie = %q, want Path=/test from the request, HttpOnly, no Secure", sc)
+	if !strings.Contains(sc, "; Max-Age=18000") || !strings.Contains(sc, "; HttpOnly") || strings.Contains(sc, "; Secure") {
+		t.Errorf("Set-Cookie = %q, want Max-Age=18000 (5 h) from the request, HttpOnly, no Secure", sc)
 	}
 	bad := newHarness(t, sessions.Options{CookieFor: func(r *http.Request) sessions.CookieOptions {
-		return sessions.CookieOptions{Path: "no-slash"}
+		return sessions.CookieOptions{Priority: "urgent"}
 	}}, noop)
 	if res := bad.get(""); res.StatusCode != 500 || sessionCookie(res, "sid") != "" {
 		t.Errorf("invalid CookieFor result: status %d, cookie %q; want 500 from the ErrorHandler", res.StatusCode, sessionCookie(res, "sid"))
 	}
 	if !strings.Contains(bad.logs.String(), "CookieFor") {
 		t.Errorf("the error logged does not name CookieFor: %s", bad.logs.String())
+	}
+}
+
+// One cookie name is never issued under two paths or domains: the browser
+// would send both to the narrower path, and the duplicate-cookie rule would
+// then ignore the session there for good. A CookieFor result whose Path or
+// Domain differs from Options.Cookie's is refused through the ErrorHandler,
+// with an error naming CookieFor; other attributes may vary.
+func TestCookieForRefusesOtherPathOrDomain(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cookie sessions.CookieOptions // Options.Cookie
+		for_   sessions.CookieOptions // what CookieFor returns for /admin/…
+		ok     bool
+	}{
+		{"the package's old example: Path /admin/ under /", sessions.CookieOptions{}, sessions.CookieOptions{Path: "/admin/"}, false},
+		{"Path / under /admin/", sessions.CookieOptions{Path: "/admin/"}, sessions.CookieOptions{}, false},
+		{"a Domain under a host-only cookie", sessions.CookieOptions{}, sessions.CookieOptions{Domain: "example.com"}, false},
+		{"no Domain under a Domain cookie", sessions.CookieOptions{Domain: "example.com"}, sessions.CookieOptions{}, false},
+		{"another Domain", sessions.CookieOptions{Domain: "example.com"}, sessions.CookieOptions{Domain: "admin.example.com"}, false},
+		{"the same Path and Domain, another lifetime", sessions.CookieOptions{Path: "/admin/", Domain: "example.com"},
+			sessions.CookieOptions{Path: "/admin/", Domain: "example.com", MaxAge: time.Hour, SameSite: http.SameSiteStrictMode}, true},
+		{"Path left empty means /", sessions.CookieOptions{Path: "/"}, sessions.CookieOptions{MaxAge: time.Hour}, true},
+		{"Domain case does not matter", sessions.CookieOptions{Domain: "example.com"}, sessions.CookieOptions{Domain: "Example.COM"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var handled error
+			hs := newHarness(t, sessions.Options{
+				Cookie:    tc.cookie,
+				CookieFor: func(r *http.Request) sessions.CookieOptions { return tc.for_ },
+				ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+					handled = err
+					http.Error(w, "no", http.StatusInternalServerError)
+				},
+			}, setKey("k", 1))
+			res := hs.do("GET", "/admin/users", "")
+			sc := sessionCookie(res, "sid")
+			if tc.ok {
+				if res.StatusCode != 200 || sc == "" || handled != nil {
+					t.Fatalf("status %d, Set-Cookie %q, error %v; want 200 and a cookie", res.StatusCode, sc, handled)
+				}
+				return
+			}
+			if res.StatusCode != 500 || sc != "" {
+				t.Errorf("status %d, Set-Cookie %q; want 500 and no cookie", res.StatusCode, sc)
+			}
+			if handled == nil || !strings.Contains(handled.Error(), "CookieFor") {
+				t.Errorf("ErrorHandler got %v, want an error naming CookieFor", handled)
+			}
+			if n := hs.store.count("Load") + hs.store.count("Create"); n != 0 {
+				t.Errorf("%d store calls, want none", n)
+			}
+		})
 	}
 }
 

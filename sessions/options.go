@@ -143,8 +143,12 @@ type Options struct {
 
 	// CookieFor, when set, chooses the cookie's attributes per request
 	// (express: cookie as a function of req), in place of Cookie. Its
-	// result is validated as Cookie is; an invalid one is answered by the
-	// ErrorHandler.
+	// result is validated as Cookie is, and must keep Cookie's Path and
+	// Domain (one cookie name under two paths or domains reaches the
+	// browser twice, and the session is then ignored); an invalid result
+	// is answered by the ErrorHandler with an error naming CookieFor. For
+	// part of a site with a cookie of its own, nest a second Manager with
+	// its own Name.
 	CookieFor func(*http.Request) CookieOptions
 	// Header, when set (e.g. "X-Session-Token"), also accepts the session
 	// for API and mobile clients in this request header: the same signed
