@@ -12,12 +12,17 @@ import (
 	"github.com/sqlsession/sqlsession/sessions"
 )
 
-// express: "cookie option" "when "sameSite" set to "auto"".
+// express: "cookie option" "when "sameSite" set to "auto"". express sends
+// SameSite=None without Secure when secure is false; every browser drops
+// that cookie, so here SameSiteAuto needs SecureAuto or SecureOn (see
+// TestSameSiteAutoNeedsSecure), and the cases express runs with its default
+// secure: false run with SecureAuto: the attribute SameSite gets is the same.
 func TestSameSiteAuto(t *testing.T) {
 	tls := func(r *http.Request) { r.TLS = &tls.ConnectionState{} }
 	xfp := func(proto string) func(*http.Request) {
 		return func(r *http.Request) { r.Header.Set("X-Forwarded-Proto", proto) }
 	}
+	auto := sessions.CookieOptions{Secure: sessions.SecureAuto}
 	for _, tc := range []struct {
 		name       string
 		opts       sessions.Options
@@ -27,23 +32,19 @@ func TestSameSiteAuto(t *testing.T) {
 		wantNoCook bool
 	}{
 		{"basic functionality: should set SameSite=None for secure connections",
-			sessions.Options{}, tls, []string{"SameSite=None"}, nil, false},
+			sessions.Options{Cookie: auto}, tls, []string{"SameSite=None"}, nil, false},
 		{"basic functionality: should set SameSite=Lax for insecure connections",
-			sessions.Options{}, nil, []string{"SameSite=Lax"}, nil, false},
+			sessions.Options{Cookie: auto}, nil, []string{"SameSite=Lax"}, nil, false},
 		{`proxy true: should set SameSite=None when X-Forwarded-Proto is https`,
-			sessions.Options{TrustProxy: true}, xfp("https"), []string{"SameSite=None"}, nil, false},
+			sessions.Options{Cookie: auto, TrustProxy: true}, xfp("https"), []string{"SameSite=None"}, nil, false},
 		{`proxy true: should set SameSite=Lax when X-Forwarded-Proto is http`,
-			sessions.Options{TrustProxy: true}, xfp("http"), []string{"SameSite=Lax"}, nil, false},
+			sessions.Options{Cookie: auto, TrustProxy: true}, xfp("http"), []string{"SameSite=Lax"}, nil, false},
 		{`proxy false: should set SameSite=Lax when X-Forwarded-Proto is https`,
-			sessions.Options{}, xfp("https"), []string{"SameSite=Lax"}, nil, false},
+			sessions.Options{Cookie: auto}, xfp("https"), []string{"SameSite=Lax"}, []string{"Secure"}, false},
 		{`secure auto: should set both Secure and SameSite=None when secure`,
-			sessions.Options{Cookie: sessions.CookieOptions{Secure: sessions.SecureAuto}}, tls, []string{"Secure", "SameSite=None"}, nil, false},
+			sessions.Options{Cookie: auto}, tls, []string{"Secure", "SameSite=None"}, nil, false},
 		{`secure auto: should set neither Secure nor SameSite=None when insecure`,
-			sessions.Options{Cookie: sessions.CookieOptions{Secure: sessions.SecureAuto}}, nil, []string{"SameSite=Lax"}, []string{"Secure", "SameSite=None"}, false},
-		{`secure false: should set SameSite=None without Secure when secure`,
-			sessions.Options{}, tls, []string{"SameSite=None"}, []string{"Secure"}, false},
-		{`secure false: should set SameSite=Lax without Secure when insecure`,
-			sessions.Options{}, nil, []string{"SameSite=Lax"}, []string{"Secure"}, false},
+			sessions.Options{Cookie: auto}, nil, []string{"SameSite=Lax"}, []string{"Secure", "SameSite=None"}, false},
 		{`secure true: should set both Secure and SameSite=None when secure`,
 			sessions.Options{Cookie: sessions.CookieOptions{Secure: sessions.SecureOn}}, tls, []string{"Secure", "SameSite=None"}, nil, false},
 		{`secure true: should not set cookie when insecure`,
@@ -76,6 +77,30 @@ func TestSameSiteAuto(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// SameSite=None is never sent without Secure (issue #19, item 4): express's
+// "secure false: should set SameSite=None without Secure when secure" is a
+// cookie every browser drops, so New refuses SameSiteAuto with SecureOff,
+// as it refuses SameSite None with SecureOff, and so does a CookieFor
+// result (per request, through the ErrorHandler).
+func TestSameSiteAutoNeedsSecure(t *testing.T) {
+	_, err := sessions.New(newSpy(), sessions.Options{Secrets: []string{secret}, Cookie: sessions.CookieOptions{SameSite: sessions.SameSiteAuto}})
+	if err == nil || !strings.Contains(err.Error(), "SameSiteAuto") || !strings.Contains(err.Error(), "Secure") {
+		t.Errorf("New(SameSiteAuto, SecureOff) = %v, want an error naming SameSiteAuto and Secure", err)
+	}
+	hs := newHarness(t, sessions.Options{SaveUninitialized: true, CookieFor: func(r *http.Request) sessions.CookieOptions {
+		return sessions.CookieOptions{SameSite: sessions.SameSiteAuto}
+	}}, noop)
+	res := hs.do("GET", "/", "", func(r *http.Request) { r.TLS = &tls.ConnectionState{} })
+	if sc := sessionCookie(res, "sid"); res.StatusCode != 500 || sc != "" {
+		t.Errorf("CookieFor SameSiteAuto without Secure over HTTPS: status %d, Set-Cookie %q; want 500 and no cookie", res.StatusCode, sc)
+	}
+	for _, secure := range []sessions.SecureMode{sessions.SecureAuto, sessions.SecureOn} {
+		if _, err := sessions.New(newSpy(), sessions.Options{Secrets: []string{secret}, Cookie: sessions.CookieOptions{SameSite: sessions.SameSiteAuto, Secure: secure}}); err != nil {
+			t.Errorf("New(SameSiteAuto, Secure %d): %v", secure, err)
+		}
 	}
 }
 
