@@ -140,7 +140,7 @@ func (m *Manager) cookieFor(r *http.Request) (*CookieOptions, error) {
 		return nil, fmt.Errorf("sessions: Options.CookieFor: %w", err)
 	}
 	if err := sameScope(&c, &m.opts.Cookie); err != nil {
-		return nil, fmt.Errorf("sessions: Options.CookieFor: %w", err)
+		return nil, err
 	}
 	return &c, nil
 }
@@ -152,10 +152,10 @@ func (m *Manager) cookieFor(r *http.Request) (*CookieOptions, error) {
 // part of a site a cookie of its own.
 func sameScope(c, base *CookieOptions) error {
 	if c.Path != base.Path {
-		return fmt.Errorf("Path %q differs from Options.Cookie.Path %q: one cookie name under two paths reaches the browser twice; use a second Manager with its own Name", c.Path, base.Path)
+		return fmt.Errorf("sessions: Options.CookieFor: Path %q differs from Options.Cookie.Path %q: one cookie name under two paths reaches the browser twice; use a second Manager with its own Name", c.Path, base.Path)
 	}
 	if !strings.EqualFold(strings.TrimPrefix(c.Domain, "."), strings.TrimPrefix(base.Domain, ".")) {
-		return fmt.Errorf("Domain %q differs from Options.Cookie.Domain %q: one cookie name under two domains reaches the browser twice; use a second Manager with its own Name", c.Domain, base.Domain)
+		return fmt.Errorf("sessions: Options.CookieFor: Domain %q differs from Options.Cookie.Domain %q: one cookie name under two domains reaches the browser twice; use a second Manager with its own Name", c.Domain, base.Domain)
 	}
 	return nil
 }
