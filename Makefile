@@ -14,7 +14,7 @@ RACE    ?= -race
 BENCHTIME ?= 1s
 BENCHCOUNT ?= 5
 
-.PHONY: all generate check-generated lint test test-modules test-go-min deps-check fuzz bench demo screenshots node-deps node-test tidy $(STATICCHECK)
+.PHONY: all generate check-generated check-sizes lint test test-modules test-go-min deps-check fuzz bench demo screenshots node-deps node-test tidy $(STATICCHECK)
 
 all: check-generated lint test
 
@@ -28,13 +28,21 @@ check-generated:
 	$(SQLC) vet
 	$(SQLC) compile
 
-## lint: gofmt, go vet and staticcheck on every module.
-lint: $(STATICCHECK)
+## lint: no tracked file over 1 MB (a built binary, a dump), gofmt, go vet and
+## staticcheck on every module.
+MAX_TRACKED_BYTES ?= 1048576
+lint: check-sizes $(STATICCHECK)
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
 	@if grep -l '^replace' $(PUBLISHED:%=%/go.mod); then echo "published modules must not use replace (go install @latest refuses them): use go.work"; exit 1; fi
 	@for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && $(GO) vet ./...) || exit 1; done
 	@for m in $(MODULES); do echo "staticcheck ($$m)"; (cd $$m && $(STATICCHECK) ./...) || exit 1; done
+
+## check-sizes: fail when a tracked file is over MAX_TRACKED_BYTES (1 MB): it
+## would go into every module zip that `go install …@latest` downloads.
+check-sizes:
+	@big=$$(git ls-files -z | xargs -0 -r stat -c '%s %n' 2>/dev/null | awk -v max=$(MAX_TRACKED_BYTES) '$$1 > max'); \
+	if [ -n "$$big" ]; then echo "tracked files over $(MAX_TRACKED_BYTES) bytes (untrack them, add them to .gitignore):"; echo "$$big"; exit 1; fi
 
 $(STATICCHECK):
 	@cd tools && GOWORK=off $(GO) build -o $(CURDIR)/bin/tools/ honnef.co/go/tools/cmd/staticcheck

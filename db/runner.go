@@ -98,10 +98,13 @@ func (r *runner) q(query string) string {
 }
 
 // lock takes the Postgres advisory lock (waiting for another migrating
-// process) and returns its release. SQLite needs none.
+// process) and returns its release. SQLite has no such lock: there each
+// migration re-checks the version table inside its own write transaction
+// (BEGIN IMMEDIATE, see inTx), and lock only makes sure the connection
+// waits for another process's write lock instead of failing at once.
 func (r *runner) lock(ctx context.Context) (func() error, error) {
 	if r.dialect != Postgres {
-		return func() error { return nil }, nil
+		return r.waitForLocks(ctx)
 	}
 	if _, err := r.conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLockID); err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
@@ -109,6 +112,33 @@ func (r *runner) lock(ctx context.Context) (func() error, error) {
 	return func() error {
 		if _, err := r.conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLockID); err != nil {
 			return fmt.Errorf("unlock: %w", err)
+		}
+		return nil
+	}, nil
+}
+
+// sqliteBusyTimeout is how long, in milliseconds, a SQLite migration waits
+// for another connection's write lock when the connection has no busy
+// timeout of its own (as sqlitestore does on a plain DSN).
+const sqliteBusyTimeout = 10000
+
+// waitForLocks sets a busy timeout on the SQLite connection when it has
+// none, so that concurrent migrators wait for each other, and returns what
+// puts it back: the application's settings are left as they were.
+func (r *runner) waitForLocks(ctx context.Context) (func() error, error) {
+	var ms int
+	if err := r.conn.QueryRowContext(ctx, `PRAGMA busy_timeout`).Scan(&ms); err != nil {
+		return nil, fmt.Errorf("read busy_timeout: %w", err)
+	}
+	if ms > 0 {
+		return func() error { return nil }, nil
+	}
+	if _, err := r.conn.ExecContext(ctx, `PRAGMA busy_timeout = `+strconv.Itoa(sqliteBusyTimeout)); err != nil {
+		return nil, fmt.Errorf("set busy_timeout: %w", err)
+	}
+	return func() error {
+		if _, err := r.conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA busy_timeout = 0`); err != nil {
+			return fmt.Errorf("reset busy_timeout: %w", err)
 		}
 		return nil
 	}, nil
@@ -133,14 +163,22 @@ func (r *runner) ensureVersionTable(ctx context.Context) error {
 		tstamp timestamp NOT NULL DEFAULT now()
 	)`
 	}
-	var n int
-	if err := r.conn.QueryRowContext(ctx, exists, VersionTable).Scan(&n); err != nil {
-		return fmt.Errorf("look for %s: %w", VersionTable, err)
+	has := func(ex execer) (bool, error) {
+		var n int
+		if err := ex.QueryRowContext(ctx, r.q(exists), VersionTable).Scan(&n); err != nil {
+			return false, fmt.Errorf("look for %s: %w", VersionTable, err)
+		}
+		return n > 0, nil
 	}
-	if n > 0 {
-		return nil
+	if ok, err := has(r.conn); ok || err != nil {
+		return err
 	}
 	return r.inTx(ctx, true, func(ex execer) error {
+		// Again inside the write transaction: on SQLite another process
+		// may have created it since.
+		if ok, err := has(ex); ok || err != nil {
+			return err
+		}
 		if _, err := ex.ExecContext(ctx, create); err != nil {
 			return fmt.Errorf("create %s: %w", VersionTable, err)
 		}
@@ -149,9 +187,9 @@ func (r *runner) ensureVersionTable(ctx context.Context) error {
 }
 
 // applied returns the versions whose latest row says applied, as goose
-// reads them.
-func (r *runner) applied(ctx context.Context) (map[int64]bool, error) {
-	rows, err := r.conn.QueryContext(ctx, `SELECT version_id, is_applied FROM `+VersionTable+` ORDER BY id DESC`)
+// reads them, through ex (the connection or a transaction).
+func (r *runner) applied(ctx context.Context, ex execer) (map[int64]bool, error) {
+	rows, err := ex.QueryContext(ctx, `SELECT version_id, is_applied FROM `+VersionTable+` ORDER BY id DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", VersionTable, err)
 	}
@@ -177,6 +215,8 @@ func (r *runner) applied(ctx context.Context) (map[int64]bool, error) {
 // execer is what a migration runs on: the connection or a transaction.
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // record inserts (applied) or deletes (rolled back) a version row, as goose.
@@ -194,10 +234,15 @@ func (r *runner) record(ctx context.Context, ex execer, version int64, applied b
 }
 
 // inTx runs fn in a transaction, or directly on the connection when tx is
-// false.
+// false. On SQLite the transaction is BEGIN IMMEDIATE, whatever the DSN's
+// _txlock says: it takes the write lock first, so what fn reads (the
+// version table) cannot change before it writes.
 func (r *runner) inTx(ctx context.Context, tx bool, fn func(execer) error) error {
 	if !tx {
 		return fn(r.conn)
+	}
+	if r.dialect == SQLite {
+		return r.inImmediateTx(ctx, fn)
 	}
 	t, err := r.conn.BeginTx(ctx, nil)
 	if err != nil {
@@ -208,6 +253,24 @@ func (r *runner) inTx(ctx context.Context, tx bool, fn func(execer) error) error
 		return err
 	}
 	return t.Commit()
+}
+
+// inImmediateTx runs fn in a SQLite BEGIN IMMEDIATE transaction on the
+// runner's connection (database/sql's BeginTx cannot ask for one).
+func (r *runner) inImmediateTx(ctx context.Context, fn func(execer) error) error {
+	if _, err := r.conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	err := fn(r.conn)
+	if err == nil {
+		if _, err = r.conn.ExecContext(ctx, `COMMIT`); err != nil {
+			err = fmt.Errorf("commit: %w", err)
+		}
+	}
+	if err != nil {
+		_, _ = r.conn.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`)
+	}
+	return err
 }
 
 // to brings the database to version: it rolls back the applied
@@ -222,8 +285,10 @@ func to(version int64) func(context.Context, *runner) error {
 }
 
 // upTo applies the pending migrations up to version, in version order.
+// Each is checked again inside its transaction: on SQLite (no advisory
+// lock) another process may have applied it since the first read.
 func upTo(ctx context.Context, r *runner, version int64) error {
-	done, err := r.applied(ctx)
+	done, err := r.applied(ctx, r.conn)
 	if err != nil {
 		return err
 	}
@@ -232,6 +297,9 @@ func upTo(ctx context.Context, r *runner, version int64) error {
 			continue
 		}
 		err := r.inTx(ctx, !m.noTx, func(ex execer) error {
+			if now, err := r.applied(ctx, ex); err != nil || now[m.version] {
+				return err
+			}
 			if _, err := ex.ExecContext(ctx, m.up); err != nil {
 				return fmt.Errorf("%s: %w", m.name, err)
 			}
@@ -246,7 +314,7 @@ func upTo(ctx context.Context, r *runner, version int64) error {
 
 // downTo rolls the applied migrations above version back, newest first.
 func downTo(ctx context.Context, r *runner, version int64) error {
-	done, err := r.applied(ctx)
+	done, err := r.applied(ctx, r.conn)
 	if err != nil {
 		return err
 	}
@@ -256,6 +324,9 @@ func downTo(ctx context.Context, r *runner, version int64) error {
 			continue
 		}
 		err := r.inTx(ctx, !m.noTx, func(ex execer) error {
+			if now, err := r.applied(ctx, ex); err != nil || !now[m.version] {
+				return err // rolled back by another process meanwhile
+			}
 			if strings.TrimSpace(m.down) == "" {
 				return r.record(ctx, ex, m.version, false)
 			}

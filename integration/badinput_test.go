@@ -48,9 +48,7 @@ func hostileCookie(rng *rand.Rand, valid string) string {
 	case 6:
 		return "sid=%" + randBytes(3) + "%zz%E0%A4%A" // bad percent-encoding
 	case 7:
-		b := []byte(sig)
-		b[rng.IntN(len(b))] ^= byte(1 + rng.IntN(255)) // one byte flipped
-		return "sid=" + string(b)
+		return "sid=" + flipOneByte(rng, sig)
 	case 8:
 		return "sid=s:" + cookiesig.Sign("", secret) // empty id
 	case 9:
@@ -59,6 +57,20 @@ func hostileCookie(rng *rand.Rand, valid string) string {
 		return strings.Repeat(";", rng.IntN(100)) + "sid=" + randBytes(8) + strings.Repeat("=", rng.IntN(10))
 	default:
 		return randBytes(rng.IntN(300))
+	}
+}
+
+// flipOneByte returns sig with one byte changed, never into a cookie that
+// still means sig: changing the case of a hex digit in a percent-escape
+// (%2B -> %2b) leaves a valid cookie, which a hostile one must not be.
+func flipOneByte(rng *rand.Rand, sig string) string {
+	want, _ := url.PathUnescape(sig)
+	for {
+		b := []byte(sig)
+		b[rng.IntN(len(b))] ^= byte(1 + rng.IntN(255))
+		if got, err := url.PathUnescape(string(b)); err != nil || got != want {
+			return string(b)
+		}
 	}
 }
 
@@ -224,4 +236,19 @@ func rawGet(addr, cookie string) (int, error) {
 	}
 	_ = res.Body.Close()
 	return res.StatusCode, nil
+}
+
+// The generator of TestHostileCookies never produces a valid cookie: a
+// flipped byte of a signature holding percent-escapes (as "+" and "/" are
+// written) must change what the cookie decodes to.
+func TestFlipOneByteChangesTheCookie(t *testing.T) {
+	sig := "s%3Aid.ab%2Bcd%2Fef%2B0"
+	want, _ := url.PathUnescape(sig)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20_000 {
+		got := flipOneByte(rng, sig)
+		if v, err := url.PathUnescape(got); err == nil && v == want {
+			t.Fatalf("flipOneByte(%q) = %q, which decodes to the same cookie", sig, got)
+		}
+	}
 }

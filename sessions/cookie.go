@@ -254,10 +254,14 @@ func (m *Manager) isSecure(r *http.Request) bool {
 	return strings.EqualFold(strings.TrimSpace(proto), "https")
 }
 
-// clientIP is the request's client address for logs. With TrustProxy it
-// is the right-most address of X-Forwarded-For, the one the trusted proxy
-// in front of the server appended (the entries left of it are whatever the
-// client sent), when it parses as an IP address; otherwise the peer's.
+// clientIP is the request's client address, for logs and RecordDevice.
+// With TrustProxy it is the right-most address of X-Forwarded-For, the one
+// the trusted proxy in front of the server appended (the entries left of
+// it are whatever the client sent), when it parses as an IP address;
+// otherwise the peer's (RemoteAddr, with or without a port, as a
+// middleware may have rewritten it). It is always an address without its
+// IPv6 zone (a zone means nothing off the host, and netip accepts any
+// bytes in one), so at most 45 bytes of ASCII, or "" when there is none.
 func (m *Manager) clientIP(r *http.Request) string {
 	if m.opts.TrustProxy {
 		xff := r.Header.Values("X-Forwarded-For")
@@ -267,14 +271,17 @@ func (m *Manager) clientIP(r *http.Request) string {
 				last = last[i+1:]
 			}
 			if ip, err := netip.ParseAddr(strings.TrimSpace(last)); err == nil {
-				return ip.String()
+				return ip.WithZone("").String()
 			}
 		}
 	}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		return ap.Addr().String()
+		return ap.Addr().WithZone("").String()
 	}
-	return r.RemoteAddr
+	if ip, err := netip.ParseAddr(r.RemoteAddr); err == nil {
+		return ip.WithZone("").String()
+	}
+	return ""
 }
 
 // storedCookie is the express-session cookie JSON kept under the reserved

@@ -7,16 +7,22 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sqlsession/sqlsession/sessions"
 )
 
-// express: "cookie option" "when "sameSite" set to "auto"".
+// express: "cookie option" "when "sameSite" set to "auto"". express sends
+// SameSite=None without Secure when secure is false; every browser drops
+// that cookie, so here SameSiteAuto needs SecureAuto or SecureOn (see
+// TestSameSiteAutoNeedsSecure), and the cases express runs with its default
+// secure: false run with SecureAuto: the attribute SameSite gets is the same.
 func TestSameSiteAuto(t *testing.T) {
 	tls := func(r *http.Request) { r.TLS = &tls.ConnectionState{} }
 	xfp := func(proto string) func(*http.Request) {
 		return func(r *http.Request) { r.Header.Set("X-Forwarded-Proto", proto) }
 	}
+	auto := sessions.CookieOptions{Secure: sessions.SecureAuto}
 	for _, tc := range []struct {
 		name       string
 		opts       sessions.Options
@@ -26,23 +32,19 @@ func TestSameSiteAuto(t *testing.T) {
 		wantNoCook bool
 	}{
 		{"basic functionality: should set SameSite=None for secure connections",
-			sessions.Options{}, tls, []string{"SameSite=None"}, nil, false},
+			sessions.Options{Cookie: auto}, tls, []string{"SameSite=None"}, nil, false},
 		{"basic functionality: should set SameSite=Lax for insecure connections",
-			sessions.Options{}, nil, []string{"SameSite=Lax"}, nil, false},
+			sessions.Options{Cookie: auto}, nil, []string{"SameSite=Lax"}, nil, false},
 		{`proxy true: should set SameSite=None when X-Forwarded-Proto is https`,
-			sessions.Options{TrustProxy: true}, xfp("https"), []string{"SameSite=None"}, nil, false},
+			sessions.Options{Cookie: auto, TrustProxy: true}, xfp("https"), []string{"SameSite=None"}, nil, false},
 		{`proxy true: should set SameSite=Lax when X-Forwarded-Proto is http`,
-			sessions.Options{TrustProxy: true}, xfp("http"), []string{"SameSite=Lax"}, nil, false},
+			sessions.Options{Cookie: auto, TrustProxy: true}, xfp("http"), []string{"SameSite=Lax"}, nil, false},
 		{`proxy false: should set SameSite=Lax when X-Forwarded-Proto is https`,
-			sessions.Options{}, xfp("https"), []string{"SameSite=Lax"}, nil, false},
+			sessions.Options{Cookie: auto}, xfp("https"), []string{"SameSite=Lax"}, []string{"Secure"}, false},
 		{`secure auto: should set both Secure and SameSite=None when secure`,
-			sessions.Options{Cookie: sessions.CookieOptions{Secure: sessions.SecureAuto}}, tls, []string{"Secure", "SameSite=None"}, nil, false},
+			sessions.Options{Cookie: auto}, tls, []string{"Secure", "SameSite=None"}, nil, false},
 		{`secure auto: should set neither Secure nor SameSite=None when insecure`,
-			sessions.Options{Cookie: sessions.CookieOptions{Secure: sessions.SecureAuto}}, nil, []string{"SameSite=Lax"}, []string{"Secure", "SameSite=None"}, false},
-		{`secure false: should set SameSite=None without Secure when secure`,
-			sessions.Options{}, tls, []string{"SameSite=None"}, []string{"Secure"}, false},
-		{`secure false: should set SameSite=Lax without Secure when insecure`,
-			sessions.Options{}, nil, []string{"SameSite=Lax"}, []string{"Secure"}, false},
+			sessions.Options{Cookie: auto}, nil, []string{"SameSite=Lax"}, []string{"Secure", "SameSite=None"}, false},
 		{`secure true: should set both Secure and SameSite=None when secure`,
 			sessions.Options{Cookie: sessions.CookieOptions{Secure: sessions.SecureOn}}, tls, []string{"Secure", "SameSite=None"}, nil, false},
 		{`secure true: should not set cookie when insecure`,
@@ -78,25 +80,104 @@ func TestSameSiteAuto(t *testing.T) {
 	}
 }
 
+// SameSite=None is never sent without Secure (issue #19, item 4): express's
+// "secure false: should set SameSite=None without Secure when secure" is a
+// cookie every browser drops, so New refuses SameSiteAuto with SecureOff,
+// as it refuses SameSite None with SecureOff, and so does a CookieFor
+// result (per request, through the ErrorHandler).
+func TestSameSiteAutoNeedsSecure(t *testing.T) {
+	_, err := sessions.New(newSpy(), sessions.Options{Secrets: []string{secret}, Cookie: sessions.CookieOptions{SameSite: sessions.SameSiteAuto}})
+	if err == nil || !strings.Contains(err.Error(), "SameSiteAuto") || !strings.Contains(err.Error(), "Secure") {
+		t.Errorf("New(SameSiteAuto, SecureOff) = %v, want an error naming SameSiteAuto and Secure", err)
+	}
+	hs := newHarness(t, sessions.Options{SaveUninitialized: true, CookieFor: func(r *http.Request) sessions.CookieOptions {
+		return sessions.CookieOptions{SameSite: sessions.SameSiteAuto}
+	}}, noop)
+	res := hs.do("GET", "/", "", func(r *http.Request) { r.TLS = &tls.ConnectionState{} })
+	if sc := sessionCookie(res, "sid"); res.StatusCode != 500 || sc != "" {
+		t.Errorf("CookieFor SameSiteAuto without Secure over HTTPS: status %d, Set-Cookie %q; want 500 and no cookie", res.StatusCode, sc)
+	}
+	for _, secure := range []sessions.SecureMode{sessions.SecureAuto, sessions.SecureOn} {
+		if _, err := sessions.New(newSpy(), sessions.Options{Secrets: []string{secret}, Cookie: sessions.CookieOptions{SameSite: sessions.SameSiteAuto, Secure: secure}}); err != nil {
+			t.Errorf("New(SameSiteAuto, Secure %d): %v", secure, err)
+		}
+	}
+}
+
 // express: "cookie option" "when "cookie" is a function": "should call
-// custom function and apply cookie options", "should provide req argument";
-// and an invalid result is answered by the ErrorHandler.
+// custom function and apply cookie options", "should provide req argument"
+// (express's test returns path: req.url; a Path of its own is refused here,
+// see TestCookieForRefusesOtherPathOrDomain, so the request chooses the
+// lifetime); and an invalid result is answered by the ErrorHandler.
 func TestCookieFor(t *testing.T) {
 	hs := newHarness(t, sessions.Options{SaveUninitialized: true, CookieFor: func(r *http.Request) sessions.CookieOptions {
-		return sessions.CookieOptions{Path: r.URL.Path, Secure: sessions.SecureOff}
+		return sessions.CookieOptions{MaxAge: time.Duration(len(r.URL.Path)) * time.Hour, Secure: sessions.SecureOff}
 	}}, noop)
 	sc := sessionCookie(hs.do("GET", "/test", ""), "sid")
-	if !strings.Contains(sc, "; Path=/test") || !strings.Contains(sc, "; HttpOnly") || strings.Contains(sc, "; Secure") {
-		t.Errorf("Set-Cookie = %q, want Path=/test from the request, HttpOnly, no Secure", sc)
+	if !strings.Contains(sc, "; Max-Age=18000") || !strings.Contains(sc, "; HttpOnly") || strings.Contains(sc, "; Secure") {
+		t.Errorf("Set-Cookie = %q, want Max-Age=18000 (5 h) from the request, HttpOnly, no Secure", sc)
 	}
 	bad := newHarness(t, sessions.Options{CookieFor: func(r *http.Request) sessions.CookieOptions {
-		return sessions.CookieOptions{Path: "no-slash"}
+		return sessions.CookieOptions{Priority: "urgent"}
 	}}, noop)
 	if res := bad.get(""); res.StatusCode != 500 || sessionCookie(res, "sid") != "" {
 		t.Errorf("invalid CookieFor result: status %d, cookie %q; want 500 from the ErrorHandler", res.StatusCode, sessionCookie(res, "sid"))
 	}
 	if !strings.Contains(bad.logs.String(), "CookieFor") {
 		t.Errorf("the error logged does not name CookieFor: %s", bad.logs.String())
+	}
+}
+
+// One cookie name is never issued under two paths or domains: the browser
+// would send both to the narrower path, and the duplicate-cookie rule would
+// then ignore the session there for good. A CookieFor result whose Path or
+// Domain differs from Options.Cookie's is refused through the ErrorHandler,
+// with an error naming CookieFor; other attributes may vary.
+func TestCookieForRefusesOtherPathOrDomain(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cookie sessions.CookieOptions // Options.Cookie
+		for_   sessions.CookieOptions // what CookieFor returns for /admin/…
+		ok     bool
+	}{
+		{"the package's old example: Path /admin/ under /", sessions.CookieOptions{}, sessions.CookieOptions{Path: "/admin/"}, false},
+		{"Path / under /admin/", sessions.CookieOptions{Path: "/admin/"}, sessions.CookieOptions{}, false},
+		{"a Domain under a host-only cookie", sessions.CookieOptions{}, sessions.CookieOptions{Domain: "example.com"}, false},
+		{"no Domain under a Domain cookie", sessions.CookieOptions{Domain: "example.com"}, sessions.CookieOptions{}, false},
+		{"another Domain", sessions.CookieOptions{Domain: "example.com"}, sessions.CookieOptions{Domain: "admin.example.com"}, false},
+		{"the same Path and Domain, another lifetime", sessions.CookieOptions{Path: "/admin/", Domain: "example.com"},
+			sessions.CookieOptions{Path: "/admin/", Domain: "example.com", MaxAge: time.Hour, SameSite: http.SameSiteStrictMode}, true},
+		{"Path left empty means /", sessions.CookieOptions{Path: "/"}, sessions.CookieOptions{MaxAge: time.Hour}, true},
+		{"Domain case does not matter", sessions.CookieOptions{Domain: "example.com"}, sessions.CookieOptions{Domain: "Example.COM"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var handled error
+			hs := newHarness(t, sessions.Options{
+				Cookie:    tc.cookie,
+				CookieFor: func(r *http.Request) sessions.CookieOptions { return tc.for_ },
+				ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+					handled = err
+					http.Error(w, "no", http.StatusInternalServerError)
+				},
+			}, setKey("k", 1))
+			res := hs.do("GET", "/admin/users", "")
+			sc := sessionCookie(res, "sid")
+			if tc.ok {
+				if res.StatusCode != 200 || sc == "" || handled != nil {
+					t.Fatalf("status %d, Set-Cookie %q, error %v; want 200 and a cookie", res.StatusCode, sc, handled)
+				}
+				return
+			}
+			if res.StatusCode != 500 || sc != "" {
+				t.Errorf("status %d, Set-Cookie %q; want 500 and no cookie", res.StatusCode, sc)
+			}
+			if handled == nil || !strings.Contains(handled.Error(), "CookieFor") {
+				t.Errorf("ErrorHandler got %v, want an error naming CookieFor", handled)
+			}
+			if n := hs.store.count("Load") + hs.store.count("Create"); n != 0 {
+				t.Errorf("%d store calls, want none", n)
+			}
+		})
 	}
 }
 

@@ -301,23 +301,32 @@ func ExampleSession_DestroyOtherSessions() {
 	// 1 other session ended
 }
 
-// Cookie attributes chosen per request (express: cookie as a function of
-// req): here, a longer-lived cookie for the admin area's own path.
+// An admin area with a cookie of its own (its own path, a shorter life,
+// SameSite Strict): a second Manager with its own cookie Name, nested in
+// the site's. CookieFor may choose other attributes per request, but never
+// another Path or Domain (that is refused): one cookie name under two paths
+// reaches the browser twice, and a session sent twice is ignored.
 func ExampleOptions_cookieFor() {
 	quiet := slog.New(slog.DiscardHandler)
-	m, _ := sessions.New(memstore.NewWithOptions(memstore.Options{Logger: quiet}), sessions.Options{
+	store := memstore.NewWithOptions(memstore.Options{Logger: quiet})
+	site, _ := sessions.New(store, sessions.Options{
 		Secrets: []string{"a-secret"}, Logger: quiet,
-		CookieFor: func(r *http.Request) sessions.CookieOptions {
-			if strings.HasPrefix(r.URL.Path, "/admin/") {
-				return sessions.CookieOptions{Path: "/admin/", MaxAge: 8 * time.Hour, SameSite: http.SameSiteStrictMode}
-			}
-			return sessions.CookieOptions{SameSite: http.SameSiteLaxMode}
-		},
+		Cookie: sessions.CookieOptions{SameSite: http.SameSiteLaxMode},
 	})
-	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _ = sessions.FromContext(r.Context()).Set("k", 1) }))
+	admin, _ := sessions.New(store, sessions.Options{
+		Name: "admin_sid", Secrets: []string{"a-secret"}, Logger: quiet,
+		Cookie: sessions.CookieOptions{Path: "/admin/", MaxAge: 8 * time.Hour, SameSite: http.SameSiteStrictMode},
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/admin/", admin.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = admin.FromContext(r.Context()).Set("admin", true)
+	})))
+	h := site.Handler(mux)
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/admin/users", nil))
-	c := w.Header().Get("Set-Cookie")
-	fmt.Println(strings.Contains(c, "Path=/admin/"), strings.Contains(c, "SameSite=Strict"))
-	// Output: true true
+	for _, c := range w.Header().Values("Set-Cookie") {
+		name, _, _ := strings.Cut(c, "=")
+		fmt.Println(name, strings.Contains(c, "Path=/admin/"), strings.Contains(c, "SameSite=Strict"))
+	}
+	// Output: admin_sid true true
 }

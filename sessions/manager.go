@@ -142,7 +142,25 @@ func (m *Manager) cookieFor(r *http.Request) (*CookieOptions, error) {
 	if err := c.normalize(m.opts.Name); err != nil {
 		return nil, fmt.Errorf("sessions: Options.CookieFor: %w", err)
 	}
+	if err := sameScope(&c, &m.opts.Cookie); err != nil {
+		return nil, err
+	}
 	return &c, nil
+}
+
+// sameScope refuses a CookieFor result whose Path or Domain differs from
+// Options.Cookie's: the browser would keep two cookies of one name, send
+// both to the narrower path, and the duplicate-cookie rule would then ignore
+// the session there. A second Manager with its own Name is the way to give
+// part of a site a cookie of its own.
+func sameScope(c, base *CookieOptions) error {
+	if c.Path != base.Path {
+		return fmt.Errorf("sessions: Options.CookieFor: Path %q differs from Options.Cookie.Path %q: one cookie name under two paths reaches the browser twice; use a second Manager with its own Name", c.Path, base.Path)
+	}
+	if !strings.EqualFold(strings.TrimPrefix(c.Domain, "."), strings.TrimPrefix(base.Domain, ".")) {
+		return fmt.Errorf("sessions: Options.CookieFor: Domain %q differs from Options.Cookie.Domain %q: one cookie name under two domains reaches the browser twice; use a second Manager with its own Name", c.Domain, base.Domain)
+	}
+	return nil
 }
 
 // addVary adds Cookie to the Vary header unless it is there (or "*"). A

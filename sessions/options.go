@@ -29,7 +29,8 @@ const (
 // SameSiteAuto, as CookieOptions.SameSite, sends SameSite=None on secure
 // requests (TLS, or X-Forwarded-Proto: https with Options.TrustProxy) and
 // SameSite=Lax on others (express: sameSite: 'auto'). Browsers take
-// SameSite=None only with Secure: pair it with SecureAuto.
+// SameSite=None only with Secure, so it needs Cookie.Secure SecureAuto (or
+// SecureOn): New refuses it with SecureOff, which express allows.
 const SameSiteAuto http.SameSite = -1
 
 // UnsetMode says what happens to a session the handler unsets with
@@ -67,7 +68,8 @@ type CookieOptions struct {
 	// read it (express: httpOnly: false). HttpOnly is on by default.
 	DisableHTTPOnly bool
 	// SameSite: http.SameSiteLaxMode, StrictMode, NoneMode (needs Secure),
-	// SameSiteAuto (None over HTTPS, Lax otherwise), or the zero value for
+	// SameSiteAuto (None over HTTPS, Lax otherwise; needs SecureAuto or
+	// SecureOn), or the zero value for
 	// no attribute (express's default).
 	SameSite http.SameSite
 	// Partitioned adds the Partitioned attribute (CHIPS).
@@ -166,8 +168,12 @@ type Options struct {
 
 	// CookieFor, when set, chooses the cookie's attributes per request
 	// (express: cookie as a function of req), in place of Cookie. Its
-	// result is validated as Cookie is; an invalid one is answered by the
-	// ErrorHandler.
+	// result is validated as Cookie is, and must keep Cookie's Path and
+	// Domain (one cookie name under two paths or domains reaches the
+	// browser twice, and the session is then ignored); an invalid result
+	// is answered by the ErrorHandler with an error naming CookieFor. For
+	// part of a site with a cookie of its own, nest a second Manager with
+	// its own Name.
 	CookieFor func(*http.Request) CookieOptions
 	// Header, when set (e.g. "X-Session-Token"), also accepts the session
 	// for API and mobile clients in this request header: the same signed
@@ -353,7 +359,11 @@ func (c *CookieOptions) check() error {
 		return fmt.Errorf("sessions: Cookie.Secure %d is not SecureOff, SecureOn or SecureAuto", c.Secure)
 	}
 	switch c.SameSite {
-	case 0, http.SameSiteDefaultMode, http.SameSiteLaxMode, http.SameSiteStrictMode, SameSiteAuto:
+	case 0, http.SameSiteDefaultMode, http.SameSiteLaxMode, http.SameSiteStrictMode:
+	case SameSiteAuto:
+		if c.Secure == SecureOff {
+			return errors.New("sessions: Cookie.SameSite SameSiteAuto needs Cookie.Secure SecureAuto (or SecureOn): it sends SameSite=None over HTTPS, and browsers reject SameSite=None cookies without Secure")
+		}
 	case http.SameSiteNoneMode:
 		if c.Secure == SecureOff {
 			return errors.New("sessions: Cookie.SameSite None needs Cookie.Secure (SecureOn or SecureAuto): browsers reject SameSite=None cookies without Secure")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -15,6 +16,22 @@ import (
 // -ldflags "-X main.fakeClockSkew=2h" to show that a host with a fast clock
 // deletes no live session.
 var fakeClockSkew string
+
+// testPause names a stage of a run ("count", "reap", "vacuum") before
+// which sess-gc says "paused before STAGE" on stderr and waits for
+// SIGINT/SIGTERM. It is empty in every real build; tests build a binary
+// with -ldflags "-X main.testPause=vacuum" to deliver the signal exactly
+// before that stage, which then runs on a cancelled context.
+var testPause string
+
+// pause implements testPause for stage.
+func pause(ctx context.Context, stage string) {
+	if testPause != stage {
+		return
+	}
+	fmt.Fprintln(os.Stderr, "sess-gc: test: paused before "+stage)
+	<-ctx.Done()
+}
 
 // hostNow is the host's clock (skewed by fakeClockSkew in tests).
 func hostNow() time.Time {

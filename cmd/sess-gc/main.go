@@ -67,7 +67,9 @@ signal stopped the run), or one JSON object per line with -json:
   would_delete  with -dry-run only: expired rows a real run would delete now
   took_ms       duration of the run in milliseconds
   dry_run       true with -dry-run
-  interrupted   present (true) when SIGINT/SIGTERM stopped the run between batches
+  interrupted   present (true) when SIGINT/SIGTERM stopped the run: between
+                batches, or cancelling -vacuum or -dry-run's count (then no
+                would_delete); the exit status is still 0
   vacuumed      present (true) when -vacuum gave the freed space back after the run
   time          when the run ended, RFC 3339 (UTC)
 With -every, every text line (stdout and stderr) starts with an RFC 3339
@@ -223,59 +225,81 @@ type summary struct {
 	Time        string `json:"time"`
 }
 
-// runOnce reaps once and prints the summary. A run stopped by a signal
-// finishes its batch and is a success.
+// runOnce reaps once and prints the summary. A signal is never a failure:
+// a run that SIGINT/SIGTERM stopped (the batch in flight completes) and
+// anything that fails after the signal (the VACUUM or count it cancels, a
+// batch) make an interrupted run, whose summary says interrupted=true.
 func runOnce(ctx context.Context, c config, tgt target, stdout io.Writer) error {
-	store := tgt.store
 	if ctx.Err() != nil {
 		return nil
 	}
 	runCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	s, took, err := reap(ctx, runCtx, c, tgt)
+	if err != nil && ctx.Err() != nil {
+		s.Interrupted, s.Vacuumed, err = true, false, nil
+	}
+	if err != nil {
+		return err
+	}
+	s.TookMS = took.Milliseconds()
+	return printSummary(stdout, c, s, took)
+}
+
+// reap counts (-dry-run) or deletes the expired rows, then vacuums
+// (-vacuum), on runCtx; ctx is the signal's, for testPause. took is how
+// long the count or the reaping took.
+func reap(ctx, runCtx context.Context, c config, tgt target) (s summary, took time.Duration, err error) {
 	now := hostNow()
-	var s summary
 	if c.dryRun {
-		n, err := store.CountExpired(runCtx, now)
+		s.DryRun = true
+		pause(ctx, "count")
+		n, err := tgt.store.CountExpired(runCtx, now)
 		if err != nil {
-			return explain(err)
+			return s, time.Since(now), explain(err)
 		}
-		s.DryRun, s.WouldDelete = true, &n
-		s.TookMS = time.Since(now).Milliseconds()
-		return printSummary(stdout, c, s, time.Since(now))
+		s.WouldDelete = &n
+		return s, time.Since(now), nil
 	}
-	res, err := sessions.ReapExpired(runCtx, store, now, c.batch)
-	s.Deleted, s.Batches, s.TookMS = res.Deleted, res.Batches, res.Took.Milliseconds()
-	if err != nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
-		return explain(err)
+	pause(ctx, "reap")
+	res, err := sessions.ReapExpired(runCtx, tgt.store, now, c.batch)
+	s.Deleted, s.Batches = res.Deleted, res.Batches
+	if err != nil {
+		return s, res.Took, explain(err)
 	}
-	s.Interrupted = err != nil
-	if c.vacuum && !s.Interrupted {
+	if c.vacuum {
+		pause(ctx, "vacuum")
 		if err := tgt.vacuum(runCtx); err != nil {
-			return err
+			return s, res.Took, err
 		}
 		s.Vacuumed = true
 	}
-	return printSummary(stdout, c, s, res.Took)
+	return s, res.Took, nil
 }
 
+// printSummary writes the run's one line (text or JSON). An interrupted
+// -dry-run has no count: its line has no would_delete.
 func printSummary(w io.Writer, c config, s summary, took time.Duration) error {
 	s.Time = time.Now().UTC().Format(time.RFC3339)
 	if c.json {
 		return json.NewEncoder(w).Encode(s)
 	}
-	var err error
-	if s.DryRun {
-		_, err = fmt.Fprintf(w, "would_delete=%d dry_run=true took=%s\n", *s.WouldDelete, took.Round(time.Millisecond))
-	} else {
-		extra := ""
-		if s.Interrupted {
-			extra = " interrupted=true"
-		}
-		if s.Vacuumed {
-			extra += " vacuumed=true"
-		}
-		_, err = fmt.Fprintf(w, "deleted=%d batches=%d took=%s%s\n", s.Deleted, s.Batches, took.Round(time.Millisecond), extra)
+	var line string
+	switch {
+	case s.DryRun && s.WouldDelete != nil:
+		line = fmt.Sprintf("would_delete=%d dry_run=true took=%s", *s.WouldDelete, took.Round(time.Millisecond))
+	case s.DryRun:
+		line = fmt.Sprintf("dry_run=true took=%s", took.Round(time.Millisecond))
+	default:
+		line = fmt.Sprintf("deleted=%d batches=%d took=%s", s.Deleted, s.Batches, took.Round(time.Millisecond))
 	}
+	if s.Interrupted {
+		line += " interrupted=true"
+	}
+	if s.Vacuumed {
+		line += " vacuumed=true"
+	}
+	_, err := fmt.Fprintln(w, line)
 	return err
 }
 
