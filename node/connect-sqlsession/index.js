@@ -123,9 +123,11 @@ function liveExpr(now, abs) {
 }
 
 // capExpr limits an expiry to created + absoluteTimeout (LEAST ignores the
-// NULL of an unset timeout).
+// NULL of an unset timeout). It adds seconds through the epoch rather than
+// with timestamptz + interval: that operator is STABLE, and Citus refuses
+// a STABLE function over a column in an UPDATE's SET; these are IMMUTABLE.
 function capExpr(expiry, created, abs) {
-  return `LEAST(${expiry}, ${created} + make_interval(secs => ${abs}::double precision))`;
+  return `LEAST(${expiry}, to_timestamp(extract(epoch FROM ${created} - TIMESTAMPTZ 'epoch')::double precision + ${abs}::double precision))`;
 }
 
 // mergedExpr is the data a merge keeps: the row without the deleted keys,

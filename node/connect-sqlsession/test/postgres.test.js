@@ -166,6 +166,26 @@ test.describe('connect-sqlsession on PostgreSQL', { skip }, () => {
     assert.ok(row.size <= 400, `row grew to ${row.size} bytes`);
   });
 
+  test('absoluteTimeout caps expires_at at exactly created_at + the timeout on every write', async () => {
+    const store = newStore({ absoluteTimeout: 3600 });
+    const sid = 'abs-' + crypto.randomUUID();
+    const week = { ...cookie, originalMaxAge: 7 * 86400e3, expires: new Date(Date.now() + 7 * 86400e3).toISOString() };
+    const capped = async () => (await pool.query(`SELECT expires_at = created_at + interval '1 hour' AS ok FROM ${table} WHERE id_hash = $1`, [connectSqlSession.hashId(sid)])).rows[0].ok;
+    await store.set(sid, { cookie: week });
+    assert.equal(await capped(), true, 'insert');
+    await pool.query(`UPDATE ${table} SET created_at = created_at - interval '10 minutes' WHERE id_hash = $1`, [connectSqlSession.hashId(sid)]);
+    const sess = await store.get(sid);
+    sess.a = 1;
+    await store.set(sid, sess);
+    assert.equal(await capped(), true, 'merge');
+    await pool.query(`UPDATE ${table} SET created_at = created_at - interval '10 minutes' WHERE id_hash = $1`, [connectSqlSession.hashId(sid)]);
+    await store.touch(sid, sess);
+    assert.equal(await capped(), true, 'touch');
+    await pool.query(`UPDATE ${table} SET created_at = created_at - interval '10 minutes' WHERE id_hash = $1`, [connectSqlSession.hashId(sid)]);
+    await store.set(sid, { cookie: week }); // a whole write over the live row keeps created_at
+    assert.equal(await capped(), true, 'upsert');
+  });
+
   test('a merge of a session destroyed meanwhile succeeds and does not re-create it', async () => {
     const store = newStore();
     const sid = 'gone-' + crypto.randomUUID();

@@ -201,9 +201,9 @@ test('absoluteTimeout caps every expiry and filters every read', async () => {
   const [get, merge, upsert, touch] = pool.calls;
   assert.match(get.text, /created_at > now\(\) - make_interval\(secs => \$2::double precision\)/);
   assert.equal(get.params[1], 3600);
-  assert.match(merge.text, /LEAST\(.*, created_at \+ make_interval\(secs => \$7::double precision\)\)/);
+  assert.match(merge.text, /LEAST\(.*, to_timestamp\(extract\(epoch FROM created_at - TIMESTAMPTZ 'epoch'\)::double precision \+ \$7::double precision\)\)/);
   assert.equal(merge.params[6], 3600);
-  assert.match(upsert.text, /LEAST\(.*, \$7::timestamptz \+ make_interval\(secs => \$6::double precision\)\)/);
+  assert.match(upsert.text, /LEAST\(.*, to_timestamp\(extract\(epoch FROM \$7::timestamptz - TIMESTAMPTZ 'epoch'\)::double precision \+ \$6::double precision\)\)/);
   assert.equal(upsert.params[5], 3600);
   assert.equal(touch.params[2], 3600);
 });
