@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -209,14 +212,21 @@ type interop struct {
 // of both.
 func newInterop(t *testing.T, absolute ...time.Duration) *interop {
 	t.Helper()
-	requireNode(t) // skip before touching the database
-	env := testpg.Migrated(t)
 	var abs time.Duration
 	var nodeEnv []string
 	if len(absolute) > 0 {
 		abs = absolute[0]
 		nodeEnv = append(nodeEnv, fmt.Sprintf("ABSOLUTE_TIMEOUT=%d", int(abs.Seconds())))
 	}
+	return newInteropEnv(t, abs, nodeEnv...)
+}
+
+// newInteropEnv starts both apps, Go's with AbsoluteTimeout abs, Node's
+// with nodeEnv added to its environment (see testdata/nodeapp/server.js).
+func newInteropEnv(t *testing.T, abs time.Duration, nodeEnv ...string) *interop {
+	t.Helper()
+	requireNode(t) // skip before touching the database
+	env := testpg.Migrated(t)
 	nodeURL := startNodeApp(t, testpg.ServerDSN(t), env.Schema, nodeEnv...)
 	srv := httptest.NewServer(goNodeApp(t, pgstore.New(env.Pool), abs))
 	t.Cleanup(srv.Close)
@@ -266,6 +276,23 @@ func (b *browser) try(method, base, path string, form url.Values) (int, string, 
 	defer res.Body.Close()
 	body, err := io.ReadAll(res.Body)
 	return res.StatusCode, string(body), err
+}
+
+// postJSON sends a POST with a JSON body (raw text, so it can hold escapes
+// Go's encoder never writes, such as an unpaired surrogate) and returns
+// the status and response body.
+func (b *browser) postJSON(base, path, body string) (int, string) {
+	b.t.Helper()
+	res, err := b.http.Post(base+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		b.t.Fatalf("POST %s%s: %v", base, path, err)
+	}
+	defer res.Body.Close()
+	got, err := io.ReadAll(res.Body)
+	if err != nil {
+		b.t.Fatalf("POST %s%s: %v", base, path, err)
+	}
+	return res.StatusCode, string(got)
 }
 
 // want fails the test unless a request answers 200 with body.
@@ -447,6 +474,14 @@ func TestNodeImportConnectPgSimple(t *testing.T) {
 		{"live-dave-0123456789abcdefghij", `{"cookie":` + cookieJSON + `,"user":"dave","n":7}`, "now() + interval '1 hour'"},
 		{"live-anon-0123456789abcdefghij", `{"cookie":` + cookieJSON + `,"n":1}`, "now() + interval '1 hour'"},
 		{"dead-erin-0123456789abcdefghij", `{"cookie":` + cookieJSON + `,"user":"erin"}`, "now() - interval '1 minute'"},
+		// Text jsonb refuses, which connect-pg-simple's json column keeps:
+		// skipped and listed; the rest are copied.
+		{"live-nul0-0123456789abcdefghij", `{"cookie":` + cookieJSON + `,"user":"mallory\u0000"}`, "now() + interval '1 hour'"},
+		{"live-lone-0123456789abcdefghij", `{"cookie":` + cookieJSON + `,"x\ud800":1}`, "now() + interval '1 hour'"},
+		{"dead-nul0-0123456789abcdefghij", `{"cookie":` + cookieJSON + `,"n":"\u0000"}`, "now() - interval '1 minute'"},
+		// Escapes jsonb takes: a surrogate pair, a control character, and an
+		// escaped backslash before the text u0000.
+		{"live-pair-0123456789abcdefghij", `{"cookie":` + cookieJSON + `,"e":"\ud83d\ude00","c":"\u001b","b":"\\u0000"}`, "now() + interval '1 hour'"},
 	}
 	for _, r := range rows {
 		// connect-pg-simple writes expire as to_timestamp(...) into a timestamp column.
@@ -464,8 +499,16 @@ func TestNodeImportConnectPgSimple(t *testing.T) {
 		}
 	}
 	var n int
-	if err := in.env.DB.QueryRow(`SELECT count(*) FROM http_sessions`).Scan(&n); err != nil || n != 2 {
-		t.Fatalf("imported %d rows (%v), want the 2 live ones", n, err)
+	if err := in.env.DB.QueryRow(`SELECT count(*) FROM http_sessions`).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("imported %d rows (%v), want the 3 live ones jsonb can hold", n, err)
+	}
+	if pair, ok := in.rowOf(rows[6].sid); !ok || pair.data["e"] != "\U0001F600" || pair.data["c"] != "\x1b" || pair.data["b"] != `\u0000` {
+		t.Errorf("row with valid escapes: found %v, data %s", ok, pair.rawData)
+	}
+	wantRejects := []string{hashHex(rows[3].sid), hashHex(rows[4].sid)}
+	sort.Strings(wantRejects)
+	if got := importRejects(t, in); !slices.Equal(got, wantRejects) {
+		t.Errorf("http_sessions_import_rejects = %v, want the id_hash of the NUL and lone-surrogate rows %v", got, wantRejects)
 	}
 	dave, ok := in.rowOf(rows[0].sid)
 	if !ok || dave.userID.String != "dave" || dave.data["n"] != float64(7) {
@@ -483,6 +526,47 @@ func TestNodeImportConnectPgSimple(t *testing.T) {
 	in.withCookie(old).want("GET", in.goURL, "/peek?k=user", nil, `"dave"`)
 	in.withCookie(old).want("GET", in.node, "/peek?k=n", nil, "7")
 	in.withCookie(url.QueryEscape("s:"+cookiesig.Sign(rows[2].sid, secret))).want("GET", in.goURL, "/peek?k=user", nil, "")
+
+	// With the bad rows gone, a run skips nothing and drops the rejects table.
+	if _, err := in.env.DB.ExecContext(ctx, `DELETE FROM "session" WHERE sid = ANY($1)`, []string{rows[3].sid, rows[4].sid}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.env.DB.ExecContext(ctx, string(script)); err != nil {
+		t.Fatalf("import (run 3): %v", err)
+	}
+	var table *string
+	if err := in.env.DB.QueryRow(`SELECT to_regclass('http_sessions_import_rejects')::text`).Scan(&table); err != nil || table != nil {
+		t.Errorf("rejects table after a run that skipped nothing: %v (%v), want none", table, err)
+	}
+}
+
+// importRejects returns the hex id_hash values import-connect-pg-simple.sql
+// listed in http_sessions_import_rejects, sorted.
+func importRejects(t *testing.T, in *interop) []string {
+	t.Helper()
+	rs, err := in.env.DB.Query(`SELECT encode(id_hash, 'hex') FROM http_sessions_import_rejects ORDER BY 1`)
+	if err != nil {
+		t.Fatalf("read http_sessions_import_rejects: %v", err)
+	}
+	defer rs.Close()
+	var out []string
+	for rs.Next() {
+		var h string
+		if err := rs.Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, h)
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// hashHex is the id_hash of a session id in hex.
+func hashHex(id string) string {
+	h := hashOf(id)
+	return hex.EncodeToString(h[:])
 }
 
 // A Node request that loaded the session before Go's DestroyUser and saves
@@ -542,4 +626,74 @@ func TestNodeAbsoluteTimeout(t *testing.T) {
 	}
 	b.want("GET", in.node, "/peek?k=user", nil, "")
 	b.want("GET", in.goURL, "/peek?k=user", nil, "")
+}
+
+// A value or key holding U+0000 or an unpaired surrogate, which jsonb
+// refuses, is saved by Node as U+FFFD (it used to answer 200 and drop the
+// whole save): Go and Node read the cleaned text, and a cleaned userKey
+// value is the user_id Go's ListUserSessions finds.
+func TestNodeUnstorableTextCleaned(t *testing.T) {
+	in := newInterop(t)
+	b := in.browser()
+	if code, body := b.postJSON(in.node, "/login", `{"user":"eve\u0000"}`); code != 200 || body != "hello eve\x00" {
+		t.Fatalf("login on Node: %d %q", code, body)
+	}
+	if code, body := b.postJSON(in.node, "/set", `{"k":"note\u0000","v":"a\u0000b\ud800c\ud83d\ude00"}`); code != 200 || body != "ok" {
+		t.Fatalf("set on Node: %d %q", code, body)
+	}
+	r, ok := in.rowOf(b.sessionID())
+	if !ok {
+		t.Fatal("no row: Node's save was dropped")
+	}
+	const want = "a\uFFFDb\uFFFDc\U0001F600"
+	if r.userID.String != "eve\uFFFD" || r.data["user"] != "eve\uFFFD" || r.data["note\uFFFD"] != want {
+		t.Fatalf("row: user_id %q, data %s", r.userID.String, r.rawData)
+	}
+	wantJSON, _ := json.Marshal(want)
+	b.want("GET", in.goURL, "/peek?k="+url.QueryEscape("note\uFFFD"), nil, string(wantJSON))
+	b.want("GET", in.node, "/peek?k="+url.QueryEscape("note\uFFFD"), nil, string(wantJSON))
+	b.want("GET", in.goURL, "/list-user?user="+url.QueryEscape("eve\uFFFD"), nil, "1")
+}
+
+// Node's maxDataBytes is the Go side's measure, checked in the write: a
+// save over it changes nothing Go can see, and the session stays usable.
+// An explicit save gets the error before the response (500 here); the
+// save express-session makes as the response ends answers 200, as
+// express-session does for any store error, and is dropped whole.
+func TestNodeSizeLimit(t *testing.T) {
+	in := newInteropEnv(t, 0, "MAX_DATA_BYTES=2048")
+	b := in.browser()
+	b.want("POST", in.node, "/login", url.Values{"user": {"fay"}}, "hello fay")
+	b.want("POST", in.goURL, "/set", url.Values{"k": {"color"}, "v": {"blue"}}, "ok")
+	id := b.sessionID()
+	before, _ := in.rowOf(id)
+
+	big := strings.Repeat("x", 2048)
+	code, body := b.do("POST", in.node, "/set-saved", url.Values{"k": {"big"}, "v": {big}})
+	if code != 500 || !strings.Contains(body, "session data too large") || !strings.Contains(body, "limit 2048") {
+		t.Fatalf("explicit save over the limit: %d %q, want 500 naming the size and limit", code, body)
+	}
+	// express-session then touches the session (its failed save counted as
+	// saved), which moves only expires_at.
+	after, ok := in.rowOf(id)
+	if !ok || after.rawData != before.rawData {
+		t.Fatalf("row changed by a refused save: %s, was %s", after.rawData, before.rawData)
+	}
+	before = after
+	b.want("POST", in.node, "/set", url.Values{"k": {"big"}, "v": {big}}, "ok")
+	after, ok = in.rowOf(id)
+	if !ok || after.rawData != before.rawData || !after.expiresAt.Equal(before.expiresAt) {
+		t.Fatalf("row changed by a refused save: %s (expires %v), was %s (expires %v)", after.rawData, after.expiresAt, before.rawData, before.expiresAt)
+	}
+	b.want("GET", in.goURL, "/peek?k=big", nil, "")
+	b.want("GET", in.goURL, "/peek?k=color", nil, `"blue"`)
+
+	// Still usable: a save that fits lands, and Go sees it.
+	b.want("POST", in.node, "/set-saved", url.Values{"k": {"small"}, "v": {"ok"}}, "ok")
+	b.want("GET", in.goURL, "/peek?k=small", nil, `"ok"`)
+	var size int
+	h := hashOf(id)
+	if err := in.env.DB.QueryRow(`SELECT octet_length(data::text) FROM http_sessions WHERE id_hash = $1`, h[:]).Scan(&size); err != nil || size > 2048 {
+		t.Errorf("stored session is %d bytes (%v), over the 2048 limit", size, err)
+	}
 }

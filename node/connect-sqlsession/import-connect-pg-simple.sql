@@ -20,14 +20,67 @@
 -- session already in http_sessions is left alone, so the copy can be run
 -- again (e.g. right after switching the store) to pick up sessions created
 -- in between.
-INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id)
-SELECT sha256(convert_to(s.sid, 'UTF8')),
-       s.sess::jsonb,
-       s.expire::timestamptz,
-       now(),
-       CASE WHEN jsonb_typeof(u.v) IN ('string', 'number') THEN NULLIF(u.v #>> '{}', '') END
-FROM "session" AS s
-CROSS JOIN LATERAL (SELECT s.sess::jsonb -> 'user' AS v) AS u
-WHERE s.expire::timestamptz > now()
-  AND jsonb_typeof(s.sess::jsonb) = 'object'
-ON CONFLICT (id_hash) DO NOTHING;
+--
+-- Rows jsonb cannot hold are skipped and reported, and the rest copied:
+-- connect-pg-simple's json column keeps any text, but jsonb refuses a
+-- \u0000 and an unpaired surrogate (\ud800) anywhere in sess, and any
+-- visitor can put one there. The last statement prints how many rows were
+-- copied and skipped; the skipped ones are listed by id_hash (never the
+-- sid) in the table http_sessions_import_rejects, which each run rebuilds
+-- and drops again when nothing was skipped. Find them with
+--   SELECT s.* FROM "session" AS s JOIN http_sessions_import_rejects AS r
+--     ON r.id_hash = sha256(convert_to(s.sid, 'UTF8'));
+
+-- sess as jsonb, or NULL when jsonb refuses it. Only for the rows that hold
+-- a \u escape (the only way to write what jsonb refuses), so the others
+-- take no subtransaction.
+CREATE OR REPLACE FUNCTION pg_temp.sqlsession_import_jsonb(sess text) RETURNS jsonb
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  RETURN sess::jsonb;
+EXCEPTION WHEN data_exception THEN
+  RETURN NULL;
+END
+$fn$;
+
+DROP TABLE IF EXISTS http_sessions_import_rejects;
+CREATE TABLE http_sessions_import_rejects (
+  id_hash bytea PRIMARY KEY, -- sha256(convert_to(sid, 'UTF8')), as http_sessions.id_hash
+  expire  timestamptz NOT NULL
+);
+
+WITH src AS (
+  SELECT sha256(convert_to(s.sid, 'UTF8')) AS id_hash,
+         s.expire::timestamptz AS expire,
+         CASE WHEN strpos(s.sess::text, '\u') = 0 THEN s.sess::jsonb
+              ELSE pg_temp.sqlsession_import_jsonb(s.sess::text) END AS data
+  FROM "session" AS s
+  WHERE s.expire::timestamptz > now()
+), copied AS (
+  INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id)
+  SELECT src.id_hash, src.data, src.expire, now(),
+         CASE WHEN jsonb_typeof(src.data -> 'user') IN ('string', 'number') THEN NULLIF(src.data -> 'user' #>> '{}', '') END
+  FROM src
+  WHERE jsonb_typeof(src.data) = 'object'
+  ON CONFLICT (id_hash) DO NOTHING
+  RETURNING 1
+), rejected AS (
+  INSERT INTO http_sessions_import_rejects (id_hash, expire)
+  SELECT src.id_hash, src.expire FROM src WHERE src.data IS NULL
+  ON CONFLICT (id_hash) DO NOTHING
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM copied) AS copied, (SELECT count(*) FROM rejected) AS skipped_unstorable;
+
+DO $report$
+DECLARE
+  n bigint;
+BEGIN
+  SELECT count(*) INTO n FROM http_sessions_import_rejects;
+  IF n = 0 THEN
+    DROP TABLE http_sessions_import_rejects;
+  ELSE
+    RAISE WARNING 'import-connect-pg-simple: % live session(s) not copied: their sess holds \u0000 or an unpaired surrogate, which jsonb cannot store; their id_hash is in table http_sessions_import_rejects', n;
+  END IF;
+END
+$report$;

@@ -28,6 +28,14 @@ declare namespace connectSqlSession {
      * created_at + this, reads ignore older sessions. Default: none.
      */
     absoluteTimeout?: number;
+    /**
+     * Largest session, in bytes of the JSON text PostgreSQL prints for the
+     * stored jsonb (octet_length(data::text)), as sqlsession's MaxDataBytes;
+     * a whole number from 1 to 2^31-1, default 1048576 (1 MiB). A save that
+     * would make the stored session larger writes nothing and passes a
+     * SizeError to its callback (express-session calls next(err)).
+     */
+    maxDataBytes?: number;
     /** Logs errors of idle clients of a pool the store created; default console.error. */
     errorLog?: (...args: unknown[]) => void;
   }
@@ -35,6 +43,11 @@ declare namespace connectSqlSession {
   interface SqlSessionStore extends expressSession.Store {
     get(sid: string, callback: (err: any, session?: expressSession.SessionData | null) => void): void;
     get(sid: string): Promise<expressSession.SessionData | null>;
+    /**
+     * Saves the session. Text jsonb cannot hold (U+0000, unpaired surrogates),
+     * in keys and values, is stored as U+FFFD. Over maxDataBytes nothing is
+     * written and the callback gets a SizeError.
+     */
     set(sid: string, session: expressSession.SessionData, callback?: (err?: any) => void): void;
     touch(sid: string, session: expressSession.SessionData, callback?: (err?: any) => void): void;
     destroy(sid: string, callback?: (err?: any) => void): void;
@@ -51,13 +64,33 @@ declare namespace connectSqlSession {
     close(): Promise<void>;
   }
 
+  /** The error a save over maxDataBytes passes to its callback; nothing of that save is written. */
+  class SizeError extends Error {
+    readonly name: 'SizeError';
+    readonly code: 'ESESSIONTOOLARGE';
+    /** Bytes the stored session would take (jsonb text). */
+    readonly size: number;
+    /** The maxDataBytes in force. */
+    readonly limit: number;
+    constructor(size: number, limit: number);
+  }
+
   interface SqlSessionStoreConstructor {
     new (options: Options): SqlSessionStore;
+    /** The error a save over maxDataBytes passes to its callback (as connectSqlSession.SizeError). */
+    readonly SizeError: typeof SizeError;
   }
 
   /** SHA-256 of the sid as UTF-8: the id_hash column. */
   function hashId(sid: string): Buffer;
   const DEFAULT_TTL_SECONDS: number;
+  /** The default maxDataBytes: 1048576 (1 MiB). */
+  const DEFAULT_MAX_DATA_BYTES: number;
+  /**
+   * Replaces, in the output of JSON.stringify, each \u0000 and unpaired
+   * surrogate escape with U+FFFD: what set() stores.
+   */
+  function cleanJSON(json: string): string;
 }
 
 /** Returns the Store class for the given express-session module. */

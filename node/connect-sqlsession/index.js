@@ -17,6 +17,22 @@ const crypto = require('crypto');
 const pg = require('pg');
 
 const DEFAULT_TTL_SECONDS = 24 * 60 * 60; // as connect-pg-simple and sqlsession's DefaultTTL
+// As sqlsession's DefaultMaxDataBytes: 1 MiB of the JSON text PostgreSQL
+// prints for the jsonb column (octet_length(data::text)).
+const DEFAULT_MAX_DATA_BYTES = 1024 * 1024;
+const MAX_INT32 = 2147483647; // the SQL integer the limit is passed as
+
+// SizeError is the error set() passes on when the session would be larger
+// than maxDataBytes; nothing of that save is written.
+class SizeError extends Error {
+  constructor(size, limit) {
+    super(`connect-sqlsession: session data too large: ${size} bytes of JSON, limit ${limit}`);
+    this.name = 'SizeError';
+    this.code = 'ESESSIONTOOLARGE';
+    this.size = size;
+    this.limit = limit;
+  }
+}
 
 // hashId returns SHA-256(sid) as the Buffer pg sends as bytea.
 function hashId(sid) {
@@ -28,11 +44,27 @@ function quoteIdent(name) {
   return '"' + String(name).replace(/"/g, '""') + '"';
 }
 
+// What jsonb refuses in JSON.stringify's output: the escape of U+0000, and
+// the escapes of unpaired surrogates (JSON.stringify writes a pair as the
+// character itself, so every surrogate escape it writes is unpaired; its
+// escapes are lowercase). (\\*) takes the backslashes before the escape:
+// an odd run ends in an escaped backslash, so the text is not an escape.
+const UNSTORABLE_ESCAPE = /(\\*)\\u(?:0000|d[89a-f][0-9a-f]{2})/g;
+
+// cleanJSON replaces, in the output of JSON.stringify, every \u0000 and
+// unpaired surrogate, in keys and values alike, with U+FFFD: what Go's
+// sqlsession does with such text in a User-Agent, and what Node's own
+// UTF-8 encoder (and Go's encoding/json) do with unpaired surrogates.
+function cleanJSON(text) {
+  if (!text.includes('\\u')) return text;
+  return text.replace(UNSTORABLE_ESCAPE, (m, bs) => (bs.length % 2 === 0 ? bs + '\ufffd' : m));
+}
+
 // toPlain turns a session (express-session's Session object or any object)
 // into the JSON object that is stored: own enumerable keys, toJSON applied
-// (the Cookie), undefined values dropped.
+// (the Cookie), undefined values dropped, text jsonb cannot hold cleaned.
 function toPlain(sess) {
-  return JSON.parse(JSON.stringify(sess));
+  return JSON.parse(cleanJSON(JSON.stringify(sess)));
 }
 
 // snapshotOf records the JSON text of each top-level key of data.
@@ -69,13 +101,12 @@ function userIdOf(value) {
   return null;
 }
 
-// expiryOf returns the cookie's absolute expiry, or null for a
-// browser-session cookie (the store then keeps the row for ttl).
-function expiryOf(sess) {
+// expiryOf returns the cookie's absolute expiry, or now + ttl seconds for a
+// browser-session cookie.
+function expiryOf(sess, now, ttl) {
   const e = sess && sess.cookie && sess.cookie.expires;
-  if (!e) return null;
-  const d = new Date(e);
-  return Number.isNaN(d.getTime()) ? null : d;
+  const d = e ? new Date(e) : null;
+  return d && !Number.isNaN(d.getTime()) ? d : new Date(now.getTime() + ttl * 1000);
 }
 
 // A cookie for sessions that were stored without one (express-session
@@ -84,52 +115,86 @@ function defaultCookie() {
   return { originalMaxAge: null, expires: null, httpOnly: true, path: '/' };
 }
 
-// expiryExpr is the SQL for expires_at: the cookie's expiry ($at) when
-// set, else the database's now() + ttl seconds ($ttl).
-function expiryExpr(at, ttl) {
-  return `COALESCE(${at}::timestamptz, now() + make_interval(secs => ${ttl}::double precision))`;
-}
-
-// liveExpr is the SQL that a row is live: not expired, and not older than
-// the absoluteTimeout in seconds ($abs; NULL when unset).
-function liveExpr(abs) {
-  return `expires_at > now() AND (${abs}::double precision IS NULL OR created_at > now() - make_interval(secs => ${abs}::double precision))`;
+// liveExpr is the SQL that a row is live at ${now}: not expired, and not
+// older than the absoluteTimeout in seconds (${abs}; NULL when unset).
+// Reads pass now(), writes the process's clock as a parameter.
+function liveExpr(now, abs) {
+  return `expires_at > ${now} AND (${abs}::double precision IS NULL OR created_at > ${now} - make_interval(secs => ${abs}::double precision))`;
 }
 
 // capExpr limits an expiry to created + absoluteTimeout (LEAST ignores the
-// NULL of an unset timeout).
+// NULL of an unset timeout). It adds seconds through the epoch rather than
+// with timestamptz + interval: that operator is STABLE, and Citus refuses
+// a STABLE function over a column in an UPDATE's SET; these are IMMUTABLE.
 function capExpr(expiry, created, abs) {
-  return `LEAST(${expiry}, ${created} + make_interval(secs => ${abs}::double precision))`;
+  return `LEAST(${expiry}, to_timestamp(extract(epoch FROM ${created} - TIMESTAMPTZ 'epoch')::double precision + ${abs}::double precision))`;
 }
 
+// mergedExpr is the data a merge keeps: the row without the deleted keys,
+// overlaid with the changed ones.
+function mergedExpr(changed, deleted) {
+  return `(data - ${deleted}::text[]) || ${changed}::jsonb`;
+}
+
+// buildQueries returns the store's statements on table. Writes take the
+// time as a parameter (no now() beside column references, which a
+// distributed Postgres such as Citus refuses in an UPDATE), and check the
+// size limit in the same statement as the write, as Go's pgstore does.
 function buildQueries(table) {
   return {
-    get: `SELECT data FROM ${table} WHERE id_hash = $1 AND ${liveExpr('$2')}`,
+    get: `SELECT data FROM ${table} WHERE id_hash = $1 AND ${liveExpr('now()', '$2')}`,
     // Merge: only the keys this request changed; never resurrects a row that
-    // is gone or expired (revoked elsewhere, e.g. Go's DestroyUser).
+    // is gone or expired (revoked elsewhere, e.g. Go's DestroyUser), and
+    // changes nothing when the merged data would take more than $9 bytes
+    // and more than the row already does (the limit refuses growth, not
+    // data stored before it was lowered, as Go's stores).
+    // $1 id_hash, $2 changed, $3 expires_at, $4 deleted, $5 set user_id,
+    // $6 user_id, $7 absoluteTimeout, $8 now, $9 maxDataBytes.
     merge: `UPDATE ${table}
-SET data = (data - $5::text[]) || $2::jsonb,
-    expires_at = ${capExpr(expiryExpr('$3', '$4'), 'created_at', '$8')},
-    user_id = CASE WHEN $6::boolean THEN $7::text ELSE user_id END
-WHERE id_hash = $1 AND ${liveExpr('$8')}`,
+SET data = ${mergedExpr('$2', '$4')},
+    expires_at = ${capExpr('$3::timestamptz', 'created_at', '$7')},
+    user_id = CASE WHEN $5::boolean THEN $6::text ELSE user_id END
+WHERE id_hash = $1 AND ${liveExpr('$8::timestamptz', '$7')}
+  AND (octet_length((${mergedExpr('$2', '$4')})::text) <= $9::integer
+       OR octet_length((${mergedExpr('$2', '$4')})::text) <= octet_length(data::text))`,
+    // The size a merge would give the live row, and the size it has; no
+    // row when it is gone. $1 id_hash, $2 changed, $3 deleted, $4 now,
+    // $5 absoluteTimeout.
+    mergedSize: `SELECT octet_length((${mergedExpr('$2', '$3')})::text) AS n, octet_length(data::text) AS before FROM ${table}
+WHERE id_hash = $1 AND ${liveExpr('$4::timestamptz', '$5')}`,
     // Whole write, for sessions this process did not read. A dead row with
-    // the same hash is replaced as a new session.
+    // the same hash is replaced as a new session. Data over $8 bytes
+    // inserts nothing (0 rows). $1 id_hash, $2 data, $3 expires_at,
+    // $4 user_id, $5 set user_id, $6 absoluteTimeout, $7 now, $8 maxDataBytes.
     upsert: `INSERT INTO ${table} AS s (id_hash, data, expires_at, created_at, user_id)
-VALUES ($1, $2::jsonb, ${capExpr(expiryExpr('$3', '$4'), 'now()', '$7')}, now(), $5::text)
+SELECT $1::bytea, $2::jsonb, ${capExpr('$3::timestamptz', '$7::timestamptz', '$6')}, $7::timestamptz, $4::text
+WHERE octet_length($2::jsonb::text) <= $8::integer
 ON CONFLICT (id_hash) DO UPDATE
 SET data = EXCLUDED.data,
-    expires_at = CASE WHEN s.expires_at <= now() THEN EXCLUDED.expires_at
-                      ELSE ${capExpr('EXCLUDED.expires_at', 's.created_at', '$7')} END,
-    created_at = CASE WHEN s.expires_at <= now() THEN EXCLUDED.created_at ELSE s.created_at END,
-    user_id = CASE WHEN $6::boolean OR s.expires_at <= now() THEN EXCLUDED.user_id ELSE s.user_id END`,
-    touch: `UPDATE ${table} SET expires_at = ${capExpr(expiryExpr('$2', '$3'), 'created_at', '$4')}
-WHERE id_hash = $1 AND ${liveExpr('$4')}`,
+    expires_at = CASE WHEN s.expires_at <= $7::timestamptz THEN EXCLUDED.expires_at
+                      ELSE ${capExpr('EXCLUDED.expires_at', 's.created_at', '$6')} END,
+    created_at = CASE WHEN s.expires_at <= $7::timestamptz THEN EXCLUDED.created_at ELSE s.created_at END,
+    user_id = CASE WHEN $5::boolean OR s.expires_at <= $7::timestamptz THEN EXCLUDED.user_id ELSE s.user_id END`,
+    dataSize: 'SELECT octet_length($1::jsonb::text) AS n',
+    // $1 id_hash, $2 expires_at, $3 absoluteTimeout, $4 now.
+    touch: `UPDATE ${table} SET expires_at = ${capExpr('$2::timestamptz', 'created_at', '$3')}
+WHERE id_hash = $1 AND ${liveExpr('$4::timestamptz', '$3')}`,
     destroy: `DELETE FROM ${table} WHERE id_hash = $1`,
     destroyUser: `DELETE FROM ${table} WHERE user_id = $1::text`,
-    length: `SELECT count(*)::int AS n FROM ${table} WHERE ${liveExpr('$1')}`,
-    all: `SELECT data FROM ${table} WHERE ${liveExpr('$1')} ORDER BY created_at`,
+    length: `SELECT count(*)::int AS n FROM ${table} WHERE ${liveExpr('now()', '$1')}`,
+    all: `SELECT data FROM ${table} WHERE ${liveExpr('now()', '$1')} ORDER BY created_at`,
     clear: `DELETE FROM ${table}`,
   };
+}
+
+// maxDataBytesOf checks the maxDataBytes option: a whole number of bytes
+// from 1 to 2^31-1 (the SQL integer it is passed as); default 1 MiB.
+function maxDataBytesOf(v) {
+  if (v === undefined || v === null) return DEFAULT_MAX_DATA_BYTES;
+  if (!Number.isInteger(v) || v < 1 || v > MAX_INT32) {
+    throw new TypeError(`connect-sqlsession: maxDataBytes must be a whole number of bytes from 1 to ${MAX_INT32}`);
+  }
+  return v;
 }
 
 // settle calls cb(err, value) when a callback is given, else returns the
@@ -175,6 +240,7 @@ module.exports = function connectSqlSession(session) {
         throw new TypeError('connect-sqlsession: userKey must be a non-empty string');
       }
       this.userKey = options.userKey || null;
+      this.maxDataBytes = maxDataBytesOf(options.maxDataBytes);
       const table = (options.schemaName ? quoteIdent(options.schemaName) + '.' : '') + quoteIdent(options.tableName || 'http_sessions');
       this.queries = buildQueries(table);
       // The JSON of each top-level key as read, per session object: set()
@@ -214,23 +280,51 @@ module.exports = function connectSqlSession(session) {
     async _set(sid, sess) {
       const data = toPlain(sess);
       const snap = this.snapshots.get(sess);
-      const id = hashId(sid);
-      const expires = expiryOf(sess);
+      const now = new Date();
+      const expires = expiryOf(sess, now, this.ttl);
       if (snap) {
-        const { changed, deleted } = diffTopLevel(snap, data, sess);
-        const setUser = this.userKey !== null && (Object.prototype.hasOwnProperty.call(changed, this.userKey) || deleted.includes(this.userKey));
-        const user = setUser ? userIdOf(data[this.userKey]) : null;
-        await this.pool.query(this.queries.merge, [id, JSON.stringify(changed), expires, this.ttl, deleted, setUser, user, this.absoluteTimeout]);
-        // 0 rows: the session was destroyed or expired meanwhile; it stays so.
+        await this._merge(hashId(sid), data, snap, sess, expires, now);
       } else {
-        const user = this.userKey !== null ? userIdOf(data[this.userKey]) : null;
-        await this.pool.query(this.queries.upsert, [id, JSON.stringify(data), expires, this.ttl, user, this.userKey !== null, this.absoluteTimeout]);
+        await this._upsert(hashId(sid), data, expires, now);
       }
       if (sess !== null && typeof sess === 'object') this.snapshots.set(sess, snapshotOf(data));
     }
 
+    // _merge writes what changed since snap. When it changes no row, a
+    // second query says why: the session is gone (destroyed or expired
+    // meanwhile: it stays so, and the save succeeds) or the merge would be
+    // too large (SizeError). A concurrent change that made room in between
+    // is retried.
+    async _merge(id, data, snap, sess, expires, now) {
+      const { changed, deleted } = diffTopLevel(snap, data, sess);
+      const setUser = this.userKey !== null && (Object.prototype.hasOwnProperty.call(changed, this.userKey) || deleted.includes(this.userKey));
+      const user = setUser ? userIdOf(data[this.userKey]) : null;
+      const changedJSON = JSON.stringify(changed);
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const res = await this.pool.query(this.queries.merge, [id, changedJSON, expires, deleted, setUser, user, this.absoluteTimeout, now, this.maxDataBytes]);
+        if (res.rowCount > 0) return;
+        const size = await this.pool.query(this.queries.mergedSize, [id, changedJSON, deleted, now, this.absoluteTimeout]);
+        if (size.rows.length === 0) return;
+        const { n, before } = size.rows[0];
+        if (n > this.maxDataBytes && n > before) throw new SizeError(n, this.maxDataBytes); // the limit refuses growth
+      }
+      throw new Error('connect-sqlsession: the save fitted the size limit but concurrent changes kept it from applying; retry');
+    }
+
+    // _upsert writes the whole session; 0 rows means it is too large.
+    async _upsert(id, data, expires, now) {
+      const user = this.userKey !== null ? userIdOf(data[this.userKey]) : null;
+      const json = JSON.stringify(data);
+      const res = await this.pool.query(this.queries.upsert, [id, json, expires, user, this.userKey !== null, this.absoluteTimeout, now, this.maxDataBytes]);
+      if (res.rowCount > 0) return;
+      const size = await this.pool.query(this.queries.dataSize, [json]);
+      throw new SizeError(size.rows[0].n, this.maxDataBytes);
+    }
+
     touch(sid, sess, cb) {
-      return settle(this.pool.query(this.queries.touch, [hashId(sid), expiryOf(sess), this.ttl, this.absoluteTimeout]).then(() => undefined), cb);
+      const now = new Date();
+      const args = [hashId(sid), expiryOf(sess, now, this.ttl), this.absoluteTimeout, now];
+      return settle(this.pool.query(this.queries.touch, args).then(() => undefined), cb);
     }
 
     destroy(sid, cb) {
@@ -264,6 +358,8 @@ module.exports = function connectSqlSession(session) {
     }
   }
 
+  // The error of a save over maxDataBytes, where an app has the class.
+  SqlSessionStore.SizeError = SizeError;
   return SqlSessionStore;
 };
 
@@ -271,3 +367,6 @@ module.exports.hashId = hashId;
 module.exports.diffTopLevel = diffTopLevel;
 module.exports.snapshotOf = snapshotOf;
 module.exports.DEFAULT_TTL_SECONDS = DEFAULT_TTL_SECONDS;
+module.exports.DEFAULT_MAX_DATA_BYTES = DEFAULT_MAX_DATA_BYTES;
+module.exports.SizeError = SizeError;
+module.exports.cleanJSON = cleanJSON;

@@ -1,10 +1,13 @@
 // An express + express-session app on connect-sqlsession, run by
 // integration/node_test.go next to a Go sqlsession app on the same table.
 // Environment: PG_DSN (server), PG_SCHEMA (schema holding http_sessions),
-// SESSION_SECRET, optionally ABSOLUTE_TIMEOUT (seconds). Prints its port, then serves until stdin closes.
+// SESSION_SECRET, optionally ABSOLUTE_TIMEOUT (seconds) and MAX_DATA_BYTES.
+// Prints its port, then serves until stdin closes. POST bodies are forms or JSON.
 //   POST /login  user=U     regenerate, then session.user = U (userKey "user")
 //   GET  /peek?k=K          JSON of session[K], or "" when unset
-//   POST /set    k=K&v=V    session[K] = V
+//   POST /set    k=K&v=V    session[K] = V (saved by express-session after the response)
+//   POST /set-saved k=K&v=V session[K] = V, saved before answering: a failed
+//                           save answers 500 with the error's message
 //   POST /logout            destroy the session
 //   POST /set-gated k=K&v=V, GET /gate, POST /release   see below
 const express = require('express');
@@ -16,10 +19,12 @@ const store = new SqlSessionStore({
   schemaName: process.env.PG_SCHEMA,
   userKey: 'user',
   absoluteTimeout: process.env.ABSOLUTE_TIMEOUT ? Number(process.env.ABSOLUTE_TIMEOUT) : undefined,
+  maxDataBytes: process.env.MAX_DATA_BYTES ? Number(process.env.MAX_DATA_BYTES) : undefined,
 });
 
 const app = express();
 app.use(express.urlencoded({ extended: false }));
+app.use(express.json());
 app.use(session({
   secret: process.env.SESSION_SECRET,
   store,
@@ -41,6 +46,10 @@ app.get('/peek', (req, res) => {
 app.post('/set', (req, res) => {
   req.session[req.body.k] = req.body.v;
   res.send('ok');
+});
+app.post('/set-saved', (req, res, next) => {
+  req.session[req.body.k] = req.body.v;
+  req.session.save((err) => (err ? next(err) : res.send('ok')));
 });
 // A save held at a gate: /set-gated loads the session, then waits until
 // POST /release before it sets k and answers (the session is saved as the
@@ -64,6 +73,7 @@ app.post('/logout', (req, res, next) => {
 });
 app.use((err, req, res, next) => { // eslint-disable-line no-unused-vars
   console.error(err);
+  if (res.headersSent) return; // express-session's own save fails after the response
   res.status(500).send(String(err && err.message));
 });
 

@@ -28,12 +28,15 @@ class FakeStore extends EventEmitter {
 }
 const Store = connectSqlSession({ Store: FakeStore });
 
+// fakePool answers every query with rows and rowCount, or with what
+// answer(text, params) returns when it is a function.
 function fakePool(rows = [], rowCount = 1) {
   const calls = [];
   return {
     calls,
     query(text, params) {
       calls.push({ text, params });
+      if (typeof rows === 'function') return Promise.resolve(rows(text, params));
       return Promise.resolve({ rows, rowCount });
     },
   };
@@ -77,9 +80,9 @@ test('set of a session it did not read writes the whole session', async () => {
   const { text, params } = pool.calls[0];
   assert.match(text, /^INSERT INTO "http_sessions"/);
   assert.deepEqual(JSON.parse(params[1]), { cookie, user: 'ann', n: 1 });
-  assert.equal(params[2], null); // browser-session cookie: now() + ttl
-  assert.equal(params[3], 86400);
-  assert.equal(params[4], 'ann');
+  assert.equal(params[2].getTime() - params[6].getTime(), 86400e3); // browser-session cookie: now + ttl
+  assert.equal(params[3], 'ann');
+  assert.equal(params[7], 1048576); // maxDataBytes
 });
 
 test('set after get writes only changed and deleted top-level keys', async () => {
@@ -94,27 +97,32 @@ test('set after get writes only changed and deleted top-level keys', async () =>
   sess.c = 'new';
   await store.set('sid1', sess);
   const { text, params } = pool.calls[1];
-  assert.match(text, /^UPDATE "http_sessions"\s+SET data = \(data - \$5::text\[\]\) \|\| \$2::jsonb/);
-  assert.match(text, /expires_at > now\(\)/);
+  assert.match(text, /^UPDATE "http_sessions"\s+SET data = \(data - \$4::text\[\]\) \|\| \$2::jsonb/);
+  assert.match(text, /expires_at > \$8::timestamptz/);
+  assert.match(text, /octet_length\(\(\(data - \$4::text\[\]\) \|\| \$2::jsonb\)::text\) <= \$9::integer/);
   assert.deepEqual(JSON.parse(params[1]), { cookie, a: 2, c: 'new' }); // b unchanged: not written
-  assert.deepEqual(params[4], ['gone']);
-  assert.equal(params[5], false); // no userKey: user_id untouched
+  assert.deepEqual(params[3], ['gone']);
+  assert.equal(params[4], false); // no userKey: user_id untouched
 
   // A second save in the same request diffs against what was written.
   sess.d = 4;
   await store.set('sid1', sess);
   assert.deepEqual(JSON.parse(pool.calls[2].params[1]), { cookie, d: 4 });
-  assert.deepEqual(pool.calls[2].params[4], []);
+  assert.deepEqual(pool.calls[2].params[3], []);
 });
 
 test('set of a session destroyed meanwhile does not re-create it', async () => {
-  const pool = fakePool([{ data: { cookie, a: 1 } }], 0); // UPDATE matches no live row
+  const pool = fakePool((text) => {
+    if (text.startsWith('SELECT data')) return { rows: [{ data: { cookie, a: 1 } }], rowCount: 1 };
+    return { rows: [], rowCount: 0 }; // UPDATE matches no live row, and no live row is left
+  });
   const store = newStore(pool);
   const sess = await store.get('sid1');
   sess.a = 2;
   await store.set('sid1', sess);
-  assert.equal(pool.calls.length, 2);
+  assert.equal(pool.calls.length, 3);
   assert.match(pool.calls[1].text, /^UPDATE/);
+  assert.match(pool.calls[2].text, /^SELECT octet_length/);
 });
 
 test('userKey fills user_id when that key changes, and clears it when deleted', async () => {
@@ -123,17 +131,17 @@ test('userKey fills user_id when that key changes, and clears it when deleted', 
   let sess = await store.get('s');
   sess.n = 2;
   await store.set('s', sess);
-  assert.deepEqual(pool.calls[1].params.slice(5, 7), [false, null]); // unchanged: left alone
+  assert.deepEqual(pool.calls[1].params.slice(4, 6), [false, null]); // unchanged: left alone
 
   sess = await store.get('s');
   sess.user = 42;
   await store.set('s', sess);
-  assert.deepEqual(pool.calls[3].params.slice(5, 7), [true, '42']);
+  assert.deepEqual(pool.calls[3].params.slice(4, 6), [true, '42']);
 
   sess = await store.get('s');
   delete sess.user;
   await store.set('s', sess);
-  assert.deepEqual(pool.calls[5].params.slice(5, 7), [true, null]);
+  assert.deepEqual(pool.calls[5].params.slice(4, 6), [true, null]);
 });
 
 test('cookie.expires sets expires_at; ttl is for browser-session cookies', async () => {
@@ -143,8 +151,10 @@ test('cookie.expires sets expires_at; ttl is for browser-session cookies', async
   await store.set('s', { cookie: { ...cookie, originalMaxAge: 3600e3, expires } });
   assert.equal(pool.calls[0].params[2].getTime(), expires.getTime());
   await store.touch('s', { cookie });
-  assert.match(pool.calls[1].text, /^UPDATE "http_sessions" SET expires_at = LEAST\(COALESCE\(\$2::timestamptz/);
-  assert.deepEqual(pool.calls[1].params.slice(1), [null, 60, null]);
+  assert.match(pool.calls[1].text, /^UPDATE "http_sessions" SET expires_at = LEAST\(\$2::timestamptz/);
+  const [, at, abs, now] = pool.calls[1].params;
+  assert.equal(at.getTime() - now.getTime(), 60e3);
+  assert.equal(abs, null);
 });
 
 test('schemaName and tableName are quoted identifiers', async () => {
@@ -176,7 +186,7 @@ test('keys the Session object hides are neither visible nor deleted', async () =
   assert.equal(sess.id, 'sid1');
   delete sess.a;
   await store.set('sid1', sess);
-  assert.deepEqual(pool.calls[1].params[4], ['a']);
+  assert.deepEqual(pool.calls[1].params[3], ['a']);
   assert.deepEqual(JSON.parse(pool.calls[1].params[1]), { cookie });
 });
 
@@ -191,11 +201,11 @@ test('absoluteTimeout caps every expiry and filters every read', async () => {
   const [get, merge, upsert, touch] = pool.calls;
   assert.match(get.text, /created_at > now\(\) - make_interval\(secs => \$2::double precision\)/);
   assert.equal(get.params[1], 3600);
-  assert.match(merge.text, /LEAST\(.*, created_at \+ make_interval\(secs => \$8::double precision\)\)/);
-  assert.equal(merge.params[7], 3600);
-  assert.match(upsert.text, /LEAST\(.*, now\(\) \+ make_interval\(secs => \$7::double precision\)\)/);
-  assert.equal(upsert.params[6], 3600);
-  assert.equal(touch.params[3], 3600);
+  assert.match(merge.text, /LEAST\(.*, to_timestamp\(extract\(epoch FROM created_at - TIMESTAMPTZ 'epoch'\)::double precision \+ \$7::double precision\)\)/);
+  assert.equal(merge.params[6], 3600);
+  assert.match(upsert.text, /LEAST\(.*, to_timestamp\(extract\(epoch FROM \$7::timestamptz - TIMESTAMPTZ 'epoch'\)::double precision \+ \$6::double precision\)\)/);
+  assert.equal(upsert.params[5], 3600);
+  assert.equal(touch.params[2], 3600);
 });
 
 test('a key named __proto__ is written as a key', async () => {
@@ -205,4 +215,60 @@ test('a key named __proto__ is written as a key', async () => {
   Object.defineProperty(sess, '__proto__', { value: { x: 1 }, enumerable: true, configurable: true, writable: true });
   await store.set('s', sess);
   assert.deepEqual(JSON.parse(pool.calls[1].params[1]), JSON.parse('{"cookie":' + JSON.stringify(cookie) + ',"__proto__":{"x":1}}'));
+});
+
+test('set cleans \\u0000 and unpaired surrogates, in keys and values, to U+FFFD', async () => {
+  const pool = fakePool();
+  await newStore(pool).set('s', { cookie, ['k\u0000']: ['a\u0000b', { ['x\ud800']: 'y\udfff' }], pair: '\ud83d\ude00' });
+  const text = pool.calls[0].params[1];
+  assert.doesNotMatch(text, /\\u0000|\\ud[89a-f]/);
+  assert.deepEqual(JSON.parse(text), { cookie, ['k\ufffd']: ['a\ufffdb', { ['x\ufffd']: 'y\ufffd' }], pair: '\ud83d\ude00' });
+});
+
+test('cleanJSON leaves an escaped backslash followed by the text u0000 alone', () => {
+  for (const v of ['\\u0000', '\\\\u0000', '\\ud800', 'a\\', '\u001b']) {
+    const json = JSON.stringify({ v });
+    assert.equal(connectSqlSession.cleanJSON(json), json, v);
+  }
+  assert.equal(connectSqlSession.cleanJSON(JSON.stringify({ v: '\\\u0000' })), '{"v":"\\\\\ufffd"}');
+});
+
+test('maxDataBytes is checked, defaults to 1 MiB and reaches every write', async () => {
+  for (const bad of [0, -1, 1.5, '100', 2 ** 31]) {
+    assert.throws(() => newStore(fakePool(), { maxDataBytes: bad }), /maxDataBytes/, String(bad));
+  }
+  const pool = fakePool([{ data: { cookie } }]);
+  const store = newStore(pool, { maxDataBytes: 4096 });
+  assert.equal(newStore(fakePool()).maxDataBytes, 1048576);
+  const sess = await store.get('s');
+  sess.a = 1;
+  await store.set('s', sess);
+  await store.set('t', { cookie });
+  assert.equal(pool.calls[1].params[8], 4096);
+  assert.equal(pool.calls[2].params[7], 4096);
+});
+
+test('a save over maxDataBytes passes a SizeError to the callback', (t, done) => {
+  const pool = fakePool((text) => {
+    if (text.startsWith('SELECT data')) return { rows: [{ data: { cookie } }], rowCount: 1 };
+    if (text.startsWith('SELECT octet_length')) return { rows: [{ n: 150, before: 40 }], rowCount: 1 };
+    return { rows: [], rowCount: 0 }; // the merge's size check refused it
+  });
+  const store = newStore(pool, { maxDataBytes: 100 });
+  store.get('s', (err, sess) => {
+    assert.equal(err, null);
+    sess.big = 'x'.repeat(100);
+    store.set('s', sess, (err) => {
+      assert.ok(err instanceof connectSqlSession.SizeError, String(err));
+      assert.equal(err.code, 'ESESSIONTOOLARGE');
+      assert.deepEqual([err.size, err.limit], [150, 100]);
+      assert.match(err.message, /too large: 150 bytes of JSON, limit 100/);
+      done();
+    });
+  });
+});
+
+test('the Store class carries SizeError', () => {
+  assert.equal(Store.SizeError, connectSqlSession.SizeError);
+  assert.ok(new Store.SizeError(2, 1) instanceof Error);
 });
