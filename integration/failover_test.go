@@ -158,6 +158,7 @@ func waitFor(t *testing.T, what string, cond func() bool) time.Time {
 type op struct {
 	start, end time.Time
 	what       string
+	status     int   // 0: no response
 	err        error // nil: acknowledged (2xx)
 }
 
@@ -240,6 +241,7 @@ func (l *ledger) do(c *http.Client, base, method, path string, form url.Values) 
 	if err == nil {
 		body, _ := io.ReadAll(res.Body)
 		res.Body.Close()
+		o.status = res.StatusCode
 		if res.StatusCode/100 != 2 {
 			err = fmt.Errorf("status %d: %s", res.StatusCode, strings.TrimSpace(string(body)))
 		}
@@ -283,6 +285,9 @@ func (l *ledger) checkErrors(t *testing.T, killAt, recoveredAt time.Time) {
 		}
 		if o.end.After(last) {
 			last = o.end
+		}
+		if o.status != 500 {
+			t.Errorf("%s failed with status %d (want 500 from the ErrorHandler): %v", o.what, o.status, o.err)
 		}
 		if o.end.Before(killAt) || o.start.After(recoveredAt) {
 			t.Errorf("%s failed outside the switch (started %v after the kill): %v", o.what, o.start.Sub(killAt), o.err)
