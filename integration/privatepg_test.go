@@ -25,9 +25,20 @@ type privatePG struct {
 // startPrivatePG starts one, or skips with the reason it cannot.
 func startPrivatePG(t *testing.T) *privatePG {
 	t.Helper()
+	p := newPrivatePG(t, func(reason string) { t.Skip("fault test skipped: " + reason) })
+	p.initdb()
+	p.start()
+	return p
+}
+
+// newPrivatePG prepares a server's temp dir (owned by postgres when the
+// test runs as root) and a free port, and stops the server when the test
+// ends; unavailable is called (and must end the test) when it cannot.
+func newPrivatePG(t *testing.T, unavailable func(reason string)) *privatePG {
+	t.Helper()
 	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
 	if len(bins) == 0 {
-		t.Skip("fault test skipped: no PostgreSQL server binaries (/usr/lib/postgresql/*/bin/pg_ctl)")
+		unavailable("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin/pg_ctl)")
 	}
 	p := &privatePG{t: t, bin: filepath.Dir(bins[len(bins)-1])}
 	dir, err := os.MkdirTemp("", "sqlsession-fault-")
@@ -42,10 +53,10 @@ func startPrivatePG(t *testing.T) *privatePG {
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			t.Skip("fault test skipped: running as root and there is no postgres user to run the server as")
+			unavailable("running as root and there is no postgres user to run the server as")
 		}
 		if _, err := exec.LookPath("runuser"); err != nil {
-			t.Skip("fault test skipped: running as root without runuser")
+			unavailable("running as root without runuser")
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
@@ -60,11 +71,31 @@ func startPrivatePG(t *testing.T) *privatePG {
 	}
 	p.port = l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
-	if out, err := p.run("initdb", "-D", p.data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
-	}
-	p.start()
 	return p
+}
+
+// initdb creates the data directory (trust authentication, user postgres).
+func (p *privatePG) initdb() {
+	p.t.Helper()
+	if out, err := p.run("initdb", "-D", p.data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"); err != nil {
+		p.t.Fatalf("initdb: %v\n%s", err, out)
+	}
+}
+
+// conf appends settings to the data directory's postgresql.conf (read at
+// the next start).
+func (p *privatePG) conf(lines ...string) {
+	p.t.Helper()
+	f, err := os.OpenFile(filepath.Join(p.data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer f.Close()
+	for _, l := range lines {
+		if _, err := fmt.Fprintln(f, l); err != nil {
+			p.t.Fatal(err)
+		}
+	}
 }
 
 func (p *privatePG) run(name string, args ...string) ([]byte, error) {

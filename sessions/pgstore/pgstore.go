@@ -24,14 +24,16 @@ import (
 
 // Store is a sessionstore.Store on a PostgreSQL pool. Create it with New.
 type Store struct {
-	pool *pgxpool.Pool
+	pool *guardedPool // the caller's pool, refused while its server is a standby (recovery.go)
 	q    *pgdb.Queries
 }
 
 var _ sessionstore.Store = (*Store)(nil)
 
-// New returns a Store on pool, whose schema db.Migrate has created.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, q: pgdb.New(pool)} }
+// New returns a Store on pool, whose schema db.Migrate has created. It
+// refuses a server in recovery (a standby) with ErrStandby; see
+// NewWithOptions.
+func New(pool *pgxpool.Pool) *Store { return NewWithOptions(pool, Options{}) }
 
 // serializationFailure is SQLSTATE 40001.
 const serializationFailure = "40001"
