@@ -15,6 +15,7 @@
 
 const crypto = require('crypto');
 const pg = require('pg');
+const { Sealer } = require('./seal');
 
 const DEFAULT_TTL_SECONDS = 24 * 60 * 60; // as connect-pg-simple and sqlsession's DefaultTTL
 
@@ -177,6 +178,8 @@ module.exports = function connectSqlSession(session) {
       this.userKey = options.userKey || null;
       const table = (options.schemaName ? quoteIdent(options.schemaName) + '.' : '') + quoteIdent(options.tableName || 'http_sessions');
       this.queries = buildQueries(table);
+      // valueKeys: encrypt values at rest as Go's Options.ValueKeys (seal.js).
+      this.sealer = options.valueKeys === undefined ? null : new Sealer(options.valueKeys);
       // The JSON of each top-level key as read, per session object: set()
       // writes only what differs. Weak: a request's session is forgotten
       // with the request.
@@ -199,7 +202,7 @@ module.exports = function connectSqlSession(session) {
     async _get(sid) {
       const res = await this.pool.query(this.queries.get, [hashId(sid), this.absoluteTimeout]);
       if (res.rows.length === 0) return null;
-      const data = res.rows[0].data;
+      const data = this.sealer ? this.sealer.open(res.rows[0].data) : res.rows[0].data;
       if (data === null || typeof data !== 'object' || Array.isArray(data)) return null;
       const snap = snapshotOf(data);
       if (!data.cookie || typeof data.cookie !== 'object') data.cookie = defaultCookie();
@@ -216,15 +219,17 @@ module.exports = function connectSqlSession(session) {
       const snap = this.snapshots.get(sess);
       const id = hashId(sid);
       const expires = expiryOf(sess);
+      const salt = this.sealer ? this.sealer.prepare(sess, data, id) : null;
+      const sealed = (obj) => (this.sealer ? this.sealer.seal(obj, salt) : obj);
       if (snap) {
         const { changed, deleted } = diffTopLevel(snap, data, sess);
         const setUser = this.userKey !== null && (Object.prototype.hasOwnProperty.call(changed, this.userKey) || deleted.includes(this.userKey));
         const user = setUser ? userIdOf(data[this.userKey]) : null;
-        await this.pool.query(this.queries.merge, [id, JSON.stringify(changed), expires, this.ttl, deleted, setUser, user, this.absoluteTimeout]);
+        await this.pool.query(this.queries.merge, [id, JSON.stringify(sealed(changed)), expires, this.ttl, deleted, setUser, user, this.absoluteTimeout]);
         // 0 rows: the session was destroyed or expired meanwhile; it stays so.
       } else {
         const user = this.userKey !== null ? userIdOf(data[this.userKey]) : null;
-        await this.pool.query(this.queries.upsert, [id, JSON.stringify(data), expires, this.ttl, user, this.userKey !== null, this.absoluteTimeout]);
+        await this.pool.query(this.queries.upsert, [id, JSON.stringify(sealed(data)), expires, this.ttl, user, this.userKey !== null, this.absoluteTimeout]);
       }
       if (sess !== null && typeof sess === 'object') this.snapshots.set(sess, snapshotOf(data));
     }

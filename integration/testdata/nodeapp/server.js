@@ -1,7 +1,7 @@
 // An express + express-session app on connect-sqlsession, run by
 // integration/node_test.go next to a Go sqlsession app on the same table.
 // Environment: PG_DSN (server), PG_SCHEMA (schema holding http_sessions),
-// SESSION_SECRET, optionally ABSOLUTE_TIMEOUT (seconds). Prints its port, then serves until stdin closes.
+// SESSION_SECRET, optionally ABSOLUTE_TIMEOUT (seconds) and VALUE_KEYS (a JSON array: valueKeys). Prints its port, then serves until stdin closes.
 //   POST /login  user=U     regenerate, then session.user = U (userKey "user")
 //   GET  /peek?k=K          JSON of session[K], or "" when unset
 //   POST /set    k=K&v=V    session[K] = V
@@ -16,6 +16,7 @@ const store = new SqlSessionStore({
   schemaName: process.env.PG_SCHEMA,
   userKey: 'user',
   absoluteTimeout: process.env.ABSOLUTE_TIMEOUT ? Number(process.env.ABSOLUTE_TIMEOUT) : undefined,
+  valueKeys: process.env.VALUE_KEYS ? JSON.parse(process.env.VALUE_KEYS) : undefined,
 });
 
 const app = express();
