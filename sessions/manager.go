@@ -29,6 +29,8 @@ type Manager struct {
 	// cookieReserve is an upper bound of the bytes the cookie JSON takes
 	// in a stored session: Session.Set counts it against MaxDataBytes.
 	cookieReserve int
+	// sealer seals values with Options.ValueKeys; nil when not set.
+	sealer *sealer
 }
 
 // New returns a Manager that keeps sessions in store. It returns an error
@@ -46,6 +48,9 @@ func New(store Store, opts Options) (*Manager, error) {
 	kdf := hmac.New(sha256.New, []byte(o.Secrets[0]))
 	kdf.Write([]byte("sqlsession log fingerprint v1"))
 	m.fpKey = kdf.Sum(nil)
+	if m.sealer, err = newSealer(o.ValueKeys); err != nil {
+		return nil, err
+	}
 	m.cookieReserve = m.opts.Cookie.reserve()
 	if m.cookieReserve+2 > o.MaxDataBytes {
 		return nil, fmt.Errorf("sessions: Options.MaxDataBytes %d leaves no room for the %d bytes of cookie JSON stored with every session", o.MaxDataBytes, m.cookieReserve)
@@ -328,7 +333,8 @@ func (m *Manager) fingerprint(h IDHash) string {
 
 // ListUserSessions returns the user's live sessions, newest first. Each
 // carries its IDHash, the handle DestroySession takes; ids are never
-// revealed.
+// revealed. Data holds the values as stored: with Options.ValueKeys,
+// sealed ones are read with GetValue.
 func (m *Manager) ListUserSessions(ctx context.Context, userID string) ([]SessionInfo, error) {
 	if userID == "" {
 		return nil, errors.New("sessions: ListUserSessions: empty user id")

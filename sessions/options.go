@@ -209,6 +209,17 @@ type Options struct {
 	// write the request makes anyway (a save or a touch): last seen moves
 	// at TouchAfter's pace.
 	RecordDevice bool
+	// ValueKeys, when set, encrypts every session value at rest (but the
+	// cookie's settings): Set seals it with AES-256-GCM under a key
+	// derived (HKDF-SHA256) from the first entry, Get opens it with
+	// whichever entry sealed it, so a key is rotated by putting a new one
+	// first and keeping the old ones until the sessions they sealed have
+	// expired. A value sealed under an old key is re-sealed under the
+	// first when a request sets it. Each entry must hold at least 32
+	// random bytes; load them from the environment, never from source.
+	// Values are bound to their key and session: a value copied to another
+	// key or session does not open (ErrDecrypt). See docs/ENCRYPTION.md.
+	ValueKeys []string
 }
 
 // Defaults.

@@ -50,6 +50,7 @@ type Session struct {
 	aliased      bool // the cookie named a retired id within its grace: id is its successor
 	viaHeader    bool // the request carried Options.Header: answer there, not with a cookie
 	ownCookie    CookieOptions
+	seal         *sealState // Options.ValueKeys: values opened and AEADs derived this request; nil until used
 }
 
 // asked is what the handler asked for, beyond changing values.
@@ -133,16 +134,25 @@ func (s *Session) IDHash() IDHash {
 }
 
 // Get JSON-decodes the value stored under key into dst (a pointer) and
-// reports whether the key exists.
+// reports whether the key exists. A value sealed with Options.ValueKeys is
+// opened on its first Get in the request (later ones reuse the plaintext);
+// one that does not open gives an error wrapping ErrDecrypt.
 func (s *Session) Get(key string, dst any) (bool, error) {
 	if s == nil {
 		return false, ErrNoSession
 	}
 	s.mu.Lock()
 	v, ok := s.cur.values[key]
+	var err error
+	if ok && isSealed(v) {
+		v, err = s.openValue(key, v)
+	}
 	s.mu.Unlock()
 	if !ok {
 		return false, nil
+	}
+	if err != nil {
+		return true, fmt.Errorf("sessions: get %q: %w", key, err)
 	}
 	if err := json.Unmarshal(v, dst); err != nil {
 		return true, fmt.Errorf("sessions: get %q: %w", key, err)
@@ -151,12 +161,14 @@ func (s *Session) Get(key string, dst any) (bool, error) {
 }
 
 // Set stores v, JSON-encoded, under key. It fails, changing nothing, for an
-// empty key, the reserved key "cookie", a value JSON cannot encode, a key or
+// empty key, the reserved keys "cookie" and "$seal", a value JSON cannot encode, a key or
 // value no store can keep alike (a NUL character, invalid UTF-8, an
 // unpaired surrogate escape), or when the session would exceed
 // Options.MaxDataBytes (ErrTooLarge): a value Set accepts is one every
 // store keeps, byte for byte. Numbers written with an exponent are stored
-// spelled out (1e3 as 1000), as PostgreSQL would.
+// spelled out (1e3 as 1000), as PostgreSQL would. With Options.ValueKeys
+// the value is sealed (encrypted) here, and the limit counts its sealed
+// form.
 func (s *Session) Set(key string, v any) error {
 	if s == nil {
 		return ErrNoSession
@@ -167,6 +179,12 @@ func (s *Session) Set(key string, v any) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.m.sealer != nil {
+		if err := s.setSealed(key, b); err != nil {
+			return fmt.Errorf("sessions: set %q: %w", key, err)
+		}
+		return nil
+	}
 	size, err := s.sizeWith(key, b)
 	if err != nil {
 		return fmt.Errorf("sessions: set %q: %w", key, err)
@@ -185,6 +203,8 @@ func (m *Manager) encodeValue(key string, v any) (json.RawMessage, error) {
 		return nil, errors.New(`"cookie" is reserved for the cookie's settings`)
 	case key == metaKey:
 		return nil, errors.New(`"` + metaKey + `" is reserved for the session's renewal and authentication times`)
+	case key == sealKey:
+		return nil, errReservedSeal
 	}
 	if err := checkKey(key); err != nil {
 		return nil, err
@@ -204,7 +224,7 @@ func (s *Session) Delete(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, ok := s.cur.values[key]
-	if !ok {
+	if !ok || key == sealKey {
 		return
 	}
 	if s.size != sizeUnknown {

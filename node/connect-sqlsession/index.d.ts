@@ -36,6 +36,11 @@ declare namespace connectSqlSession {
      * SizeError to its callback (express-session calls next(err)).
      */
     maxDataBytes?: number;
+     * Encrypts session values at rest as sqlsession's Options.ValueKeys (same
+     * keys, same format): the first key seals, all open. Each at least 32
+     * bytes. "cookie" and "$seal" (the session's seal salt) stay plaintext.
+     */
+    valueKeys?: string[];
     /** Logs errors of idle clients of a pool the store created; default console.error. */
     errorLog?: (...args: unknown[]) => void;
   }

@@ -15,6 +15,7 @@
 
 const crypto = require('crypto');
 const pg = require('pg');
+const { Sealer } = require('./seal');
 
 const DEFAULT_TTL_SECONDS = 24 * 60 * 60; // as connect-pg-simple and sqlsession's DefaultTTL
 // As sqlsession's DefaultMaxDataBytes: 1 MiB of the JSON text PostgreSQL
@@ -243,6 +244,8 @@ module.exports = function connectSqlSession(session) {
       this.maxDataBytes = maxDataBytesOf(options.maxDataBytes);
       const table = (options.schemaName ? quoteIdent(options.schemaName) + '.' : '') + quoteIdent(options.tableName || 'http_sessions');
       this.queries = buildQueries(table);
+      // valueKeys: encrypt values at rest as Go's Options.ValueKeys (seal.js).
+      this.sealer = options.valueKeys === undefined ? null : new Sealer(options.valueKeys);
       // The JSON of each top-level key as read, per session object: set()
       // writes only what differs. Weak: a request's session is forgotten
       // with the request.
@@ -265,7 +268,7 @@ module.exports = function connectSqlSession(session) {
     async _get(sid) {
       const res = await this.pool.query(this.queries.get, [hashId(sid), this.absoluteTimeout]);
       if (res.rows.length === 0) return null;
-      const data = res.rows[0].data;
+      const data = this.sealer ? this.sealer.open(res.rows[0].data) : res.rows[0].data;
       if (data === null || typeof data !== 'object' || Array.isArray(data)) return null;
       const snap = snapshotOf(data);
       if (!data.cookie || typeof data.cookie !== 'object') data.cookie = defaultCookie();
@@ -280,12 +283,15 @@ module.exports = function connectSqlSession(session) {
     async _set(sid, sess) {
       const data = toPlain(sess);
       const snap = this.snapshots.get(sess);
+      const id = hashId(sid);
       const now = new Date();
       const expires = expiryOf(sess, now, this.ttl);
+      const salt = this.sealer ? this.sealer.prepare(sess, data, id) : null;
+      const sealed = (obj) => (this.sealer ? this.sealer.seal(obj, salt) : obj);
       if (snap) {
-        await this._merge(hashId(sid), data, snap, sess, expires, now);
+        await this._merge(id, data, snap, sess, expires, now, sealed);
       } else {
-        await this._upsert(hashId(sid), data, expires, now);
+        await this._upsert(id, data, expires, now, sealed);
       }
       if (sess !== null && typeof sess === 'object') this.snapshots.set(sess, snapshotOf(data));
     }
@@ -295,11 +301,11 @@ module.exports = function connectSqlSession(session) {
     // meanwhile: it stays so, and the save succeeds) or the merge would be
     // too large (SizeError). A concurrent change that made room in between
     // is retried.
-    async _merge(id, data, snap, sess, expires, now) {
+    async _merge(id, data, snap, sess, expires, now, sealed) {
       const { changed, deleted } = diffTopLevel(snap, data, sess);
       const setUser = this.userKey !== null && (Object.prototype.hasOwnProperty.call(changed, this.userKey) || deleted.includes(this.userKey));
       const user = setUser ? userIdOf(data[this.userKey]) : null;
-      const changedJSON = JSON.stringify(changed);
+      const changedJSON = JSON.stringify(sealed(changed));
       for (let attempt = 0; attempt < 3; attempt++) {
         const res = await this.pool.query(this.queries.merge, [id, changedJSON, expires, deleted, setUser, user, this.absoluteTimeout, now, this.maxDataBytes]);
         if (res.rowCount > 0) return;
@@ -312,9 +318,9 @@ module.exports = function connectSqlSession(session) {
     }
 
     // _upsert writes the whole session; 0 rows means it is too large.
-    async _upsert(id, data, expires, now) {
+    async _upsert(id, data, expires, now, sealed) {
       const user = this.userKey !== null ? userIdOf(data[this.userKey]) : null;
-      const json = JSON.stringify(data);
+      const json = JSON.stringify(sealed(data));
       const res = await this.pool.query(this.queries.upsert, [id, json, expires, user, this.userKey !== null, this.absoluteTimeout, now, this.maxDataBytes]);
       if (res.rowCount > 0) return;
       const size = await this.pool.query(this.queries.dataSize, [json]);
