@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -143,7 +144,24 @@ func assertMigratedOnce(t *testing.T, conn *sql.DB) {
 	t.Helper()
 	assertSQLiteSchema(t, conn)
 	got := testsql.Strings(t, conn, `SELECT version_id || 'x' || count(*) FROM sqlsession_goose_version GROUP BY version_id ORDER BY version_id`)
-	if want := []string{"0x1", "1x1", "2x1", "3x1"}; fmt.Sprint(got) != fmt.Sprint(want) {
+	want := []string{"0x1"} // goose's initial row, then one row per migration
+	files, err := fs.Glob(mustMigrations(t), "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range files {
+		want = append(want, fmt.Sprintf("%dx1", i+1))
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("version rows (version x count) = %v, want %v", got, want)
 	}
+}
+
+func mustMigrations(t *testing.T) fs.FS {
+	t.Helper()
+	fsys, err := db.Migrations(db.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fsys
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sqlsession/sqlsession/db"
 	"github.com/sqlsession/sqlsession/sessions"
@@ -88,7 +90,10 @@ func TestPlainDSNConcurrentRequests(t *testing.T) {
 	if err := db.Migrate(context.Background(), conn, db.SQLite); err != nil {
 		t.Fatal(err)
 	}
-	m, err := sessions.New(sqlitestore.New(conn), sessions.Options{Secrets: []string{"s"}, Logger: slog.New(slog.DiscardHandler)})
+	m, err := sessions.New(sqlitestore.New(conn), sessions.Options{Secrets: []string{"s"}, Logger: slog.New(slog.DiscardHandler),
+		// 200 clients queue for SQLite's one writer: on a loaded machine (-race) that
+		// takes longer than the default StoreTimeout, which is not what this tests.
+		StoreTimeout: time.Minute, ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) { http.Error(w, err.Error(), 500) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,10 +124,11 @@ func TestPlainDSNConcurrentRequests(t *testing.T) {
 					mu.Unlock()
 					return
 				}
+				b, _ := io.ReadAll(res.Body)
 				_ = res.Body.Close()
 				if res.StatusCode != 200 {
 					mu.Lock()
-					failures = append(failures, fmt.Sprintf("request %d: status %d", i, res.StatusCode))
+					failures = append(failures, fmt.Sprintf("request %d: status %d: %s", i, res.StatusCode, b))
 					mu.Unlock()
 				}
 			}
