@@ -13,11 +13,11 @@ import (
 )
 
 // migration is one goose SQL file: NNNNN_name.sql with "-- +goose Up" and
-// "-- +goose Down" sections.
+// "-- +goose Down" sections, each split into its statements.
 type migration struct {
 	version  int64
 	name     string
-	up, down string
+	up, down []string
 	noTx     bool // "-- +goose NO TRANSACTION"
 }
 
@@ -47,9 +47,12 @@ func loadMigrations(d Dialect) ([]migration, error) {
 	return out, nil
 }
 
-// parseMigration splits a goose file into its Up and Down sections. Each
-// section runs as one multi-statement Exec, so goose's StatementBegin/End
-// markers (comments) need no handling.
+// parseMigration splits a goose file into its Up and Down sections, and
+// each section into statements as goose does: a statement ends with a line
+// ending in ";", unless it lies between "-- +goose StatementBegin" and
+// "-- +goose StatementEnd" (for bodies with semicolons, such as functions),
+// which make one statement. Each statement is sent on its own: Citus
+// refuses several commands in one string on a distributed table.
 func parseMigration(name, text string) (migration, error) {
 	num, _, ok := strings.Cut(path.Base(name), "_")
 	v, err := strconv.ParseInt(num, 10, 64)
@@ -57,29 +60,88 @@ func parseMigration(name, text string) (migration, error) {
 		return migration{}, fmt.Errorf("%s: name must start with a version number and _", name)
 	}
 	m := migration{version: v, name: name}
-	var cur *string
+	var (
+		cur   *[]string
+		buf   strings.Builder
+		block bool
+	)
+	flush := func() {
+		if stmt := strings.TrimSpace(buf.String()); stmt != "" && cur != nil {
+			*cur = append(*cur, stmt)
+		}
+		buf.Reset()
+	}
 	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		switch strings.ToLower(strings.Join(strings.Fields(line), " ")) {
-		case "-- +goose up":
+		switch annotation(line) {
+		case "up", "down":
+			if block || strings.TrimSpace(buf.String()) != "" {
+				return migration{}, fmt.Errorf("%s: statement not terminated before %q", name, strings.TrimSpace(line))
+			}
 			cur = &m.up
+			if annotation(line) == "down" {
+				cur = &m.down
+			}
 			continue
-		case "-- +goose down":
-			cur = &m.down
-			continue
-		case "-- +goose no transaction":
+		case "no transaction":
 			m.noTx = true
 			continue
+		case "statementbegin":
+			block = true
+			continue
+		case "statementend":
+			block = false
+			flush()
+			continue
+		case "":
+		default:
+			continue // other goose annotations (envsub) change nothing here
 		}
-		if cur != nil {
-			*cur += line + "\n"
+		if cur == nil || (buf.Len() == 0 && !block && isComment(line)) {
+			continue
+		}
+		buf.WriteString(line + "\n")
+		if !block && endsStatement(line) {
+			flush()
 		}
 	}
-	if strings.TrimSpace(m.up) == "" {
+	if err := sc.Err(); err != nil {
+		return migration{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if block || strings.TrimSpace(buf.String()) != "" {
+		return migration{}, fmt.Errorf("%s: last statement not terminated (no ; or StatementEnd)", name)
+	}
+	if len(m.up) == 0 {
 		return migration{}, fmt.Errorf("%s: no -- +goose Up section", name)
 	}
 	return m, nil
+}
+
+// annotation returns the lower-cased goose annotation of line ("up",
+// "statementbegin", …), or "" when line is not one.
+func annotation(line string) string {
+	f := strings.Fields(strings.ToLower(line))
+	if len(f) < 2 || f[0] != "--" || f[1] != "+goose" {
+		return ""
+	}
+	return strings.Join(f[2:], " ")
+}
+
+// isComment reports whether line is blank or a "--" comment.
+func isComment(line string) bool {
+	t := strings.TrimSpace(line)
+	return t == "" || strings.HasPrefix(t, "--")
+}
+
+// endsStatement reports whether line ends a statement: its last character
+// outside a trailing "--" comment is ";" (goose's rule).
+func endsStatement(line string) bool {
+	if i := strings.Index(line, "--"); i >= 0 {
+		line = line[:i]
+	}
+	return strings.HasSuffix(strings.TrimSpace(line), ";")
 }
 
 // runner applies migrations on one connection, with goose's version table.
@@ -87,6 +149,7 @@ type runner struct {
 	conn    *sql.Conn
 	dialect Dialect
 	files   []migration
+	citus   bool // the database has the Citus extension (and this is its coordinator)
 }
 
 // q replaces $1, $2 with the dialect's placeholders.
@@ -214,6 +277,9 @@ func (r *runner) inTx(ctx context.Context, tx bool, fn func(execer) error) error
 // migrations above it, then applies the pending ones up to it.
 func to(version int64) func(context.Context, *runner) error {
 	return func(ctx context.Context, r *runner) error {
+		if err := r.ensureVersionTable(ctx); err != nil {
+			return err
+		}
 		if err := downTo(ctx, r, version); err != nil {
 			return err
 		}
@@ -232,7 +298,7 @@ func upTo(ctx context.Context, r *runner, version int64) error {
 			continue
 		}
 		err := r.inTx(ctx, !m.noTx, func(ex execer) error {
-			if _, err := ex.ExecContext(ctx, m.up); err != nil {
+			if err := execAll(ctx, ex, m.up); err != nil {
 				return fmt.Errorf("%s: %w", m.name, err)
 			}
 			return r.record(ctx, ex, m.version, true)
@@ -256,16 +322,23 @@ func downTo(ctx context.Context, r *runner, version int64) error {
 			continue
 		}
 		err := r.inTx(ctx, !m.noTx, func(ex execer) error {
-			if strings.TrimSpace(m.down) == "" {
-				return r.record(ctx, ex, m.version, false)
-			}
-			if _, err := ex.ExecContext(ctx, m.down); err != nil {
+			if err := execAll(ctx, ex, m.down); err != nil {
 				return fmt.Errorf("%s (down): %w", m.name, err)
 			}
 			return r.record(ctx, ex, m.version, false)
 		})
 		if err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// execAll runs statements one by one, as goose does.
+func execAll(ctx context.Context, ex execer, statements []string) error {
+	for i, stmt := range statements {
+		if _, err := ex.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("statement %d: %w", i+1, err)
 		}
 	}
 	return nil
