@@ -60,63 +60,81 @@ func parseMigration(name, text string) (migration, error) {
 		return migration{}, fmt.Errorf("%s: name must start with a version number and _", name)
 	}
 	m := migration{version: v, name: name}
-	var (
-		cur   *[]string
-		buf   strings.Builder
-		block bool
-	)
-	flush := func() {
-		if stmt := strings.TrimSpace(buf.String()); stmt != "" && cur != nil {
-			*cur = append(*cur, stmt)
-		}
-		buf.Reset()
-	}
+	sp := splitter{m: &m}
 	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
 	for sc.Scan() {
-		line := sc.Text()
-		switch annotation(line) {
-		case "up", "down":
-			if block || strings.TrimSpace(buf.String()) != "" {
-				return migration{}, fmt.Errorf("%s: statement not terminated before %q", name, strings.TrimSpace(line))
-			}
-			cur = &m.up
-			if annotation(line) == "down" {
-				cur = &m.down
-			}
-			continue
-		case "no transaction":
-			m.noTx = true
-			continue
-		case "statementbegin":
-			block = true
-			continue
-		case "statementend":
-			block = false
-			flush()
-			continue
-		case "":
-		default:
-			continue // other goose annotations (envsub) change nothing here
-		}
-		if cur == nil || (buf.Len() == 0 && !block && isComment(line)) {
-			continue
-		}
-		buf.WriteString(line + "\n")
-		if !block && endsStatement(line) {
-			flush()
+		if err := sp.line(sc.Text()); err != nil {
+			return migration{}, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return migration{}, fmt.Errorf("%s: %w", name, err)
 	}
-	if block || strings.TrimSpace(buf.String()) != "" {
+	if sp.pending() {
 		return migration{}, fmt.Errorf("%s: last statement not terminated (no ; or StatementEnd)", name)
 	}
 	if len(m.up) == 0 {
 		return migration{}, fmt.Errorf("%s: no -- +goose Up section", name)
 	}
 	return m, nil
+}
+
+// splitter cuts a goose file into statements, one line at a time.
+type splitter struct {
+	m     *migration
+	cur   *[]string // the section being read: m.up, m.down or nil (header)
+	buf   strings.Builder
+	block bool // between StatementBegin and StatementEnd
+}
+
+// pending reports whether a statement has begun and not ended.
+func (sp *splitter) pending() bool {
+	return sp.block || strings.TrimSpace(sp.buf.String()) != ""
+}
+
+// flush ends the current statement.
+func (sp *splitter) flush() {
+	if stmt := strings.TrimSpace(sp.buf.String()); stmt != "" && sp.cur != nil {
+		*sp.cur = append(*sp.cur, stmt)
+	}
+	sp.buf.Reset()
+}
+
+// line takes one line of the file.
+func (sp *splitter) line(line string) error {
+	switch a := annotation(line); a {
+	case "up", "down":
+		if sp.pending() {
+			return fmt.Errorf("statement not terminated before %q", strings.TrimSpace(line))
+		}
+		sp.cur = &sp.m.up
+		if a == "down" {
+			sp.cur = &sp.m.down
+		}
+		return nil
+	case "no transaction":
+		sp.m.noTx = true
+		return nil
+	case "statementbegin":
+		sp.block = true
+		return nil
+	case "statementend":
+		sp.block = false
+		sp.flush()
+		return nil
+	case "":
+	default:
+		return nil // other goose annotations (envsub) change nothing here
+	}
+	if sp.cur == nil || (sp.buf.Len() == 0 && !sp.block && isComment(line)) {
+		return nil
+	}
+	sp.buf.WriteString(line + "\n")
+	if !sp.block && endsStatement(line) {
+		sp.flush()
+	}
+	return nil
 }
 
 // annotation returns the lower-cased goose annotation of line ("up",
