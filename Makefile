@@ -14,7 +14,7 @@ RACE    ?= -race
 BENCHTIME ?= 1s
 BENCHCOUNT ?= 5
 
-.PHONY: all generate check-generated check-sizes lint test test-modules test-go-min deps-check fuzz bench demo screenshots node-deps node-test tidy $(STATICCHECK)
+.PHONY: all generate check-generated check-sizes lint test test-modules test-go-min test-citus deps-check fuzz bench demo screenshots node-deps node-test tidy $(STATICCHECK)
 
 all: check-generated lint test
 
@@ -80,6 +80,23 @@ test-go-min: node-deps
 	GOWORK=off GOTOOLCHAIN=$(GO_MIN) $(GO) version
 	GOWORK=off GOTOOLCHAIN=$(GO_MIN) $(GO) vet ./...
 	GOWORK=off GOTOOLCHAIN=$(GO_MIN) $(GO) test -count=1 ./...
+
+## test-citus: the Postgres tests again on a Citus cluster, http_sessions distributed by
+##   id_hash (internal/pgtest distributes it when the server is Citus): the db package, the
+##   store contract in every exec mode and the router-plan tests, sess-gc (all of it), and
+##   the end-to-end HTTP, PgBouncer and Node+Go tests of integration. Needs
+##   SQLSESSION_TEST_CITUS_DSN (a coordinator; .ci/run starts one with
+##   ../shared/citus/cluster.sh); without it prints one line, or fails when
+##   SQLSESSION_REQUIRE_CITUS=1 (CI). No -race: the race detector runs on plain Postgres.
+CITUS_INTEGRATION = TestEndToEnd|TestNoLostUpdates|TestExecModesHTTP|TestNode.*|TestRevocationRacesOnRealStores|TestSizeLimitConcurrentRequests|TestValuesStoredAsChecked|TestHostileValues|TestHostileUserIDs|TestBouncer|TestGooseInterop
+test-citus: node-deps
+	@if [ -z "$$SQLSESSION_TEST_CITUS_DSN" ]; then \
+		if [ "$$SQLSESSION_REQUIRE_CITUS" = 1 ]; then echo "test-citus: SQLSESSION_TEST_CITUS_DSN is required (SQLSESSION_REQUIRE_CITUS=1)"; exit 1; fi; \
+		echo "make: Citus tests skipped: set SQLSESSION_TEST_CITUS_DSN (../shared/citus/cluster.sh start prints one)"; exit 0; fi; \
+	export SQLSESSION_TEST_POSTGRES_DSN="$$SQLSESSION_TEST_CITUS_DSN"; \
+	echo "go test on Citus (db, sessions/pgstore)" && $(GO) test -count=1 -skip '^(TestContract|TestDistributeWithoutCitus)$$' ./db ./sessions/pgstore && \
+	echo "go test on Citus (cmd/sess-gc)" && (cd cmd/sess-gc && $(GO) test -count=1 .) && \
+	echo "go test on Citus (integration)" && (cd integration && $(GO) test -count=1 -run '^($(CITUS_INTEGRATION))$$' .)
 
 ## deps-check: what a Postgres service downloads, with an empty module cache (also part of make test).
 deps-check:

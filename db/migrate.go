@@ -34,6 +34,10 @@ const VersionTable = "sqlsession_goose_version"
 // TableName is the table that holds the sessions.
 const TableName = "http_sessions"
 
+// RetiredTableName is the table that holds the ids Regenerate retired
+// (migration 00004), for the grace window and reuse detection.
+const RetiredTableName = "http_sessions_retired"
+
 // migrationLockID is the Postgres advisory lock held while migrating, so
 // that several processes starting at once apply each migration once. It is
 // not goose's default lock id, so an application's own goose run and ours
@@ -75,16 +79,19 @@ var ErrPooler = errors.New("the connection goes through a connection pooler (suc
 	"migrate over a direct connection to PostgreSQL")
 
 // Migrate applies every pending migration of the dialect to conn, each in
-// its own transaction, and records it in VersionTable exactly as goose
-// does. It is safe to call on every start: a database that is up to date
-// is left as it is. On Postgres it holds an advisory lock while it runs, so
-// processes that start together migrate once. Pass a *sql.DB opened with a
-// Postgres driver such as github.com/jackc/pgx/v5/stdlib, or with a SQLite
-// driver.
+// its own transaction, statement by statement (as goose does), and records
+// it in VersionTable exactly as goose does. It is safe to call on every
+// start: a database that is up to date is left as it is. On Postgres it
+// holds an advisory lock while it runs, so processes that start together
+// migrate once. Pass a *sql.DB opened with a Postgres driver such as
+// github.com/jackc/pgx/v5/stdlib, or with a SQLite driver.
 //
 // Through a connection pooler (PgBouncer and the like) it refuses with an
 // error wrapping ErrPooler, before changing anything: run it over a direct
-// connection (the application itself may then use the pooler).
+// connection (the application itself may then use the pooler). On Citus it
+// runs on the coordinator only (through a worker it refuses with
+// ErrCitusWorker), so its advisory lock, taken there, serialises every
+// migrating process; Distribute then distributes the table.
 func Migrate(ctx context.Context, conn *sql.DB, d Dialect) error {
 	return run(ctx, conn, d, "migrate", to(math.MaxInt64))
 }
@@ -105,8 +112,8 @@ func MigrateDown(ctx context.Context, conn *sql.DB, d Dialect) error {
 	return run(ctx, conn, d, "migrate down", to(0))
 }
 
-// run checks its arguments, takes one connection (and on Postgres the
-// migration lock), makes sure the version table exists and calls step.
+// run checks its arguments, takes one connection (on Postgres: a direct
+// one, not to a Citus worker, and the migration lock) and calls step.
 func run(ctx context.Context, conn *sql.DB, d Dialect, what string, step func(context.Context, *runner) error) (err error) {
 	if conn == nil {
 		return errors.New("db: " + what + ": nil *sql.DB")
@@ -120,20 +127,20 @@ func run(ctx context.Context, conn *sql.DB, d Dialect, what string, step func(co
 		return fmt.Errorf("db: %s %s: %w", what, d, err)
 	}
 	defer c.Close()
+	r := &runner{conn: c, dialect: d, files: files}
 	if d == Postgres {
 		if err := checkDirect(ctx, c); err != nil {
 			return fmt.Errorf("db: %s %s: %w", what, d, err)
 		}
+		if r.citus, err = citusNode(ctx, c); err != nil {
+			return fmt.Errorf("db: %s %s: %w", what, d, err)
+		}
 	}
-	r := &runner{conn: c, dialect: d, files: files}
 	unlock, err := r.lock(ctx)
 	if err != nil {
 		return fmt.Errorf("db: %s %s: %w", what, d, err)
 	}
 	defer func() { err = errors.Join(err, unlock()) }()
-	if err := r.ensureVersionTable(ctx); err != nil {
-		return fmt.Errorf("db: %s %s: %w", what, d, err)
-	}
 	if err := step(ctx, r); err != nil {
 		return fmt.Errorf("db: %s %s: %w", what, d, err)
 	}

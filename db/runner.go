@@ -13,11 +13,11 @@ import (
 )
 
 // migration is one goose SQL file: NNNNN_name.sql with "-- +goose Up" and
-// "-- +goose Down" sections.
+// "-- +goose Down" sections, each split into its statements.
 type migration struct {
 	version  int64
 	name     string
-	up, down string
+	up, down []string
 	noTx     bool // "-- +goose NO TRANSACTION"
 }
 
@@ -47,9 +47,12 @@ func loadMigrations(d Dialect) ([]migration, error) {
 	return out, nil
 }
 
-// parseMigration splits a goose file into its Up and Down sections. Each
-// section runs as one multi-statement Exec, so goose's StatementBegin/End
-// markers (comments) need no handling.
+// parseMigration splits a goose file into its Up and Down sections, and
+// each section into statements as goose does: a statement ends with a line
+// ending in ";", unless it lies between "-- +goose StatementBegin" and
+// "-- +goose StatementEnd" (for bodies with semicolons, such as functions),
+// which make one statement. Each statement is sent on its own: Citus
+// refuses several commands in one string on a distributed table.
 func parseMigration(name, text string) (migration, error) {
 	num, _, ok := strings.Cut(path.Base(name), "_")
 	v, err := strconv.ParseInt(num, 10, 64)
@@ -57,29 +60,106 @@ func parseMigration(name, text string) (migration, error) {
 		return migration{}, fmt.Errorf("%s: name must start with a version number and _", name)
 	}
 	m := migration{version: v, name: name}
-	var cur *string
+	sp := splitter{m: &m}
 	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
 	for sc.Scan() {
-		line := sc.Text()
-		switch strings.ToLower(strings.Join(strings.Fields(line), " ")) {
-		case "-- +goose up":
-			cur = &m.up
-			continue
-		case "-- +goose down":
-			cur = &m.down
-			continue
-		case "-- +goose no transaction":
-			m.noTx = true
-			continue
-		}
-		if cur != nil {
-			*cur += line + "\n"
+		if err := sp.line(sc.Text()); err != nil {
+			return migration{}, fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	if strings.TrimSpace(m.up) == "" {
+	if err := sc.Err(); err != nil {
+		return migration{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if sp.pending() {
+		return migration{}, fmt.Errorf("%s: last statement not terminated (no ; or StatementEnd)", name)
+	}
+	if len(m.up) == 0 {
 		return migration{}, fmt.Errorf("%s: no -- +goose Up section", name)
 	}
 	return m, nil
+}
+
+// splitter cuts a goose file into statements, one line at a time.
+type splitter struct {
+	m     *migration
+	cur   *[]string // the section being read: m.up, m.down or nil (header)
+	buf   strings.Builder
+	block bool // between StatementBegin and StatementEnd
+}
+
+// pending reports whether a statement has begun and not ended.
+func (sp *splitter) pending() bool {
+	return sp.block || strings.TrimSpace(sp.buf.String()) != ""
+}
+
+// flush ends the current statement.
+func (sp *splitter) flush() {
+	if stmt := strings.TrimSpace(sp.buf.String()); stmt != "" && sp.cur != nil {
+		*sp.cur = append(*sp.cur, stmt)
+	}
+	sp.buf.Reset()
+}
+
+// line takes one line of the file.
+func (sp *splitter) line(line string) error {
+	switch a := annotation(line); a {
+	case "up", "down":
+		if sp.pending() {
+			return fmt.Errorf("statement not terminated before %q", strings.TrimSpace(line))
+		}
+		sp.cur = &sp.m.up
+		if a == "down" {
+			sp.cur = &sp.m.down
+		}
+		return nil
+	case "no transaction":
+		sp.m.noTx = true
+		return nil
+	case "statementbegin":
+		sp.block = true
+		return nil
+	case "statementend":
+		sp.block = false
+		sp.flush()
+		return nil
+	case "":
+	default:
+		return nil // other goose annotations (envsub) change nothing here
+	}
+	if sp.cur == nil || (sp.buf.Len() == 0 && !sp.block && isComment(line)) {
+		return nil
+	}
+	sp.buf.WriteString(line + "\n")
+	if !sp.block && endsStatement(line) {
+		sp.flush()
+	}
+	return nil
+}
+
+// annotation returns the lower-cased goose annotation of line ("up",
+// "statementbegin", …), or "" when line is not one.
+func annotation(line string) string {
+	f := strings.Fields(strings.ToLower(line))
+	if len(f) < 2 || f[0] != "--" || f[1] != "+goose" {
+		return ""
+	}
+	return strings.Join(f[2:], " ")
+}
+
+// isComment reports whether line is blank or a "--" comment.
+func isComment(line string) bool {
+	t := strings.TrimSpace(line)
+	return t == "" || strings.HasPrefix(t, "--")
+}
+
+// endsStatement reports whether line ends a statement: its last character
+// outside a trailing "--" comment is ";" (goose's rule).
+func endsStatement(line string) bool {
+	if i := strings.Index(line, "--"); i >= 0 {
+		line = line[:i]
+	}
+	return strings.HasSuffix(strings.TrimSpace(line), ";")
 }
 
 // runner applies migrations on one connection, with goose's version table.
@@ -87,6 +167,7 @@ type runner struct {
 	conn    *sql.Conn
 	dialect Dialect
 	files   []migration
+	citus   bool // the database has the Citus extension (and this is its coordinator)
 }
 
 // q replaces $1, $2 with the dialect's placeholders.
@@ -277,6 +358,9 @@ func (r *runner) inImmediateTx(ctx context.Context, fn func(execer) error) error
 // migrations above it, then applies the pending ones up to it.
 func to(version int64) func(context.Context, *runner) error {
 	return func(ctx context.Context, r *runner) error {
+		if err := r.ensureVersionTable(ctx); err != nil {
+			return err
+		}
 		if err := downTo(ctx, r, version); err != nil {
 			return err
 		}
@@ -300,7 +384,7 @@ func upTo(ctx context.Context, r *runner, version int64) error {
 			if now, err := r.applied(ctx, ex); err != nil || now[m.version] {
 				return err
 			}
-			if _, err := ex.ExecContext(ctx, m.up); err != nil {
+			if err := execAll(ctx, ex, m.up); err != nil {
 				return fmt.Errorf("%s: %w", m.name, err)
 			}
 			return r.record(ctx, ex, m.version, true)
@@ -327,16 +411,26 @@ func downTo(ctx context.Context, r *runner, version int64) error {
 			if now, err := r.applied(ctx, ex); err != nil || !now[m.version] {
 				return err // rolled back by another process meanwhile
 			}
-			if strings.TrimSpace(m.down) == "" {
+			if len(m.down) == 0 {
 				return r.record(ctx, ex, m.version, false)
 			}
-			if _, err := ex.ExecContext(ctx, m.down); err != nil {
+			if err := execAll(ctx, ex, m.down); err != nil {
 				return fmt.Errorf("%s (down): %w", m.name, err)
 			}
 			return r.record(ctx, ex, m.version, false)
 		})
 		if err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// execAll runs statements one by one, as goose does.
+func execAll(ctx context.Context, ex execer, statements []string) error {
+	for i, stmt := range statements {
+		if _, err := ex.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("statement %d: %w", i+1, err)
 		}
 	}
 	return nil

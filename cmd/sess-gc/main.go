@@ -108,7 +108,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.DurationVar(&c.every, "every", 0, "run now, then at this interval until SIGINT/SIGTERM (e.g. 5m)")
 	fs.IntVar(&c.batch, "batch", 0, fmt.Sprintf("rows deleted per statement (default %d on Postgres, %d on SQLite)", sessions.DefaultBatchSize, sqliteBatch))
 	fs.BoolVar(&c.dryRun, "dry-run", false, "count the expired sessions, delete nothing")
-	fs.BoolVar(&c.migrate, "migrate", false, "apply sqlsession's migrations first (creates http_sessions)")
+	fs.BoolVar(&c.migrate, "migrate", false, "apply sqlsession's migrations first (creates http_sessions; on a Citus coordinator also distributes it by id_hash)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "limit on one run (connecting, migrating and deleting)")
 	fs.BoolVar(&c.json, "json", false, "print the summary as JSON (fields above)")
 	fs.IntVar(&c.maxFailures, "max-failures", 5, "with -every: exit 1 after this many failed runs in a row (0: never give up)")

@@ -275,6 +275,11 @@ func TestMigrateRunTwice(t *testing.T) {
 	if n := countRows(t, e.DB, `SELECT count(*) FROM `+db.VersionTable+` WHERE version_id > 0`); n != 3 {
 		t.Errorf("%s records %d migrations, want 3 (00001 to 00003), each once", db.VersionTable, n)
 	}
+	if pgtest.IsCitus(t, e) { // make test-citus: -migrate distributes the table too
+		if n := countRows(t, e.DB, `SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = 'http_sessions'::regclass`); n != 1 {
+			t.Errorf("on Citus, http_sessions is not distributed after -migrate")
+		}
+	}
 }
 
 // sess-gc migrations -dump writes exactly the files db.Migrations holds.

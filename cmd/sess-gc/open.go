@@ -53,6 +53,9 @@ func openPostgres(ctx context.Context, c config) (target, error) {
 	if c.migrate {
 		sqlDB := stdlib.OpenDBFromPool(pool)
 		err := db.Migrate(ctx, sqlDB, db.Postgres)
+		if err == nil {
+			err = db.Distribute(ctx, sqlDB) // a no-op without Citus
+		}
 		_ = sqlDB.Close()
 		if err != nil {
 			pool.Close()

@@ -79,6 +79,40 @@ func (q *Queries) DeleteExpiredBatch(ctx context.Context, arg DeleteExpiredBatch
 	return result.RowsAffected(), nil
 }
 
+const deleteExpiredBatchByKey = `-- name: DeleteExpiredBatchByKey :execrows
+DELETE FROM http_sessions
+WHERE id_hash = ANY (ARRAY(
+    SELECT dead.id_hash
+    FROM http_sessions AS dead
+    WHERE dead.expires_bucket <= date_bin('15 minutes', $1::timestamptz, TIMESTAMPTZ '2000-01-01 00:00:00+00')
+      AND dead.expires_at <= $1::timestamptz
+    ORDER BY dead.expires_bucket
+    LIMIT $2::integer
+))
+  AND expires_at <= $1::timestamptz
+`
+
+type DeleteExpiredBatchByKeyParams struct {
+	Before    time.Time
+	BatchSize int32
+}
+
+// One batch of the reaper on Citus, where ctid means nothing across shards
+// and FOR UPDATE SKIP LOCKED is refused on a distributed table. The
+// sub-select picks the batch (each shard its oldest expired rows from the
+// expires_bucket index, the coordinator the batch_size oldest of those),
+// then every shard deletes its picked rows through the primary key,
+// checking expires_at again: a row touched since it was picked stays.
+// Batches are exact; a concurrent reaper that picked the same rows waits
+// for them and then finds them gone (it shares no work, it does no harm).
+func (q *Queries) DeleteExpiredBatchByKey(ctx context.Context, arg DeleteExpiredBatchByKeyParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteExpiredBatchByKey, arg.Before, arg.BatchSize)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const deleteExpiredRetired = `-- name: DeleteExpiredRetired :execrows
 DELETE FROM http_sessions_retired
 WHERE id_hash = ANY (ARRAY(
@@ -301,11 +335,9 @@ func (q *Queries) InsertRetired(ctx context.Context, arg InsertRetiredParams) er
 
 const insertSession = `-- name: InsertSession :execrows
 INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id, last_seen_at, ip, user_agent)
-SELECT $1::bytea, $2::jsonb, $3::timestamptz,
-       $4::timestamptz, NULLIF($5::text, ''),
-       $6::timestamptz, NULLIF($7::text, ''), NULLIF($8::text, '')
-WHERE $9::integer = 0
-   OR octet_length($2::jsonb::text) <= $9::integer
+VALUES ($1::bytea, $2::jsonb, $3::timestamptz,
+        $4::timestamptz, NULLIF($5::text, ''),
+        $6::timestamptz, NULLIF($7::text, ''), NULLIF($8::text, ''))
 ON CONFLICT (id_hash) DO UPDATE
 SET data = EXCLUDED.data,
     expires_at = EXCLUDED.expires_at,
@@ -314,7 +346,7 @@ SET data = EXCLUDED.data,
     last_seen_at = EXCLUDED.last_seen_at,
     ip = EXCLUDED.ip,
     user_agent = EXCLUDED.user_agent
-WHERE http_sessions.expires_at <= $10
+WHERE http_sessions.expires_at <= $9
 `
 
 type InsertSessionParams struct {
@@ -326,14 +358,14 @@ type InsertSessionParams struct {
 	LastSeenAt *time.Time
 	Ip         string
 	UserAgent  string
-	MaxBytes   int32
 	Now        time.Time
 }
 
 // Creates a session. A dead (expired, not yet reaped) row with the same hash
-// is replaced; a live one is left alone and 0 rows are reported. Data whose
-// text form is longer than max_bytes (0: no limit) is not inserted either
-// (0 rows; DataSize tells the two apart).
+// is replaced; a live one is left alone and 0 rows are reported. It is an
+// INSERT … VALUES, so that Citus routes it to the shard of id_hash (an
+// INSERT … SELECT is pulled to the coordinator, and fails there); the size
+// limit is checked before it (Store.Create, with DataSize when needed).
 func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (int64, error) {
 	result, err := q.db.Exec(ctx, insertSession,
 		arg.IDHash,
@@ -344,13 +376,25 @@ func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (i
 		arg.LastSeenAt,
 		arg.Ip,
 		arg.UserAgent,
-		arg.MaxBytes,
 		arg.Now,
 	)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const isCitus = `-- name: IsCitus :one
+SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')
+`
+
+// Whether the database has the Citus extension (pgstore then reaps with
+// DeleteExpiredBatchByKey).
+func (q *Queries) IsCitus(ctx context.Context) (bool, error) {
+	row := q.db.QueryRow(ctx, isCitus)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
 }
 
 const listUserSessions = `-- name: ListUserSessions :many

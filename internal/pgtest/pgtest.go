@@ -72,7 +72,10 @@ func New(t testing.TB) *Env {
 	return NewOn(t, ServerDSN(t))
 }
 
-// Migrated is New followed by db.Migrate.
+// Migrated is New followed by db.Migrate and db.Distribute: on a Citus
+// coordinator (SQLSESSION_TEST_POSTGRES_DSN pointed at one, as make
+// test-citus does) the table is distributed by id_hash; elsewhere
+// Distribute does nothing.
 func Migrated(t testing.TB) *Env {
 	t.Helper()
 	e := New(t)
@@ -80,6 +83,58 @@ func Migrated(t testing.TB) *Env {
 	defer cancel()
 	if err := db.Migrate(ctx, e.DB, db.Postgres); err != nil {
 		t.Fatalf("pgtest: migrate: %v", err)
+	}
+	if err := db.Distribute(ctx, e.DB); err != nil {
+		t.Fatalf("pgtest: distribute: %v", err)
+	}
+	return e
+}
+
+// IsCitus reports whether the test server is a Citus coordinator (the
+// citus extension is installed in its database).
+func IsCitus(t testing.TB, e *Env) bool {
+	t.Helper()
+	var citus bool
+	if err := e.DB.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')`).Scan(&citus); err != nil {
+		t.Fatalf("pgtest: look for citus: %v", err)
+	}
+	return citus
+}
+
+// EnvCitusDSN names the variable holding the DSN of a Citus coordinator
+// (.ci/run starts a private cluster and sets it).
+const EnvCitusDSN = "SQLSESSION_TEST_CITUS_DSN"
+
+// EnvRequireCitus names the variable that, set to 1 (CI), turns a missing
+// Citus cluster into a test failure instead of a skip.
+const EnvRequireCitus = "SQLSESSION_REQUIRE_CITUS"
+
+// CitusDSN returns SQLSESSION_TEST_CITUS_DSN, or skips the test with one
+// line (fails it when SQLSESSION_REQUIRE_CITUS=1) if it is unset.
+func CitusDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv(EnvCitusDSN)
+	if dsn == "" {
+		if os.Getenv(EnvRequireCitus) == "1" {
+			t.Fatalf("citus required (%s=1) but %s is unset", EnvRequireCitus, EnvCitusDSN)
+		}
+		t.Skipf("citus unavailable: set %s (../shared/citus/cluster.sh start prints one; .ci/run does it)", EnvCitusDSN)
+	}
+	return dsn
+}
+
+// Citus is NewOn the Citus coordinator of CitusDSN, migrated and with the
+// table distributed.
+func Citus(t testing.TB) *Env {
+	t.Helper()
+	e := NewOn(t, CitusDSN(t))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := db.Migrate(ctx, e.DB, db.Postgres); err != nil {
+		t.Fatalf("pgtest: migrate: %v", err)
+	}
+	if err := db.Distribute(ctx, e.DB); err != nil {
+		t.Fatalf("pgtest: distribute: %v", err)
 	}
 	return e
 }
@@ -115,6 +170,13 @@ func NewOn(t testing.TB, serverDSN string) *Env {
 	})
 
 	e := &Env{Schema: schema, DSN: WithSearchPath(serverDSN, schema)}
+	var citus bool
+	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')`).Scan(&citus); err != nil {
+		t.Fatalf("pgtest: look for citus: %v", err)
+	}
+	if citus {
+		e.DSN = withParam(e.DSN, "citus.shard_count", CitusShards)
+	}
 	pcfg, err := pgxpool.ParseConfig(e.DSN)
 	if err != nil {
 		t.Fatalf("pgtest: parse dsn: %v", err)
@@ -134,19 +196,34 @@ func NewOn(t testing.TB, serverDSN string) *Env {
 	return e
 }
 
-// WithSearchPath returns dsn (URL or keyword/value form) with its
-// search_path set to schema.
-func WithSearchPath(dsn, schema string) string {
+// CitusShards is the citus.shard_count of the tests' tables on Citus: 4
+// (over 2 workers) instead of Citus's 32 keeps every multi-shard path (a
+// per-user statement meets shards on both workers) and makes creating and
+// dropping a test's table about 5 times faster.
+const CitusShards = "4"
+
+// CitusShardCount is CitusShards as a number.
+const CitusShardCount = 4
+
+// withParam returns dsn (URL or keyword/value form) with a run-time
+// parameter set.
+func withParam(dsn, name, value string) string {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		u, err := url.Parse(dsn)
 		if err == nil {
 			q := u.Query()
-			q.Set("search_path", schema)
+			q.Set(name, value)
 			u.RawQuery = q.Encode()
 			return u.String()
 		}
 	}
-	return strings.TrimSpace(dsn) + " search_path=" + schema
+	return strings.TrimSpace(dsn) + " " + name + "=" + value
+}
+
+// WithSearchPath returns dsn (URL or keyword/value form) with its
+// search_path set to schema.
+func WithSearchPath(dsn, schema string) string {
+	return withParam(dsn, "search_path", schema)
 }
 
 func randomHex(n int) string {

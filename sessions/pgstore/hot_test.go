@@ -20,6 +20,12 @@ import (
 // (expires_at indexed, as in schema 1) is almost never HOT.
 //
 // The touched rows are one per heap page or fewer, so each page's free
+// On Citus (make test-citus) the table stays local to the coordinator
+// (db.Migrate without db.Distribute): a distributed table's statistics
+// live in the workers' backends, which cannot be flushed on demand, and
+// HOT is decided by each shard's heap exactly as here.
+//
+// The touched rows are one per heap page or fewer, so each page's free
 // space (fillfactor) holds the new versions without pruning: pruning
 // waits for every older transaction on the server to end, which other
 // tests running at the same time could delay, making the count flaky.

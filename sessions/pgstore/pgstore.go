@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,6 +27,9 @@ import (
 type Store struct {
 	pool *guardedPool // the caller's pool, refused while its server is a standby (recovery.go)
 	q    *pgdb.Queries
+
+	citusMu sync.Mutex
+	citus   *bool // nil until DeleteExpired has asked
 }
 
 var _ sessionstore.Store = (*Store)(nil)
@@ -35,19 +39,24 @@ var _ sessionstore.Store = (*Store)(nil)
 // NewWithOptions.
 func New(pool *pgxpool.Pool) *Store { return NewWithOptions(pool, Options{}) }
 
-// serializationFailure is SQLSTATE 40001.
-const serializationFailure = "40001"
+// retried are the SQLSTATEs after which a statement (or a transaction) is
+// run once more: 40001 serialization_failure, and 40P01
+// deadlock_detected, which Citus raises when concurrent multi-shard
+// statements (a per-user cap, DestroyUser) wait on each other across
+// workers and it cancels one of them.
+var retried = map[string]bool{"40001": true, "40P01": true}
 
 // retry runs one statement, and runs it once more if it failed with a
-// serialization failure (SQLSTATE 40001). The statements it runs are each
-// their own transaction, so running one again is safe. PostgreSQL raises
-// 40001 only under REPEATABLE READ or SERIALIZABLE
-// (default_transaction_isolation), but CockroachDB and YugabyteDB raise it
-// for ordinary contention and expect the client to retry.
+// serialization failure or a deadlock (see retried). The statements it runs
+// are each their own transaction (or a whole transaction, rolled back), so
+// running one again is safe. PostgreSQL raises 40001 only under REPEATABLE
+// READ or SERIALIZABLE (default_transaction_isolation), but CockroachDB and
+// YugabyteDB raise it for ordinary contention and expect the client to
+// retry.
 func retry[T any](f func() (T, error)) (T, error) {
 	v, err := f()
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == serializationFailure {
+	if errors.As(err, &pgErr) && retried[pgErr.Code] {
 		v, err = f()
 	}
 	return v, err
@@ -89,21 +98,33 @@ func (s *Store) Load(ctx context.Context, h sessionstore.IDHash, now time.Time) 
 }
 
 // Create implements sessionstore.Store. The size limit (r.MaxBytes) is
-// checked by the INSERT itself, on data as jsonb stores it.
+// checked before the INSERT, on data as jsonb would store it: data that
+// surely fits (sessionstore.Size is an upper bound) costs no statement,
+// and only data near or over the limit is measured by the server
+// (DataSize). The INSERT itself is one VALUES row, routed to one shard on
+// Citus.
 func (s *Store) Create(ctx context.Context, h sessionstore.IDHash, r sessionstore.Record, now time.Time) error {
 	data, err := sessionstore.EncodeData(r.Data)
 	if err != nil {
 		return fmt.Errorf("pgstore: create: %w", err)
 	}
+	if r.MaxBytes > 0 && sessionstore.Size(r.Data) > r.MaxBytes {
+		if err := s.checkSize(ctx, data, r.MaxBytes); err != nil {
+			return fmt.Errorf("pgstore: create: %w", err)
+		}
+	}
 	arg := pgdb.InsertSessionParams{
-		IDHash: h[:], Data: data, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UserID: r.UserID,
-		MaxBytes: maxArg(r.MaxBytes), Now: now,
+		IDHash: h[:], Data: data, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UserID: r.UserID, Now: now,
 	}
 	if d := r.Device; d != nil {
 		arg.LastSeenAt, arg.Ip, arg.UserAgent = &d.LastSeen, d.IP, d.UserAgent
 	}
 	err = s.capped(ctx, r.UserID, h, r.MaxPerUser, now, func(q *pgdb.Queries) error {
-		return insert(ctx, q, arg, r.MaxBytes)
+		n, err := q.InsertSession(ctx, arg)
+		if err == nil && n == 0 {
+			err = sessionstore.ErrExists
+		}
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("pgstore: create: %w", err)
@@ -111,43 +132,45 @@ func (s *Store) Create(ctx context.Context, h sessionstore.IDHash, r sessionstor
 	return nil
 }
 
-// insert runs InsertSession and says why it inserted nothing.
-func insert(ctx context.Context, q *pgdb.Queries, arg pgdb.InsertSessionParams, maxBytes int) error {
-	n, err := q.InsertSession(ctx, arg)
-	if err != nil || n > 0 {
+// checkSize returns a *sessionstore.SizeError when data, as jsonb text,
+// is longer than maxBytes.
+func (s *Store) checkSize(ctx context.Context, data []byte, maxBytes int) error {
+	size, err := retry(func() (int32, error) { return s.q.DataSize(ctx, data) })
+	if err != nil {
 		return err
 	}
-	if maxBytes > 0 {
-		size, err := q.DataSize(ctx, arg.Data)
-		if err != nil {
-			return err
-		}
-		if int(size) > maxBytes {
-			return &sessionstore.SizeError{Size: int(size), Limit: maxBytes}
-		}
+	if int(size) > maxBytes {
+		return &sessionstore.SizeError{Size: int(size), Limit: maxBytes}
 	}
-	return sessionstore.ErrExists
+	return nil
 }
 
 // capped runs write, and when the write gives user a session under a cap
 // (max > 0), in one transaction with it: the user is locked (so concurrent
 // logins queue), then the user's sessions beyond the max-1 newest others
-// are deleted, keep never among them.
+// are deleted, keep never among them. Either way it runs once more after
+// a serialization failure or a deadlock (retry): the transaction was
+// rolled back, and on Citus the cap's multi-shard DELETE can meet another
+// login's in a distributed deadlock.
 func (s *Store) capped(ctx context.Context, user string, keep sessionstore.IDHash, max int, now time.Time, write func(*pgdb.Queries) error) error {
 	if max <= 0 || user == "" {
-		return write(s.q)
-	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		q := s.q.WithTx(tx)
-		if err := q.LockUser(ctx, user); err != nil {
-			return err
-		}
-		if err := write(q); err != nil {
-			return err
-		}
-		_, err := q.EvictUserSessions(ctx, pgdb.EvictUserSessionsParams{UserID: user, Keep: keep[:], Now: now, KeepOthers: int32(min(max-1, math.MaxInt32))})
+		_, err := retry(func() (struct{}, error) { return struct{}{}, write(s.q) })
 		return err
+	}
+	_, err := retry(func() (struct{}, error) {
+		return struct{}{}, pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			q := s.q.WithTx(tx)
+			if err := q.LockUser(ctx, user); err != nil {
+				return err
+			}
+			if err := write(q); err != nil {
+				return err
+			}
+			_, err := q.EvictUserSessions(ctx, pgdb.EvictUserSessionsParams{UserID: user, Keep: keep[:], Now: now, KeepOthers: int32(min(max-1, math.MaxInt32))})
+			return err
+		})
 	})
+	return err
 }
 
 // maxArg is a size limit as the queries take it (0: none).
@@ -308,7 +331,9 @@ func (s *Store) ListUser(ctx context.Context, userID string, now time.Time) ([]s
 	if userID == "" {
 		return nil, nil
 	}
-	rows, err := s.q.ListUserSessions(ctx, pgdb.ListUserSessionsParams{UserID: userID, Now: now})
+	rows, err := retry(func() ([]pgdb.ListUserSessionsRow, error) {
+		return s.q.ListUserSessions(ctx, pgdb.ListUserSessionsParams{UserID: userID, Now: now})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: list user: %w", err)
 	}
@@ -328,13 +353,25 @@ func (s *Store) ListUser(ctx context.Context, userID string, now time.Time) ([]s
 	return out, nil
 }
 
-// DeleteExpired implements sessionstore.Store. Rows another reaper is deleting
-// are skipped (FOR UPDATE SKIP LOCKED), so many reapers can run at once.
+// DeleteExpired implements sessionstore.Store. On PostgreSQL a batch is
+// locked with FOR UPDATE SKIP LOCKED and deleted by ctid, so many reapers
+// can run at once, each on rows no other is deleting. On Citus (detected
+// once, from pg_extension), where neither works on a distributed table, a
+// batch is picked by a sub-select and deleted by primary key with the
+// expiry checked again (DeleteExpiredBatchByKey): batches stay exact, but
+// concurrent reapers do not share work.
 func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) (int, error) {
 	if limit <= 0 || limit > 1<<31-1 {
 		return 0, fmt.Errorf("pgstore: delete expired: limit %d, want 1..%d", limit, 1<<31-1)
 	}
+	citus, err := s.isCitus(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("pgstore: delete expired: %w", err)
+	}
 	n, err := retry(func() (int64, error) {
+		if citus {
+			return s.q.DeleteExpiredBatchByKey(ctx, pgdb.DeleteExpiredBatchByKeyParams{Before: before, BatchSize: int32(limit)})
+		}
 		return s.q.DeleteExpiredBatch(ctx, pgdb.DeleteExpiredBatchParams{Before: before, BatchSize: int32(limit)})
 	})
 	if err == nil && int(n) < limit { // the sessions are done: the retired ids' turn
@@ -348,6 +385,22 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 		return 0, fmt.Errorf("pgstore: delete expired: %w", err)
 	}
 	return int(n), nil
+}
+
+// isCitus reports whether the database has the Citus extension, asking
+// once per Store (a failed look-up is asked again next time).
+func (s *Store) isCitus(ctx context.Context) (bool, error) {
+	s.citusMu.Lock()
+	defer s.citusMu.Unlock()
+	if s.citus != nil {
+		return *s.citus, nil
+	}
+	citus, err := s.q.IsCitus(ctx)
+	if err != nil {
+		return false, fmt.Errorf("look for citus: %w", err)
+	}
+	s.citus = &citus
+	return citus, nil
 }
 
 // CountExpired implements sessionstore.Store.

@@ -17,15 +17,14 @@ WHERE id_hash = sqlc.arg(id_hash) AND expires_at > now();
 
 -- name: InsertSession :execrows
 -- Creates a session. A dead (expired, not yet reaped) row with the same hash
--- is replaced; a live one is left alone and 0 rows are reported. Data whose
--- text form is longer than max_bytes (0: no limit) is not inserted either
--- (0 rows; DataSize tells the two apart).
+-- is replaced; a live one is left alone and 0 rows are reported. It is an
+-- INSERT … VALUES, so that Citus routes it to the shard of id_hash (an
+-- INSERT … SELECT is pulled to the coordinator, and fails there); the size
+-- limit is checked before it (Store.Create, with DataSize when needed).
 INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id, last_seen_at, ip, user_agent)
-SELECT sqlc.arg(id_hash)::bytea, sqlc.arg(data)::jsonb, sqlc.arg(expires_at)::timestamptz,
-       sqlc.arg(created_at)::timestamptz, NULLIF(sqlc.arg(user_id)::text, ''),
-       sqlc.narg(last_seen_at)::timestamptz, NULLIF(sqlc.arg(ip)::text, ''), NULLIF(sqlc.arg(user_agent)::text, '')
-WHERE sqlc.arg(max_bytes)::integer = 0
-   OR octet_length(sqlc.arg(data)::jsonb::text) <= sqlc.arg(max_bytes)::integer
+VALUES (sqlc.arg(id_hash)::bytea, sqlc.arg(data)::jsonb, sqlc.arg(expires_at)::timestamptz,
+        sqlc.arg(created_at)::timestamptz, NULLIF(sqlc.arg(user_id)::text, ''),
+        sqlc.narg(last_seen_at)::timestamptz, NULLIF(sqlc.arg(ip)::text, ''), NULLIF(sqlc.arg(user_agent)::text, ''))
 ON CONFLICT (id_hash) DO UPDATE
 SET data = EXCLUDED.data,
     expires_at = EXCLUDED.expires_at,
@@ -156,6 +155,31 @@ WHERE ctid = ANY (ARRAY(
     LIMIT sqlc.arg(batch_size)
     FOR UPDATE SKIP LOCKED
 ));
+
+-- name: DeleteExpiredBatchByKey :execrows
+-- One batch of the reaper on Citus, where ctid means nothing across shards
+-- and FOR UPDATE SKIP LOCKED is refused on a distributed table. The
+-- sub-select picks the batch (each shard its oldest expired rows from the
+-- expires_bucket index, the coordinator the batch_size oldest of those),
+-- then every shard deletes its picked rows through the primary key,
+-- checking expires_at again: a row touched since it was picked stays.
+-- Batches are exact; a concurrent reaper that picked the same rows waits
+-- for them and then finds them gone (it shares no work, it does no harm).
+DELETE FROM http_sessions
+WHERE id_hash = ANY (ARRAY(
+    SELECT dead.id_hash
+    FROM http_sessions AS dead
+    WHERE dead.expires_bucket <= date_bin('15 minutes', sqlc.arg(before)::timestamptz, TIMESTAMPTZ '2000-01-01 00:00:00+00')
+      AND dead.expires_at <= sqlc.arg(before)::timestamptz
+    ORDER BY dead.expires_bucket
+    LIMIT sqlc.arg(batch_size)::integer
+))
+  AND expires_at <= sqlc.arg(before)::timestamptz;
+
+-- name: IsCitus :one
+-- Whether the database has the Citus extension (pgstore then reaps with
+-- DeleteExpiredBatchByKey).
+SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus');
 
 -- name: CountExpired :one
 SELECT count(*) FROM http_sessions

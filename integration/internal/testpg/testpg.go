@@ -40,7 +40,8 @@ func ServerDSN(t testing.TB) string {
 	return serverDSN
 }
 
-// Migrated returns a private, migrated schema on the server.
+// Migrated returns a private, migrated schema on the server (with the
+// table distributed when the server is a Citus coordinator).
 func Migrated(t testing.TB) *pgtest.Env {
 	t.Helper()
 	e := pgtest.NewOn(t, ServerDSN(t))
@@ -48,6 +49,9 @@ func Migrated(t testing.TB) *pgtest.Env {
 	defer cancel()
 	if err := db.Migrate(ctx, e.DB, db.Postgres); err != nil {
 		t.Fatalf("testpg: migrate: %v", err)
+	}
+	if err := db.Distribute(ctx, e.DB); err != nil { // on Citus (make test-citus); a no-op elsewhere
+		t.Fatalf("testpg: distribute: %v", err)
 	}
 	return e
 }
