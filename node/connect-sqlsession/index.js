@@ -164,12 +164,12 @@ WHERE id_hash = $1 AND ${liveExpr('$8::timestamptz', '$7')}
     mergedSize: `SELECT octet_length((${mergedExpr('$2', '$3')})::text) AS n, octet_length(data::text) AS before FROM ${table}
 WHERE id_hash = $1 AND ${liveExpr('$4::timestamptz', '$5')}`,
     // Whole write, for sessions this process did not read. A dead row with
-    // the same hash is replaced as a new session. Data over $8 bytes
-    // inserts nothing (0 rows). $1 id_hash, $2 data, $3 expires_at,
-    // $4 user_id, $5 set user_id, $6 absoluteTimeout, $7 now, $8 maxDataBytes.
+    // the same hash is replaced as a new session. INSERT … VALUES, so that
+    // a distributed Postgres routes it to one shard; _upsert checks the
+    // size limit before. $1 id_hash, $2 data, $3 expires_at, $4 user_id,
+    // $5 set user_id, $6 absoluteTimeout, $7 now.
     upsert: `INSERT INTO ${table} AS s (id_hash, data, expires_at, created_at, user_id)
-SELECT $1::bytea, $2::jsonb, ${capExpr('$3::timestamptz', '$7::timestamptz', '$6')}, $7::timestamptz, $4::text
-WHERE octet_length($2::jsonb::text) <= $8::integer
+VALUES ($1::bytea, $2::jsonb, ${capExpr('$3::timestamptz', '$7::timestamptz', '$6')}, $7::timestamptz, $4::text)
 ON CONFLICT (id_hash) DO UPDATE
 SET data = EXCLUDED.data,
     expires_at = CASE WHEN s.expires_at <= $7::timestamptz THEN EXCLUDED.expires_at
@@ -186,6 +186,30 @@ WHERE id_hash = $1 AND ${liveExpr('$4::timestamptz', '$3')}`,
     all: `SELECT data FROM ${table} WHERE ${liveExpr('now()', '$1')} ORDER BY created_at`,
     clear: `DELETE FROM ${table}`,
   };
+}
+
+// printedSizeBound is an upper bound of the bytes PostgreSQL prints for the
+// jsonb of the JSON text json (octet_length(data::text)): its UTF-8 bytes
+// plus a space after every ':' and ',' outside strings, as Go's
+// sessionstore.Size counts. A whole write checks the limit in JavaScript
+// against it, so that the write is an INSERT … VALUES, which a distributed
+// Postgres (Citus) routes to one shard; only a session near the limit pays
+// a query that measures it exactly.
+function printedSizeBound(json) {
+  let n = Buffer.byteLength(json);
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') {
+      inString = true;
+    } else if (c === ':' || c === ',') {
+      n++;
+    }
+  }
+  return n;
 }
 
 // maxDataBytesOf checks the maxDataBytes option: a whole number of bytes
@@ -321,10 +345,11 @@ module.exports = function connectSqlSession(session) {
     async _upsert(id, data, expires, now, sealed) {
       const user = this.userKey !== null ? userIdOf(data[this.userKey]) : null;
       const json = JSON.stringify(sealed(data));
-      const res = await this.pool.query(this.queries.upsert, [id, json, expires, user, this.userKey !== null, this.absoluteTimeout, now, this.maxDataBytes]);
-      if (res.rowCount > 0) return;
-      const size = await this.pool.query(this.queries.dataSize, [json]);
-      throw new SizeError(size.rows[0].n, this.maxDataBytes);
+      if (printedSizeBound(json) > this.maxDataBytes) { // maybe too large: the server measures it exactly
+        const size = (await this.pool.query(this.queries.dataSize, [json])).rows[0].n;
+        if (size > this.maxDataBytes) throw new SizeError(size, this.maxDataBytes);
+      }
+      await this.pool.query(this.queries.upsert, [id, json, expires, user, this.userKey !== null, this.absoluteTimeout, now]);
     }
 
     touch(sid, sess, cb) {
@@ -376,3 +401,4 @@ module.exports.DEFAULT_TTL_SECONDS = DEFAULT_TTL_SECONDS;
 module.exports.DEFAULT_MAX_DATA_BYTES = DEFAULT_MAX_DATA_BYTES;
 module.exports.SizeError = SizeError;
 module.exports.cleanJSON = cleanJSON;
+module.exports.printedSizeBound = printedSizeBound;
