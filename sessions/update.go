@@ -1,0 +1,177 @@
+package sessions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// ErrConflict is returned by Update when concurrent changes of the value
+// kept it from applying in MaxUpdateAttempts attempts; nothing was stored.
+// Answering 409 or 503 and letting the client retry is usually right.
+var ErrConflict = errors.New("sessions: the value kept changing under concurrent updates")
+
+// MaxUpdateAttempts bounds how many times Update calls its function
+// before it gives up with ErrConflict.
+const MaxUpdateAttempts = 10
+
+// Update changes the value under key atomically in the store, at once:
+// it decodes the stored value (ok is false when the key is absent, and
+// old then T's zero value), calls fn, and stores fn's result only if the
+// stored value is still the one fn saw (a compare-and-swap, Store.SwapValue).
+// If another request changed it meanwhile, fn is called again with the
+// new value, up to MaxUpdateAttempts times, then ErrConflict. So N
+// concurrent Updates that add one (from Go or from connect-sqlsession's
+// store.update) add exactly N, where Get then Set would lose some. fn may
+// be called more than once: it must not have side effects. An error from
+// fn stops Update and stores nothing; Update returns it wrapped.
+//
+// The result is stored when Update returns, and the request's session
+// holds it: Get returns it, the middleware does not write it again at
+// the end of the request, and a Set of key later in the request wins as
+// usual (saved by the middleware). A change of key this request made
+// earlier with Set or Delete, not yet saved, is replaced: fn sees the
+// stored value. A session that is not stored yet is saved first, like
+// Save (it then gets its cookie), so that its first Update is atomic too.
+// A session revoked or expired meanwhile gives an error wrapping
+// ErrNotFound. The key and the result are checked as Set checks them
+// (reserved key, NUL, invalid UTF-8, Options.MaxDataBytes: ErrTooLarge,
+// enforced by the store against the stored data).
+//
+// Like Save, it finishes even when ctx is cancelled, within
+// Options.StoreTimeout.
+func Update[T any](ctx context.Context, s *Session, key string, fn func(old T, ok bool) (T, error)) (T, error) {
+	var zero T
+	if s == nil {
+		return zero, ErrNoSession
+	}
+	if fn == nil {
+		return zero, fmt.Errorf("sessions: update %q: nil function", key)
+	}
+	if err := validKey(key); err != nil {
+		return zero, fmt.Errorf("sessions: update %q: %w", key, err)
+	}
+	ctx, cancel := s.m.detach(ctx)
+	defer cancel()
+	old, err := s.storedValue(ctx, key)
+	if err != nil {
+		return zero, fmt.Errorf("sessions: update %q: %w", key, err)
+	}
+	for attempt := range MaxUpdateAttempts {
+		if err := backoff(ctx, attempt); err != nil {
+			return zero, fmt.Errorf("sessions: update %q: %w", key, err)
+		}
+		next, b, err := apply(s.m, key, old, fn)
+		if err != nil {
+			return zero, fmt.Errorf("sessions: update %q: %w", key, err)
+		}
+		cur, swapped, err := s.swap(ctx, key, old, b)
+		if err != nil {
+			return zero, fmt.Errorf("sessions: update %q: %w", key, err)
+		}
+		if swapped {
+			return next, nil
+		}
+		old = cur
+	}
+	return zero, fmt.Errorf("sessions: update %q: %d attempts: %w", key, MaxUpdateAttempts, ErrConflict)
+}
+
+// validKey refuses what Set refuses as a key.
+func validKey(key string) error {
+	switch {
+	case key == "":
+		return errors.New("empty key")
+	case key == cookieKey:
+		return errors.New(`"cookie" is reserved for the cookie's settings`)
+	}
+	return checkKey(key)
+}
+
+// apply decodes old (nil: absent), calls fn, and encodes its result as
+// Set would store it.
+func apply[T any](m *Manager, key string, old json.RawMessage, fn func(T, bool) (T, error)) (T, json.RawMessage, error) {
+	var v T
+	if old != nil {
+		if err := json.Unmarshal(old, &v); err != nil {
+			return v, nil, fmt.Errorf("stored value: %w", err)
+		}
+	}
+	next, err := fn(v, old != nil)
+	if err != nil {
+		return next, nil, err
+	}
+	b, err := m.encodeValue(key, next)
+	return next, b, err
+}
+
+// backoff waits before the attempt-th swap: not before the first two (the
+// second runs from the value the store just returned, usually the only
+// change), then a random pause of up to 2 ms per attempt, which spreads
+// out requests that keep colliding.
+func backoff(ctx context.Context, attempt int) error {
+	if attempt < 2 {
+		return nil
+	}
+	t := time.NewTimer(rand.N(time.Duration(attempt) * 2 * time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// storedValue returns the value of key as this request last saw it stored
+// (nil: absent): the first guess of the compare-and-swap. A session not
+// stored yet is saved first.
+func (s *Session) storedValue(ctx context.Context, key string) (json.RawMessage, error) {
+	s.mu.Lock()
+	if s.vanished {
+		s.mu.Unlock()
+		return nil, ErrNotFound
+	}
+	var ev event
+	if !s.stored {
+		s.asked.save = true // stored now: the session gets its cookie
+		var err error
+		if ev, _, err = s.save(ctx, s.m.opts.Now()); err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+	}
+	v := s.saved.values[key]
+	s.mu.Unlock()
+	s.log(ctx, ev)
+	return v, nil
+}
+
+// swap stores b under key if the store still holds old, and then gives
+// the session's current and saved values the new value, so the commit
+// neither writes it again nor overwrites it with a stale one. It returns
+// the store's current value when the swap did not apply.
+func (s *Session) swap(ctx context.Context, key string, old, b json.RawMessage) (json.RawMessage, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.vanished {
+		return nil, false, ErrNotFound
+	}
+	cur, swapped, err := s.m.store.SwapValue(ctx, s.hash, key, old, b, s.m.opts.MaxDataBytes, s.m.opts.Now())
+	switch {
+	case errors.Is(err, ErrNotFound):
+		s.vanish()
+		return nil, false, err
+	case err != nil || !swapped:
+		return cur, false, err
+	}
+	saved := cloneValues(s.saved.values)
+	saved[key] = b
+	s.saved.values = saved
+	s.write()[key] = b
+	s.size = sizeUnknown
+	return b, true, nil
+}
