@@ -211,15 +211,30 @@ func TestUpdateErrors(t *testing.T) {
 	errFull := errors.New("cart full")
 	inc := func(old int, _ bool) (int, error) { return old + 1, nil }
 	cases := map[string]func(ctx context.Context, s *sessions.Session) error{
-		"empty key":    func(ctx context.Context, s *sessions.Session) error { _, err := sessions.Update(ctx, s, "", inc); return err },
-		"reserved key": func(ctx context.Context, s *sessions.Session) error { _, err := sessions.Update(ctx, s, "cookie", inc); return err },
-		"NUL in key":   func(ctx context.Context, s *sessions.Session) error { _, err := sessions.Update(ctx, s, "a\x00", inc); return err },
-		"nil function": func(ctx context.Context, s *sessions.Session) error { _, err := sessions.Update[int](ctx, s, "n", nil); return err },
+		"empty key": func(ctx context.Context, s *sessions.Session) error {
+			_, err := sessions.Update(ctx, s, "", inc)
+			return err
+		},
+		"reserved key": func(ctx context.Context, s *sessions.Session) error {
+			_, err := sessions.Update(ctx, s, "cookie", inc)
+			return err
+		},
+		"NUL in key": func(ctx context.Context, s *sessions.Session) error {
+			_, err := sessions.Update(ctx, s, "a\x00", inc)
+			return err
+		},
+		"nil function": func(ctx context.Context, s *sessions.Session) error {
+			_, err := sessions.Update[int](ctx, s, "n", nil)
+			return err
+		},
 		"NUL in value": func(ctx context.Context, s *sessions.Session) error {
 			_, err := sessions.Update(ctx, s, "name", func(string, bool) (string, error) { return "a\x00b", nil })
 			return err
 		},
-		"stored value of another type": func(ctx context.Context, s *sessions.Session) error { _, err := sessions.Update(ctx, s, "name", inc); return err },
+		"stored value of another type": func(ctx context.Context, s *sessions.Session) error {
+			_, err := sessions.Update(ctx, s, "name", inc)
+			return err
+		},
 		"fn's error": func(ctx context.Context, s *sessions.Session) error {
 			_, err := sessions.Update(ctx, s, "views", func(int, bool) (int, error) { return 0, errFull })
 			if !errors.Is(err, errFull) {
