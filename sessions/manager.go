@@ -29,6 +29,8 @@ type Manager struct {
 	// cookieReserve is an upper bound of the bytes the cookie JSON takes
 	// in a stored session: Session.Set counts it against MaxDataBytes.
 	cookieReserve int
+	// updates queues this process's Updates of one key of one session (update.go).
+	updates keyLocks
 }
 
 // New returns a Manager that keeps sessions in store. It returns an error

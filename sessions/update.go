@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 )
 
@@ -23,11 +24,15 @@ const MaxUpdateAttempts = 10
 // old then T's zero value), calls fn, and stores fn's result only if the
 // stored value is still the one fn saw (a compare-and-swap, Store.SwapValue).
 // If another request changed it meanwhile, fn is called again with the
-// new value, up to MaxUpdateAttempts times, then ErrConflict. So N
-// concurrent Updates that add one (from Go or from connect-sqlsession's
-// store.update) add exactly N, where Get then Set would lose some. fn may
-// be called more than once: it must not have side effects. An error from
-// fn stops Update and stores nothing; Update returns it wrapped.
+// new value, up to MaxUpdateAttempts times (from the third, after a
+// random pause and a fresh read), then ErrConflict. So N concurrent
+// Updates that add one (from Go or from connect-sqlsession's store.update)
+// add exactly N, where Get then Set would lose some. Within one Manager,
+// the Updates of one key of one session take turns, so conflicts come
+// only from other processes. fn may be called more than once: it must not
+// have side effects, and must not Update the same key of the same session
+// (it would wait for itself until Options.StoreTimeout). An error from fn
+// stops Update and stores nothing; Update returns it wrapped.
 //
 // The result is stored when Update returns, and the request's session
 // holds it: Get returns it, the middleware does not write it again at
@@ -56,13 +61,20 @@ func Update[T any](ctx context.Context, s *Session, key string, fn func(old T, o
 	}
 	ctx, cancel := s.m.detach(ctx)
 	defer cancel()
+	unlock, err := s.m.updates.lock(ctx, keyLock{s.IDHash(), key})
+	if err != nil {
+		return zero, fmt.Errorf("sessions: update %q: %w", key, err)
+	}
+	defer unlock()
 	old, err := s.storedValue(ctx, key)
 	if err != nil {
 		return zero, fmt.Errorf("sessions: update %q: %w", key, err)
 	}
 	for attempt := range MaxUpdateAttempts {
-		if err := backoff(ctx, attempt); err != nil {
-			return zero, fmt.Errorf("sessions: update %q: %w", key, err)
+		if attempt >= 2 { // contention from another process: wait, then read afresh
+			if old, err = s.reread(ctx, key, attempt); err != nil {
+				return zero, fmt.Errorf("sessions: update %q: %w", key, err)
+			}
 		}
 		next, b, err := apply(s.m, key, old, fn)
 		if err != nil {
@@ -108,21 +120,84 @@ func apply[T any](m *Manager, key string, old json.RawMessage, fn func(T, bool) 
 	return next, b, err
 }
 
-// backoff waits before the attempt-th swap: not before the first two (the
-// second runs from the value the store just returned, usually the only
-// change), then a random pause of up to 2 ms per attempt, which spreads
-// out requests that keep colliding.
-func backoff(ctx context.Context, attempt int) error {
-	if attempt < 2 {
-		return nil
-	}
-	t := time.NewTimer(rand.N(time.Duration(attempt) * 2 * time.Millisecond))
+// reread waits before the attempt-th swap, a random pause of up to 2,
+// 4, 8 ... 64 ms (exponential backoff with full jitter: at most about a
+// quarter of a second in all), then reads the value afresh, so that the
+// swap runs from a value as recent as the pause allows.
+func (s *Session) reread(ctx context.Context, key string, attempt int) (json.RawMessage, error) {
+	t := time.NewTimer(rand.N(min(time.Millisecond<<(attempt-1), 64*time.Millisecond)))
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
+	}
+	s.mu.Lock()
+	h := s.hash
+	s.mu.Unlock()
+	rec, err := s.m.store.Load(ctx, h, s.m.opts.Now())
+	if errors.Is(err, ErrNotFound) {
+		s.mu.Lock()
+		s.vanish()
+		s.mu.Unlock()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rec.Data[key], nil
+}
+
+// keyLocks queues the Updates of one key of one session within a
+// Manager: a busy session's concurrent requests take turns instead of
+// spinning on conflicts, and the store's compare-and-swap is left to
+// arbitrate between processes (other instances, connect-sqlsession).
+type keyLocks struct {
+	mu    sync.Mutex
+	locks map[keyLock]*keyLockEntry
+}
+
+// keyLock names one key of one session.
+type keyLock struct {
+	h   IDHash
+	key string
+}
+
+// keyLockEntry is a held or awaited lock: a one-slot semaphore and the
+// number of Updates holding or waiting for it.
+type keyLockEntry struct {
+	sem     chan struct{}
+	waiters int
+}
+
+// lock waits for k, or for ctx to end, and returns the function that
+// releases it.
+func (l *keyLocks) lock(ctx context.Context, k keyLock) (func(), error) {
+	l.mu.Lock()
+	if l.locks == nil {
+		l.locks = make(map[keyLock]*keyLockEntry)
+	}
+	e := l.locks[k]
+	if e == nil {
+		e = &keyLockEntry{sem: make(chan struct{}, 1)}
+		l.locks[k] = e
+	}
+	e.waiters++
+	l.mu.Unlock()
+	select {
+	case e.sem <- struct{}{}:
+		return func() { <-e.sem; l.release(k, e) }, nil
+	case <-ctx.Done():
+		l.release(k, e)
+		return nil, ctx.Err()
+	}
+}
+
+// release forgets e once nobody holds or waits for it.
+func (l *keyLocks) release(k keyLock, e *keyLockEntry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e.waiters--; e.waiters == 0 {
+		delete(l.locks, k)
 	}
 }
 

@@ -6,6 +6,7 @@
 //   GET  /peek?k=K          JSON of session[K], or "" when unset
 //   POST /set    k=K&v=V    session[K] = V
 //   POST /logout            destroy the session
+//   POST /incr   k=K        store.update(req.session, K, n => n + 1): atomic; answers the new value
 //   POST /set-gated k=K&v=V, GET /gate, POST /release   see below
 const express = require('express');
 const session = require('express-session');
@@ -58,6 +59,10 @@ app.post('/release', (req, res) => {
   gate();
   gate = null;
   res.send('released');
+});
+app.post('/incr', (req, res, next) => {
+  store.update(req.session, req.body.k, (n) => (n || 0) + 1)
+    .then((n) => res.send(String(n)), (err) => (err.code === 'ECONFLICT' ? res.status(409).send(err.message) : next(err)));
 });
 app.post('/logout', (req, res, next) => {
   req.session.destroy((err) => (err ? next(err) : res.send('bye')));
