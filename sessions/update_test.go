@@ -118,8 +118,7 @@ func TestUpdateConcurrentRequests(t *testing.T) {
 // a stale one over a later concurrent Update; a Set after Update wins.
 func TestUpdateAndTheCommit(t *testing.T) {
 	var after func(s *sessions.Session, h sessions.IDHash) // runs after the request's Update
-	var hs *harness
-	hs = newHarness(t, sessions.Options{}, func(w http.ResponseWriter, r *http.Request) {
+	hs := newHarness(t, sessions.Options{}, func(w http.ResponseWriter, r *http.Request) {
 		s := sessions.FromContext(r.Context())
 		if _, err := sessions.Update(r.Context(), s, "views", func(old int, _ bool) (int, error) { return old + 1, nil }); err != nil {
 			t.Errorf("Update: %v", err)
