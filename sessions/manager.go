@@ -31,6 +31,8 @@ type Manager struct {
 	cookieReserve int
 	// sealer seals values with Options.ValueKeys; nil when not set.
 	sealer *sealer
+	// updates queues this process's Updates of one key of one session (update.go).
+	updates keyLocks
 }
 
 // New returns a Manager that keeps sessions in store. It returns an error

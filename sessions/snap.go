@@ -1,7 +1,6 @@
 package sessions
 
 import (
-	"bytes"
 	"encoding/json"
 	"maps"
 	"reflect"
@@ -64,37 +63,9 @@ func equalValues(a, b map[string]json.RawMessage) bool {
 	return true
 }
 
-// sameJSON reports whether two JSON texts are equal byte for byte or
-// decode to the same value (numbers compared as written, objects whatever
-// their key order).
-func sameJSON(x, y json.RawMessage) bool {
-	if bytes.Equal(x, y) {
-		return true
-	}
-	if !mayBeReformatted(x) && !mayBeReformatted(y) {
-		return false // two scalars without escapes: different bytes, different values
-	}
-	vx, errx := decodeAny(x)
-	vy, erry := decodeAny(y)
-	return errx == nil && erry == nil && reflect.DeepEqual(vx, vy)
-}
-
-// mayBeReformatted reports whether JSON text could be written differently
-// for the same value: an object or array (key order, spacing) or a string
-// with escapes. Other scalars (numbers as written, true, false, null, plain
-// strings) equal only what is byte for byte the same.
-func mayBeReformatted(b json.RawMessage) bool {
-	b = bytes.TrimLeft(b, " \t\r\n")
-	return len(b) > 0 && (b[0] == '{' || b[0] == '[' || b[0] == '"' && bytes.IndexByte(b, '\\') >= 0)
-}
-
-func decodeAny(b json.RawMessage) (any, error) {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var v any
-	err := d.Decode(&v)
-	return v, err
-}
+// sameJSON reports whether two JSON texts hold the same value
+// (sessionstore.SameJSON).
+func sameJSON(x, y json.RawMessage) bool { return sessionstore.SameJSON(x, y) }
 
 func cloneValues(v map[string]json.RawMessage) map[string]json.RawMessage {
 	if v == nil {

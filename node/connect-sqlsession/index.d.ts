@@ -65,6 +65,18 @@ declare namespace connectSqlSession {
     all(callback: (err: any, sessions?: expressSession.SessionData[]) => void): void;
     /** Deletes every session in the table, Go's included. */
     clear(callback?: (err?: any) => void): void;
+    /**
+     * Changes the value under key atomically in the database (a
+     * compare-and-swap, like Go's sessions.Update): fn gets the stored value
+     * and returns the new one; it is called again if another request (Node
+     * or Go) changed the value meanwhile, at most 10 times (then an error
+     * with code 'ECONFLICT'). target is a sid or req.session (which then
+     * holds the new value, is not written again by its save, and is saved
+     * first if it was never stored). A session that is gone: code
+     * 'ESESSIONNOTFOUND'. Resolves to the new value.
+     */
+    update<T = any>(target: string | expressSession.Session, key: string, fn: (old: T | undefined, present: boolean) => T | Promise<T>, callback: (err: any, value?: T) => void): void;
+    update<T = any>(target: string | expressSession.Session, key: string, fn: (old: T | undefined, present: boolean) => T | Promise<T>): Promise<T>;
     /** Ends the pool when the store created it (conString / conObject). */
     close(): Promise<void>;
   }

@@ -15,7 +15,7 @@
 
 const crypto = require('crypto');
 const pg = require('pg');
-const { Sealer } = require('./seal');
+const { Sealer, SEAL_KEY } = require('./seal');
 
 const DEFAULT_TTL_SECONDS = 24 * 60 * 60; // as connect-pg-simple and sqlsession's DefaultTTL
 // As sqlsession's DefaultMaxDataBytes: 1 MiB of the JSON text PostgreSQL
@@ -270,6 +270,7 @@ module.exports = function connectSqlSession(session) {
       this.queries = buildQueries(table);
       // valueKeys: encrypt values at rest as Go's Options.ValueKeys (seal.js).
       this.sealer = options.valueKeys === undefined ? null : new Sealer(options.valueKeys);
+      this.updateQueries = buildUpdateQueries(table); // store.update (atomic values)
       // The JSON of each top-level key as read, per session object: set()
       // writes only what differs. Weak: a request's session is forgotten
       // with the request.
@@ -391,6 +392,8 @@ module.exports = function connectSqlSession(session) {
 
   // The error of a save over maxDataBytes, where an app has the class.
   SqlSessionStore.SizeError = SizeError;
+  SqlSessionStore.prototype.update = update; // atomic values: see below
+
   return SqlSessionStore;
 };
 
@@ -402,3 +405,132 @@ module.exports.DEFAULT_MAX_DATA_BYTES = DEFAULT_MAX_DATA_BYTES;
 module.exports.SizeError = SizeError;
 module.exports.cleanJSON = cleanJSON;
 module.exports.printedSizeBound = printedSizeBound;
+
+// ---- Atomic update of one value (sqlsession issue #22) ----------------
+// store.update(target, key, fn[, cb]) is the twin of Go's sessions.Update:
+// a compare-and-swap of one top-level key in the database, at once, so N
+// concurrent increments from Node and Go add exactly N. Self-contained:
+// its queries, its loop and its errors are all in this block.
+
+const UPDATE_ATTEMPTS = 10; // as Go's sessions.MaxUpdateAttempts
+
+// buildUpdateQueries returns the statements of update: swap stores $4
+// under key $2 only when the stored value equals $3 as jsonb (NULL: the
+// key is absent), on a live row; current reads the key's value as jsonb
+// text (NULL when absent) when a swap changed no row.
+function buildUpdateQueries(table) {
+  return {
+    swap: `UPDATE ${table}
+SET data = data || jsonb_build_object($2::text, $4::jsonb)
+WHERE id_hash = $1 AND ${liveExpr('$6::timestamptz', '$5')}
+  AND data -> $2::text IS NOT DISTINCT FROM $3::text::jsonb`,
+    current: `SELECT (data -> $2::text)::text AS value FROM ${table} WHERE id_hash = $1 AND ${liveExpr('now()', '$3')}`,
+  };
+}
+
+// currentValue reads key's stored JSON text (null: absent) of a live session.
+async function currentValue(store, id, key) {
+  const cur = await store.pool.query(store.updateQueries.current, [id, key, store.absoluteTimeout]);
+  if (cur.rows.length === 0) throw updateError('ESESSIONNOTFOUND', 'the session is gone or expired');
+  return cur.rows[0].value;
+}
+
+// storedSalt returns the session's seal salt (valueKeys), storing one with
+// a compare-and-swap of its "$seal" entry when it has none yet (another
+// writer's wins).
+async function storedSalt(store, id) {
+  for (;;) {
+    const cur = await currentValue(store, id, SEAL_KEY);
+    if (cur !== null) return JSON.parse(cur);
+    const fresh = JSON.stringify(Sealer.saltFor(id));
+    const res = await store.pool.query(store.updateQueries.swap, [id, SEAL_KEY, null, fresh, store.absoluteTimeout, new Date()]);
+    if (res.rowCount > 0) return JSON.parse(fresh);
+  }
+}
+
+// updateError is an Error with a code: 'ESESSIONNOTFOUND' (gone, expired
+// or never stored), 'ECONFLICT' (the value kept changing), 'EINVAL'.
+function updateError(code, message) {
+  const err = new Error('connect-sqlsession: update: ' + message);
+  err.code = code;
+  return err;
+}
+
+// update changes the value under key atomically. target is a sid, or
+// express-session's req.session: then the session object and the store's
+// remembered JSON get the new value too, so its save at the end of the
+// request neither writes it again nor puts a stale value back, and a
+// session never saved yet is saved first. fn(old, present) returns the new
+// value (or a promise of it); it is called again with the stored value if
+// another request changed it meanwhile, at most 10 times (from the third,
+// after a random pause and a fresh read), then the error has code
+// 'ECONFLICT'. Updates of one key of one session through one store take
+// turns. Resolves to the new value.
+function update(target, key, fn, cb) {
+  return settle(queued(this, target, key, () => updateValue(this, target, key, fn)), cb);
+}
+
+// queued runs task after the store's earlier updates of the same key of
+// the same session have settled: in one process they take turns instead
+// of spinning on conflicts (as Go's Updates within one Manager do); the
+// compare-and-swap arbitrates between processes.
+const updateQueues = new WeakMap(); // store -> Map(sid + NUL + key -> tail promise)
+function queued(store, target, key, task) {
+  const sid = target !== null && typeof target === 'object' ? target.id : target;
+  if (!updateQueues.has(store)) updateQueues.set(store, new Map());
+  const queues = updateQueues.get(store);
+  const name = String(sid) + '\0' + String(key);
+  const run = (queues.get(name) || Promise.resolve()).then(task, task);
+  const tail = run.then(() => undefined, () => undefined);
+  queues.set(name, tail);
+  tail.then(() => { if (queues.get(name) === tail) queues.delete(name); });
+  return run;
+}
+
+// pause waits a random time of up to 2, 4, 8 ... 64 ms before the
+// attempt-th swap (exponential backoff with full jitter), as Go's Update.
+function pause(attempt) {
+  const ceiling = Math.min(2 ** (attempt - 1), 64);
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
+}
+
+async function updateValue(store, target, key, fn) {
+  const sess = target !== null && typeof target === 'object' ? target : null;
+  const sid = sess ? sess.id : target;
+  if (typeof sid !== 'string' || sid === '') throw updateError('EINVAL', 'want a session id or req.session');
+  if (typeof key !== 'string' || key === '' || key === 'cookie') throw updateError('EINVAL', 'key must be a non-empty string other than "cookie"');
+  if (typeof fn !== 'function') throw updateError('EINVAL', 'fn must be a function');
+  let snap = sess ? store.snapshots.get(sess) : undefined;
+  if (sess && !snap) { // never stored: save it first, as Go's Update does
+    await new Promise((resolve, reject) => sess.save((err) => (err ? reject(err) : resolve())));
+    snap = store.snapshots.get(sess);
+  }
+  const id = hashId(sid);
+  // With valueKeys the swap compares and stores sealed values, which only
+  // the database holds (the session object has them opened): read them.
+  const salt = store.sealer ? await storedSalt(store, id) : null;
+  let old = salt ? await currentValue(store, id, key) : (snap && snap.has(key) ? snap.get(key) : null); // JSON text, null: absent
+  for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
+    if (attempt >= 2) { // contention from another process: wait, then read afresh
+      await pause(attempt);
+      old = await currentValue(store, id, key);
+    }
+    const plainOld = old !== null && salt ? JSON.stringify(store.sealer.openValue(JSON.parse(old), key, salt)) : old;
+    const value = await fn(plainOld === null ? undefined : JSON.parse(plainOld), old !== null);
+    const raw = JSON.stringify(value);
+    if (raw === undefined) throw updateError('EINVAL', 'fn returned a value JSON cannot hold');
+    const plain = cleanJSON(raw); // as set does: text jsonb refuses becomes U+FFFD
+    const text = salt ? JSON.stringify(store.sealer.sealValue(JSON.parse(plain), key, salt)) : plain;
+    const res = await store.pool.query(store.updateQueries.swap, [id, key, old, text, store.absoluteTimeout, new Date()]);
+    if (res.rowCount > 0) {
+      const stored = JSON.parse(plain);
+      if (sess) {
+        sess[key] = stored;
+        if (snap) snap.set(key, JSON.stringify(stored));
+      }
+      return stored;
+    }
+    old = await currentValue(store, id, key);
+  }
+  throw updateError('ECONFLICT', `the value kept changing under concurrent updates (${UPDATE_ATTEMPTS} attempts)`);
+}

@@ -250,6 +250,21 @@ type Store interface {
 	// wrapping ErrNotFound when h was never retired or its record expired
 	// at or before now. A retired id is never loaded as a session.
 	Retired(ctx context.Context, h IDHash, now time.Time) (Retired, error)
+	// SwapValue is a compare-and-swap of one top-level key of a live
+	// session, applied at once (not at a later Update): when the key's
+	// stored value equals old as JSON (SameJSON: spacing and key order
+	// aside; on PostgreSQL, jsonb equality), or old is nil and the key is
+	// absent, it stores new under key and returns new and true. Otherwise
+	// it changes nothing and returns the key's current value (nil when
+	// absent) and false, so the caller can retry from it without another
+	// Load. It changes nothing but the key: not the expiry, the user or
+	// the device. A session that is gone or expired: ErrNotFound. A swap
+	// that would grow the data past maxBytes (0: no limit; the rule of
+	// Change.MaxBytes) changes nothing: a *SizeError, reported only when
+	// old matched. new must be valid JSON (not nil). The comparison, the
+	// size check and the write are one atomic step, so N concurrent
+	// read-modify-write loops over SwapValue lose nothing.
+	SwapValue(ctx context.Context, h IDHash, key string, old, new json.RawMessage, maxBytes int, now time.Time) (current json.RawMessage, swapped bool, err error)
 	// Touch moves a live session's expiry to expiresAt and, when device is
 	// not nil, records it; it changes nothing else. ErrNotFound if the
 	// session is gone or expired.

@@ -63,6 +63,9 @@ func Run(t *testing.T, newStore func(t *testing.T) sessionstore.Store) {
 		{"UpdateExpiry", testUpdateExpiry},
 		{"ConcurrentMerges", testConcurrentMerges},
 		{"ConcurrentMixed", testConcurrentMixed},
+		{"SwapValue", testSwapValue},
+		{"SwapValueMaxBytes", testSwapValueMaxBytes},
+		{"SwapValueConcurrent", testSwapValueConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })

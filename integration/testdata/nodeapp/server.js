@@ -10,6 +10,7 @@
 //   POST /set-saved k=K&v=V session[K] = V, saved before answering: a failed
 //                           save answers 500 with the error's message
 //   POST /logout            destroy the session
+//   POST /incr   k=K        store.update(req.session, K, n => n + 1): atomic; answers the new value
 //   POST /set-gated k=K&v=V, GET /gate, POST /release   see below
 const express = require('express');
 const session = require('express-session');
@@ -69,6 +70,10 @@ app.post('/release', (req, res) => {
   gate();
   gate = null;
   res.send('released');
+});
+app.post('/incr', (req, res, next) => {
+  store.update(req.session, req.body.k, (n) => (n || 0) + 1)
+    .then((n) => res.send(String(n)), (err) => (err.code === 'ECONFLICT' ? res.status(409).send(err.message) : next(err)));
 });
 app.post('/logout', (req, res, next) => {
   req.session.destroy((err) => (err ? next(err) : res.send('bye')));
