@@ -52,7 +52,7 @@ declare namespace connectSqlSession {
      * same transaction, the user's oldest sessions (Node's and Go's) beyond
      * this many are deleted; the one saved always stays. Go and Node take
      * the same lock, so concurrent logins on both never exceed it. Needs
-     * userKey and a pool with connect(). 0 or unset: no cap.
+     * userKey and a pg.Pool (not a pg.Client). 0 or unset: no cap.
      */
     maxSessionsPerUser?: number;
     /** Logs errors of idle clients of a pool the store created; default console.error. */

@@ -215,7 +215,11 @@ function maxSessionsPerUserOf(v, userKey, pool) {
     throw new TypeError(`connect-sqlsession: maxSessionsPerUser must be a whole number from 0 (no cap) to ${MAX_INT32}`);
   }
   if (!userKey) throw new TypeError('connect-sqlsession: maxSessionsPerUser needs userKey: the cap counts sessions by user_id');
-  if (typeof pool.connect !== 'function') throw new TypeError('connect-sqlsession: maxSessionsPerUser needs a pool with connect() (a pg.Pool): the cap runs in a transaction');
+  // A pg.Client (it has connectionParameters, a Pool has not) has a
+  // connect() that opens the connection, not one that lends a client.
+  if (typeof pool.connect !== 'function' || 'connectionParameters' in pool) {
+    throw new TypeError('connect-sqlsession: maxSessionsPerUser needs a pool with connect() (a pg.Pool, not a pg.Client): the cap runs in a transaction');
+  }
   return v;
 }
 

@@ -190,5 +190,6 @@ test('maxSessionsPerUser is checked', () => {
   }
   assert.throws(() => new Store({ pool, maxSessionsPerUser: 2 }), /needs userKey/);
   assert.throws(() => new Store({ pool: { query() {} }, userKey: 'user', maxSessionsPerUser: 2 }), /needs a pool with connect/);
+  assert.throws(() => new Store({ pool: new (require('pg').Client)(), userKey: 'user', maxSessionsPerUser: 2 }), /not a pg.Client/);
   assert.equal(new Store({ pool, userKey: 'user', maxSessionsPerUser: 0 }).maxSessionsPerUser, 0);
 });
