@@ -36,11 +36,31 @@ declare namespace connectSqlSession {
      * SizeError to its callback (express-session calls next(err)).
      */
     maxDataBytes?: number;
+    /**
      * Encrypts session values at rest as sqlsession's Options.ValueKeys (same
      * keys, same format): the first key seals, all open. Each at least 32
      * bytes. "cookie" and "$seal" (the session's seal salt) stay plaintext.
      */
     valueKeys?: string[];
+    /**
+     * As sqlsession's RecordDevice: every set and touch made with a request
+     * (express-session's req.session) also writes last_seen_at, ip and
+     * user_agent, for Go's ListUserSessions ("your active sessions"). The ip
+     * is express's req.ip (so the app's `trust proxy`: set it to 1 where Go
+     * sets TrustProxy), as an address without zone, else the peer's; the
+     * user agent is cut to 256 bytes of valid UTF-8. Needs migration 00003.
+     * Default false.
+     */
+    recordDevice?: boolean;
+    /**
+     * As sqlsession's MaxSessionsPerUser: when a save gives a user a session
+     * (a new session with userKey set, or userKey changed to a user), in the
+     * same transaction, the user's oldest sessions (Node's and Go's) beyond
+     * this many are deleted; the one saved always stays. Go and Node take
+     * the same lock, so concurrent logins on both never exceed it. Needs
+     * userKey and a pg.Pool (not a pg.Client). 0 or unset: no cap.
+     */
+    maxSessionsPerUser?: number;
     /** Logs errors of idle clients of a pool the store created; default console.error. */
     errorLog?: (...args: unknown[]) => void;
   }
@@ -108,6 +128,14 @@ declare namespace connectSqlSession {
    * surrogate escape with U+FFFD: what set() stores.
    */
   function cleanJSON(json: string): string;
+  /**
+   * The client address recordDevice stores for a request: express's req.ip
+   * when it is an IP address, else the peer's; without IPv6 zone, as Go's
+   * netip prints it; "" when there is none.
+   */
+  function clientIP(req: { ip?: string; socket?: { remoteAddress?: string }; headers?: unknown }): string;
+  /** The user agent recordDevice stores: valid UTF-8, at most 256 bytes, no NUL. */
+  function cleanUserAgent(value: unknown): string;
 }
 
 /** Returns the Store class for the given express-session module. */

@@ -10,12 +10,14 @@
 //   expires_at timestamptz  after this the row is dead; every read filters on it
 //   created_at timestamptz  set on insert
 //   user_id    text         filled from the session key named by `userKey`
+//   last_seen_at, ip, user_agent   with `recordDevice` only (migration 00003)
 // The store writes only these columns, so columns added by later migrations
 // (with defaults or generated) keep working.
 
 const crypto = require('crypto');
 const pg = require('pg');
 const { Sealer, SEAL_KEY } = require('./seal');
+const { deviceOf } = require('./device');
 
 const DEFAULT_TTL_SECONDS = 24 * 60 * 60; // as connect-pg-simple and sqlsession's DefaultTTL
 // As sqlsession's DefaultMaxDataBytes: 1 MiB of the JSON text PostgreSQL
@@ -137,11 +139,116 @@ function mergedExpr(changed, deleted) {
   return `(data - ${deleted}::text[]) || ${changed}::jsonb`;
 }
 
+// ---- recordDevice: the SQL (device.js computes the values) ----
+
+// DEVICE_COLUMNS are the columns recordDevice writes (migration 00003),
+// with the SQL of their parameter: a device's last seen, ip, user agent
+// at $n, $n+1, $n+2 (an empty text is stored as NULL, as Go's stores do).
+const DEVICE_COLUMNS = [
+  ['last_seen_at', (n) => `$${n}::timestamptz`],
+  ['ip', (n) => `NULLIF($${n + 1}::text, '')`],
+  ['user_agent', (n) => `NULLIF($${n + 2}::text, '')`],
+];
+
+// deviceSQL returns the fragments the store's writes add to record the
+// device, or empty ones without recordDevice (the statements then name
+// only the five columns they always did). Parameters: $n says whether
+// this write has a device (a request), $n+1.. are its values. As in Go's
+// MergeSession/TouchSession, a write without a device leaves the columns.
+function deviceSQL(on) {
+  const each = (f) => (on ? DEVICE_COLUMNS.map(f).join('') : '');
+  return {
+    // For an UPDATE's SET list.
+    set: (n) => each(([col, v]) => `,\n    ${col} = CASE WHEN $${n}::boolean THEN ${v(n + 1)} ELSE ${col} END`),
+    // For the upsert: its INSERT's columns and values (from $n on) ...
+    columns: on ? ', ' + DEVICE_COLUMNS.map(([col]) => col).join(', ') : '',
+    values: (n) => each(([, v]) => `, ${v(n)}`),
+    // ... and its ON CONFLICT SET ($n: has a device; a dead row, expired at
+    // ${now}, is a new session and takes the new values in any case).
+    replace: (n, now) => each(([col]) => `,\n    ${col} = CASE WHEN $${n}::boolean OR s.expires_at <= ${now}::timestamptz THEN EXCLUDED.${col} ELSE s.${col} END`),
+  };
+}
+
+// deviceArgs returns the parameters deviceSQL's fragments take: whether
+// there is a device, then its values. Nothing without recordDevice.
+function deviceArgs(on, device) {
+  if (!on) return [];
+  if (!device) return [false, null, null, null];
+  return [true, device.lastSeen, device.ip, device.userAgent];
+}
+
+// requestOf returns the request express-session's Session carries (a
+// non-enumerable `req`), or null: a plain object's `req` key is data.
+function requestOf(sess) {
+  if (sess === null || typeof sess !== 'object' || !('req' in sess)) return null;
+  return Object.prototype.propertyIsEnumerable.call(sess, 'req') ? null : sess.req;
+}
+
+// ---- maxSessionsPerUser: the per-user cap ----
+
+// capQueries are the statements of the per-user cap, as Go's pgstore
+// (LockUser, EvictUserSessions): the same advisory lock key, so Go's and
+// Node's logins of one user queue behind each other.
+function capQueries(table) {
+  return {
+    // $1 user_id.
+    lockUser: `SELECT pg_advisory_xact_lock(hashtextextended('sqlsession user ' || $1::text, 0))`,
+    // Deletes the user's sessions beyond the $3 newest live others, never
+    // $2 (the session being written). $1 user_id, $2 keep, $3 keep_others,
+    // $4 now.
+    evictUser: `DELETE FROM ${table}
+WHERE user_id = $1::text AND id_hash <> $2::bytea
+  AND id_hash NOT IN (
+    SELECT newest.id_hash FROM ${table} AS newest
+    WHERE newest.user_id = $1::text AND newest.id_hash <> $2::bytea
+      AND newest.expires_at > $4::timestamptz
+    ORDER BY newest.created_at DESC, newest.id_hash
+    LIMIT $3::integer)`,
+  };
+}
+
+// maxSessionsPerUserOf checks the maxSessionsPerUser option: 0 (or unset)
+// for no cap, else a whole number up to 2^31-1 that needs userKey (the cap
+// counts sessions by user_id) and a pool with connect() (a transaction).
+function maxSessionsPerUserOf(v, userKey, pool) {
+  if (v === undefined || v === null || v === 0) return 0;
+  if (!Number.isInteger(v) || v < 0 || v > MAX_INT32) {
+    throw new TypeError(`connect-sqlsession: maxSessionsPerUser must be a whole number from 0 (no cap) to ${MAX_INT32}`);
+  }
+  if (!userKey) throw new TypeError('connect-sqlsession: maxSessionsPerUser needs userKey: the cap counts sessions by user_id');
+  // A pg.Client (it has connectionParameters, a Pool has not) has a
+  // connect() that opens the connection, not one that lends a client.
+  if (typeof pool.connect !== 'function' || 'connectionParameters' in pool) {
+    throw new TypeError('connect-sqlsession: maxSessionsPerUser needs a pool with connect() (a pg.Pool, not a pg.Client): the cap runs in a transaction');
+  }
+  return v;
+}
+
+// inTransaction runs fn(client) in a transaction on a client of pool.
+async function inTransaction(pool, fn) {
+  const client = await pool.connect();
+  let broken;
+  try {
+    await client.query('BEGIN');
+    const v = await fn(client);
+    await client.query('COMMIT');
+    return v;
+  } catch (err) {
+    await client.query('ROLLBACK').catch((e) => { broken = e; });
+    throw err;
+  } finally {
+    client.release(broken); // a client that cannot roll back is discarded
+  }
+}
+
+// ---- end of the per-user cap helpers ----
+
 // buildQueries returns the store's statements on table. Writes take the
 // time as a parameter (no now() beside column references, which a
 // distributed Postgres such as Citus refuses in an UPDATE), and check the
 // size limit in the same statement as the write, as Go's pgstore does.
-function buildQueries(table) {
+function buildQueries(table, device = false) {
+  const dev = deviceSQL(device);
   return {
     get: `SELECT data FROM ${table} WHERE id_hash = $1 AND ${liveExpr('now()', '$2')}`,
     // Merge: only the keys this request changed; never resurrects a row that
@@ -150,11 +257,12 @@ function buildQueries(table) {
     // and more than the row already does (the limit refuses growth, not
     // data stored before it was lowered, as Go's stores).
     // $1 id_hash, $2 changed, $3 expires_at, $4 deleted, $5 set user_id,
-    // $6 user_id, $7 absoluteTimeout, $8 now, $9 maxDataBytes.
+    // $6 user_id, $7 absoluteTimeout, $8 now, $9 maxDataBytes; with
+    // recordDevice, $10 has a device, $11 last seen, $12 ip, $13 user agent.
     merge: `UPDATE ${table}
 SET data = ${mergedExpr('$2', '$4')},
     expires_at = ${capExpr('$3::timestamptz', 'created_at', '$7')},
-    user_id = CASE WHEN $5::boolean THEN $6::text ELSE user_id END
+    user_id = CASE WHEN $5::boolean THEN $6::text ELSE user_id END${dev.set(10)}
 WHERE id_hash = $1 AND ${liveExpr('$8::timestamptz', '$7')}
   AND (octet_length((${mergedExpr('$2', '$4')})::text) <= $9::integer
        OR octet_length((${mergedExpr('$2', '$4')})::text) <= octet_length(data::text))`,
@@ -167,18 +275,20 @@ WHERE id_hash = $1 AND ${liveExpr('$4::timestamptz', '$5')}`,
     // the same hash is replaced as a new session. INSERT … VALUES, so that
     // a distributed Postgres routes it to one shard; _upsert checks the
     // size limit before. $1 id_hash, $2 data, $3 expires_at, $4 user_id,
-    // $5 set user_id, $6 absoluteTimeout, $7 now.
-    upsert: `INSERT INTO ${table} AS s (id_hash, data, expires_at, created_at, user_id)
-VALUES ($1::bytea, $2::jsonb, ${capExpr('$3::timestamptz', '$7::timestamptz', '$6')}, $7::timestamptz, $4::text)
+    // $5 set user_id, $6 absoluteTimeout, $7 now; with recordDevice, $8 has
+    // a device, $9 last seen, $10 ip, $11 user agent.
+    upsert: `INSERT INTO ${table} AS s (id_hash, data, expires_at, created_at, user_id${dev.columns})
+VALUES ($1::bytea, $2::jsonb, ${capExpr('$3::timestamptz', '$7::timestamptz', '$6')}, $7::timestamptz, $4::text${dev.values(9)})
 ON CONFLICT (id_hash) DO UPDATE
 SET data = EXCLUDED.data,
     expires_at = CASE WHEN s.expires_at <= $7::timestamptz THEN EXCLUDED.expires_at
                       ELSE ${capExpr('EXCLUDED.expires_at', 's.created_at', '$6')} END,
     created_at = CASE WHEN s.expires_at <= $7::timestamptz THEN EXCLUDED.created_at ELSE s.created_at END,
-    user_id = CASE WHEN $5::boolean OR s.expires_at <= $7::timestamptz THEN EXCLUDED.user_id ELSE s.user_id END`,
+    user_id = CASE WHEN $5::boolean OR s.expires_at <= $7::timestamptz THEN EXCLUDED.user_id ELSE s.user_id END${dev.replace(8, '$7')}`,
     dataSize: 'SELECT octet_length($1::jsonb::text) AS n',
-    // $1 id_hash, $2 expires_at, $3 absoluteTimeout, $4 now.
-    touch: `UPDATE ${table} SET expires_at = ${capExpr('$2::timestamptz', 'created_at', '$3')}
+    // $1 id_hash, $2 expires_at, $3 absoluteTimeout, $4 now; with
+    // recordDevice, $5 has a device, $6 last seen, $7 ip, $8 user agent.
+    touch: `UPDATE ${table} SET expires_at = ${capExpr('$2::timestamptz', 'created_at', '$3')}${dev.set(5)}
 WHERE id_hash = $1 AND ${liveExpr('$4::timestamptz', '$3')}`,
     destroy: `DELETE FROM ${table} WHERE id_hash = $1`,
     destroyUser: `DELETE FROM ${table} WHERE user_id = $1::text`,
@@ -266,8 +376,10 @@ module.exports = function connectSqlSession(session) {
       }
       this.userKey = options.userKey || null;
       this.maxDataBytes = maxDataBytesOf(options.maxDataBytes);
+      this.recordDevice = Boolean(options.recordDevice);
+      this.maxSessionsPerUser = maxSessionsPerUserOf(options.maxSessionsPerUser, this.userKey, this.pool);
       const table = (options.schemaName ? quoteIdent(options.schemaName) + '.' : '') + quoteIdent(options.tableName || 'http_sessions');
-      this.queries = buildQueries(table);
+      this.queries = { ...buildQueries(table, this.recordDevice), ...capQueries(table) };
       // valueKeys: encrypt values at rest as Go's Options.ValueKeys (seal.js).
       this.sealer = options.valueKeys === undefined ? null : new Sealer(options.valueKeys);
       this.updateQueries = buildUpdateQueries(table); // store.update (atomic values)
@@ -308,54 +420,83 @@ module.exports = function connectSqlSession(session) {
     async _set(sid, sess) {
       const data = toPlain(sess);
       const snap = this.snapshots.get(sess);
-      const id = hashId(sid);
       const now = new Date();
-      const expires = expiryOf(sess, now, this.ttl);
+      const id = hashId(sid);
       const salt = this.sealer ? this.sealer.prepare(sess, data, id) : null;
-      const sealed = (obj) => (this.sealer ? this.sealer.seal(obj, salt) : obj);
+      const w = {
+        id, data, expires: expiryOf(sess, now, this.ttl), now, device: this._device(sess, now),
+        sealed: (obj) => (this.sealer ? this.sealer.seal(obj, salt) : obj), // valueKeys
+      };
       if (snap) {
-        await this._merge(id, data, snap, sess, expires, now, sealed);
+        const { changed, deleted } = diffTopLevel(snap, data, sess);
+        const setUser = this.userKey !== null && (Object.prototype.hasOwnProperty.call(changed, this.userKey) || deleted.includes(this.userKey));
+        const user = setUser ? userIdOf(data[this.userKey]) : null;
+        await this._capped(user, w, (q) => this._merge(q, w, changed, deleted, setUser, user));
       } else {
-        await this._upsert(id, data, expires, now, sealed);
+        const user = this.userKey !== null ? userIdOf(data[this.userKey]) : null;
+        await this._capped(user, w, (q) => this._upsert(q, w, user));
       }
       if (sess !== null && typeof sess === 'object') this.snapshots.set(sess, snapshotOf(data));
     }
 
-    // _merge writes what changed since snap. When it changes no row, a
-    // second query says why: the session is gone (destroyed or expired
-    // meanwhile: it stays so, and the save succeeds) or the merge would be
-    // too large (SizeError). A concurrent change that made room in between
-    // is retried.
-    async _merge(id, data, snap, sess, expires, now, sealed) {
-      const { changed, deleted } = diffTopLevel(snap, data, sess);
-      const setUser = this.userKey !== null && (Object.prototype.hasOwnProperty.call(changed, this.userKey) || deleted.includes(this.userKey));
-      const user = setUser ? userIdOf(data[this.userKey]) : null;
-      const changedJSON = JSON.stringify(sealed(changed));
+    // _device is what recordDevice records with a write of sess at now:
+    // from the request express-session's Session carries; null when off
+    // or when there is no request (the columns are then left as they are).
+    _device(sess, now) {
+      return this.recordDevice ? deviceOf(requestOf(sess), now) : null;
+    }
+
+    // _capped runs write(q) on the pool, or, when the write gives user a
+    // session under maxSessionsPerUser, in one transaction with the cap
+    // (as Go's pgstore): the user is locked (concurrent logins, Go's and
+    // Node's, queue), the write is made, then the user's sessions beyond
+    // the max-1 newest others are deleted, never the one written. A write
+    // that stores nothing (the session is gone) evicts nothing.
+    async _capped(user, w, write) {
+      if (this.maxSessionsPerUser === 0 || user === null) return write(this.pool);
+      return inTransaction(this.pool, async (client) => {
+        await client.query(this.queries.lockUser, [user]);
+        if (await write(client)) {
+          await client.query(this.queries.evictUser, [user, w.id, this.maxSessionsPerUser - 1, w.now]);
+        }
+      });
+    }
+
+    // _merge writes what changed since the session was read, on q (the
+    // pool or a transaction's client), and says whether a row was written.
+    // When it changes no row, a second query says why: the session is gone
+    // (destroyed or expired meanwhile: it stays so, and the save succeeds)
+    // or the merge would be too large (SizeError). A concurrent change
+    // that made room in between is retried.
+    async _merge(q, w, changed, deleted, setUser, user) {
+      const changedJSON = JSON.stringify(w.sealed(changed));
+      const args = [w.id, changedJSON, w.expires, deleted, setUser, user, this.absoluteTimeout, w.now, this.maxDataBytes, ...deviceArgs(this.recordDevice, w.device)];
       for (let attempt = 0; attempt < 3; attempt++) {
-        const res = await this.pool.query(this.queries.merge, [id, changedJSON, expires, deleted, setUser, user, this.absoluteTimeout, now, this.maxDataBytes]);
-        if (res.rowCount > 0) return;
-        const size = await this.pool.query(this.queries.mergedSize, [id, changedJSON, deleted, now, this.absoluteTimeout]);
-        if (size.rows.length === 0) return;
+        const res = await q.query(this.queries.merge, args);
+        if (res.rowCount > 0) return true;
+        const size = await q.query(this.queries.mergedSize, [w.id, changedJSON, deleted, w.now, this.absoluteTimeout]);
+        if (size.rows.length === 0) return false;
         const { n, before } = size.rows[0];
         if (n > this.maxDataBytes && n > before) throw new SizeError(n, this.maxDataBytes); // the limit refuses growth
       }
       throw new Error('connect-sqlsession: the save fitted the size limit but concurrent changes kept it from applying; retry');
     }
 
-    // _upsert writes the whole session; 0 rows means it is too large.
-    async _upsert(id, data, expires, now, sealed) {
-      const user = this.userKey !== null ? userIdOf(data[this.userKey]) : null;
-      const json = JSON.stringify(sealed(data));
+    // _upsert writes the whole session on q, after checking its size (see
+    // the upsert statement), and says a row was written.
+    async _upsert(q, w, user) {
+      const json = JSON.stringify(w.sealed(w.data));
       if (printedSizeBound(json) > this.maxDataBytes) { // maybe too large: the server measures it exactly
-        const size = (await this.pool.query(this.queries.dataSize, [json])).rows[0].n;
+        const size = (await q.query(this.queries.dataSize, [json])).rows[0].n;
         if (size > this.maxDataBytes) throw new SizeError(size, this.maxDataBytes);
       }
-      await this.pool.query(this.queries.upsert, [id, json, expires, user, this.userKey !== null, this.absoluteTimeout, now]);
+      await q.query(this.queries.upsert, [w.id, json, w.expires, user, this.userKey !== null, this.absoluteTimeout, w.now, ...deviceArgs(this.recordDevice, w.device)]);
+      return true;
     }
 
     touch(sid, sess, cb) {
       const now = new Date();
-      const args = [hashId(sid), expiryOf(sess, now, this.ttl), this.absoluteTimeout, now];
+      const args = [hashId(sid), expiryOf(sess, now, this.ttl), this.absoluteTimeout, now, ...deviceArgs(this.recordDevice, this._device(sess, now))];
       return settle(this.pool.query(this.queries.touch, args).then(() => undefined), cb);
     }
 
@@ -405,6 +546,8 @@ module.exports.DEFAULT_MAX_DATA_BYTES = DEFAULT_MAX_DATA_BYTES;
 module.exports.SizeError = SizeError;
 module.exports.cleanJSON = cleanJSON;
 module.exports.printedSizeBound = printedSizeBound;
+module.exports.clientIP = require('./device').clientIP;
+module.exports.cleanUserAgent = require('./device').cleanUserAgent;
 
 // ---- Atomic update of one value (sqlsession issue #22) ----------------
 // store.update(target, key, fn[, cb]) is the twin of Go's sessions.Update:

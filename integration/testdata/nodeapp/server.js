@@ -1,9 +1,11 @@
 // An express + express-session app on connect-sqlsession, run by
 // integration/node_test.go next to a Go sqlsession app on the same table.
 // Environment: PG_DSN (server), PG_SCHEMA (schema holding http_sessions),
-// SESSION_SECRET, optionally ABSOLUTE_TIMEOUT (seconds), MAX_DATA_BYTES and
-// VALUE_KEYS (a JSON array: valueKeys). Prints its port, then serves until
-// stdin closes. POST bodies are forms or JSON.
+// SESSION_SECRET, optionally ABSOLUTE_TIMEOUT (seconds), MAX_DATA_BYTES,
+// VALUE_KEYS (a JSON array: valueKeys), RECORD_DEVICE=1,
+// MAX_SESSIONS_PER_USER and TRUST_PROXY (express's `trust proxy` as a hop
+// count). Prints its port, then serves until stdin closes. POST bodies are
+// forms or JSON.
 //   POST /login  user=U     regenerate, then session.user = U (userKey "user")
 //   GET  /peek?k=K          JSON of session[K], or "" when unset
 //   POST /set    k=K&v=V    session[K] = V (saved by express-session after the response)
@@ -23,9 +25,12 @@ const store = new SqlSessionStore({
   absoluteTimeout: process.env.ABSOLUTE_TIMEOUT ? Number(process.env.ABSOLUTE_TIMEOUT) : undefined,
   maxDataBytes: process.env.MAX_DATA_BYTES ? Number(process.env.MAX_DATA_BYTES) : undefined,
   valueKeys: process.env.VALUE_KEYS ? JSON.parse(process.env.VALUE_KEYS) : undefined,
+  recordDevice: process.env.RECORD_DEVICE === '1',
+  maxSessionsPerUser: process.env.MAX_SESSIONS_PER_USER ? Number(process.env.MAX_SESSIONS_PER_USER) : undefined,
 });
 
 const app = express();
+if (process.env.TRUST_PROXY) app.set('trust proxy', Number(process.env.TRUST_PROXY));
 app.use(express.urlencoded({ extended: false }));
 app.use(express.json());
 app.use(session({

@@ -201,6 +201,121 @@ test.describe('connect-sqlsession on PostgreSQL', { skip }, () => {
     assert.equal(await capped(), true, 'upsert');
   });
 
+  // ---- recordDevice and maxSessionsPerUser (as Go's RecordDevice and MaxSessionsPerUser) ----
+
+  // withReq is what express-session hands the store: data with a
+  // non-enumerable req.
+  const withReq = (data, req) => Object.defineProperty({ ...data }, 'req', { value: req });
+  const deviceOf = async (sid) => (await pool.query(`SELECT last_seen_at, ip, user_agent FROM ${table} WHERE id_hash = $1`, [connectSqlSession.hashId(sid)])).rows[0];
+  const usersRows = async (user) => (await pool.query(`SELECT encode(id_hash, 'hex') AS h FROM ${table} WHERE user_id = $1 ORDER BY h`, [user])).rows.map((r) => r.h);
+  const hex = (sid) => connectSqlSession.hashId(sid).toString('hex');
+
+  test('recordDevice stores last seen, ip and user agent with every write and touch', async () => {
+    const store = newStore({ recordDevice: true });
+    const sid = 'dev-' + crypto.randomUUID();
+    const req = { ip: '2001:DB8::7', socket: { remoteAddress: '127.0.0.1' }, headers: { 'user-agent': Buffer.from('Firefox é \xff', 'latin1').toString('latin1') } };
+    await store.set(sid, withReq({ cookie, a: 1 }, req));
+    let d = await deviceOf(sid);
+    assert.equal(d.ip, '2001:db8::7');
+    assert.equal(d.user_agent, 'Firefox \ufffd \ufffd'); // latin1 é is not UTF-8: as Go reads those bytes
+    assert.ok(d.last_seen_at instanceof Date);
+
+    await pool.query(`UPDATE ${table} SET last_seen_at = last_seen_at - interval '1 hour' WHERE id_hash = $1`, [connectSqlSession.hashId(sid)]);
+    const before = (await deviceOf(sid)).last_seen_at;
+    const other = { ip: undefined, socket: { remoteAddress: '::ffff:192.0.2.1' }, headers: {} };
+    await store.touch(sid, withReq({ cookie }, other));
+    d = await deviceOf(sid);
+    assert.deepEqual([d.ip, d.user_agent], ['192.0.2.1', null]); // no user agent: NULL, as Go's ''
+    assert.ok(d.last_seen_at > before, 'touch did not move last_seen_at');
+
+    const sess = await store.get(sid);
+    Object.defineProperty(sess, 'req', { value: req });
+    sess.a = 2;
+    await store.set(sid, sess);
+    assert.equal((await deviceOf(sid)).ip, '2001:db8::7');
+
+    // A plain object (no request) leaves the device as it was.
+    await store.set(sid, { cookie, a: 3 });
+    assert.equal((await deviceOf(sid)).ip, '2001:db8::7');
+    assert.equal((await rowOf(sid)).data.a, 3);
+  });
+
+  test('without recordDevice the device columns are never written', async () => {
+    const sid = 'nodev-' + crypto.randomUUID();
+    const req = { ip: '192.0.2.9', socket: {}, headers: { 'user-agent': 'x' } };
+    await newStore().set(sid, withReq({ cookie }, req));
+    await newStore().touch(sid, withReq({ cookie }, req));
+    assert.deepEqual(await deviceOf(sid), { last_seen_at: null, ip: null, user_agent: null });
+  });
+
+  test('maxSessionsPerUser deletes the user\'s oldest sessions beyond it, never the one written', async () => {
+    const user = 'cap-' + crypto.randomUUID();
+    const store = newStore({ userKey: 'user', maxSessionsPerUser: 2 });
+    const sids = [0, 1, 2].map((i) => `cap-${i}-${crypto.randomUUID()}`);
+    const other = newStore({ userKey: 'user' });
+    for (const [i, sid] of sids.entries()) {
+      await other.set(sid, { cookie, user }); // no cap: three sessions
+      await pool.query(`UPDATE ${table} SET created_at = now() - make_interval(mins => $2) WHERE id_hash = $1`, [connectSqlSession.hashId(sid), 10 - i]);
+    }
+    const anon = 'anon-' + crypto.randomUUID();
+    await store.set(anon, { cookie, n: 1 }); // no user: nothing capped
+    assert.equal((await usersRows(user)).length, 3);
+
+    // The anonymous session logs in: it stays, with the newest other one.
+    const sess = await store.get(anon);
+    sess.user = user;
+    await store.set(anon, sess);
+    assert.deepEqual(await usersRows(user), [hex(anon), hex(sids[2])].sort());
+
+    // The oldest session is written again: it survives, the other goes.
+    await pool.query(`UPDATE ${table} SET created_at = now() - interval '1 day' WHERE id_hash = $1`, [connectSqlSession.hashId(anon)]);
+    const s2 = await store.get(sids[2]);
+    s2.user = user + '-x'; // another user
+    await store.set(sids[2], s2);
+    const s3 = await store.get(sids[2]);
+    s3.user = user;
+    await store.set(sids[2], s3);
+    assert.deepEqual(await usersRows(user), [hex(anon), hex(sids[2])].sort());
+    await store.set('new-' + sids[0], { cookie, user }); // a new session: the oldest (anon) goes
+    assert.deepEqual(await usersRows(user), [hex('new-' + sids[0]), hex(sids[2])].sort());
+  });
+
+  test('maxSessionsPerUser holds under 12 concurrent logins of one user', async () => {
+    const user = 'race-' + crypto.randomUUID();
+    const store = newStore({ userKey: 'user', maxSessionsPerUser: 3 });
+    const sids = Array.from({ length: 12 }, (_, i) => `login-${i}-${crypto.randomUUID()}`);
+    await Promise.all(sids.map((sid) => store.set(sid, { cookie, user })));
+    assert.equal((await usersRows(user)).length, 3);
+  });
+
+  test('maxSessionsPerUser takes the Go side\'s lock: a Go transaction holding it makes Node\'s login wait', async () => {
+    const user = 'lock-' + crypto.randomUUID();
+    const store = newStore({ userKey: 'user', maxSessionsPerUser: 1 });
+    const go = await pool.connect();
+    try {
+      await go.query('BEGIN');
+      // Go's LockUser (db/queries/postgres/sessions.sql), verbatim.
+      await go.query(`SELECT pg_advisory_xact_lock(hashtextextended('sqlsession user ' || $1::text, 0))`, [user]);
+      const sid = 'locked-' + crypto.randomUUID();
+      const saving = store.set(sid, { cookie, user });
+      for (let i = 0; ; i++) { // wait until Node's transaction waits for the lock
+        const r = await go.query(`SELECT count(*)::int AS n FROM pg_locks
+          WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1
+            AND ((classid::bigint << 32) | objid::bigint) = hashtextextended('sqlsession user ' || $1::text, 0)`, [user]);
+        if (r.rows[0].n > 0) break;
+        assert.ok(i < 2000, 'Node\'s save never waited for the Go side\'s lock');
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      assert.equal(await rowOf(sid), null); // not written while Go holds the user
+      await go.query('COMMIT');
+      await saving;
+      assert.ok(await rowOf(sid));
+    } finally {
+      await go.query('ROLLBACK').catch(() => {});
+      go.release();
+    }
+  });
+
   test('a merge of a session destroyed meanwhile succeeds and does not re-create it', async () => {
     const store = newStore();
     const sid = 'gone-' + crypto.randomUUID();
