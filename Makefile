@@ -88,7 +88,7 @@ test-go-min: node-deps
 ##   SQLSESSION_TEST_CITUS_DSN (a coordinator; .ci/run starts one with
 ##   ../shared/citus/cluster.sh); without it prints one line, or fails when
 ##   SQLSESSION_REQUIRE_CITUS=1 (CI). No -race: the race detector runs on plain Postgres.
-CITUS_INTEGRATION = TestEndToEnd|TestNoLostUpdates|TestExecModesHTTP|TestNode.*|TestRevocationRacesOnRealStores|TestSizeLimitConcurrentRequests|TestValuesStoredAsChecked|TestHostileValues|TestHostileUserIDs|TestBouncer|TestGooseInterop
+CITUS_INTEGRATION = TestEndToEnd|TestNoLostUpdates|TestExecModesHTTP|TestNode.*|TestRevocationRacesOnRealStores|TestSizeLimitConcurrentRequests|TestValuesStoredAsChecked|TestHostileValues|TestHostileUserIDs|TestBouncer|TestGooseInterop|TestRevocationDuringRotation|TestFailedRotationKeepsTheSession|TestLifetimeChangesAreKept|TestPassiveRequestUndoesNothing|TestRotationGraceAndReuse|TestAnonymousRetiredIDIsHarmless|TestParallelRequestsDuringRotation|TestRenewAfter|TestRequireRecentAuth|TestAtomicUpdate.*|TestEncryptedValues.*
 test-citus: node-deps
 	@if [ -z "$$SQLSESSION_TEST_CITUS_DSN" ]; then \
 		if [ "$$SQLSESSION_REQUIRE_CITUS" = 1 ]; then echo "test-citus: SQLSESSION_TEST_CITUS_DSN is required (SQLSESSION_REQUIRE_CITUS=1)"; exit 1; fi; \
