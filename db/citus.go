@@ -60,15 +60,18 @@ func distribute(ctx context.Context, r *runner) error {
 	if !r.citus {
 		return nil
 	}
-	if err := distributeTable(ctx, r, TableName, "default"); err != nil {
+	if err := distributeTable(ctx, r, TableName, "default", true); err != nil {
 		return err
 	}
-	return distributeTable(ctx, r, RetiredTableName, TableName)
+	// Before migration 00004 there is no retired ids' table: the next
+	// Distribute (sess-gc -migrate runs one after every Migrate) does it.
+	return distributeTable(ctx, r, RetiredTableName, TableName, false)
 }
 
 // distributeTable distributes table by id_hash, colocated with colocate,
-// unless it is distributed already.
-func distributeTable(ctx context.Context, r *runner, table, colocate string) error {
+// unless it is distributed already; a missing table is an error when
+// required, else nothing to do.
+func distributeTable(ctx context.Context, r *runner, table, colocate string, required bool) error {
 	var exists, done bool
 	err := r.conn.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL,
 		EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = to_regclass($1))`, table).Scan(&exists, &done)
@@ -76,9 +79,9 @@ func distributeTable(ctx context.Context, r *runner, table, colocate string) err
 		return fmt.Errorf("look for %s: %w", table, err)
 	}
 	switch {
-	case !exists:
+	case !exists && required:
 		return fmt.Errorf("table %s not found: run Migrate first", table)
-	case done:
+	case !exists, done:
 		return nil
 	}
 	if _, err := r.conn.ExecContext(ctx, `SELECT create_distributed_table($1, 'id_hash', colocate_with => $2)`, table, colocate); err != nil {

@@ -117,10 +117,18 @@ func TestDistributeWithoutCitus(t *testing.T) {
 
 func assertDistributed(t *testing.T, conn *sql.DB) {
 	t.Helper()
-	var method, column string
-	err := conn.QueryRow(`SELECT partmethod::text, column_to_column_name(logicalrelid, partkey)
-		FROM pg_dist_partition WHERE logicalrelid = 'http_sessions'::regclass`).Scan(&method, &column)
-	if err != nil || method != "h" || column != "id_hash" {
-		t.Errorf("http_sessions distribution: method %q column %q, %v; want hash on id_hash", method, column, err)
+	colocation := map[string]int{}
+	for _, table := range []string{db.TableName, db.RetiredTableName} {
+		var method, column string
+		var group int
+		err := conn.QueryRow(`SELECT partmethod::text, column_to_column_name(logicalrelid, partkey), colocationid
+			FROM pg_dist_partition WHERE logicalrelid = $1::regclass`, table).Scan(&method, &column, &group)
+		if err != nil || method != "h" || column != "id_hash" {
+			t.Errorf("%s distribution: method %q column %q, %v; want hash on id_hash", table, method, column, err)
+		}
+		colocation[table] = group
+	}
+	if colocation[db.TableName] != colocation[db.RetiredTableName] {
+		t.Errorf("colocation groups %v: the retired ids' table must be colocated with http_sessions", colocation)
 	}
 }

@@ -70,7 +70,7 @@ func TestStandbyCheckOncePerStore(t *testing.T) {
 	if err := pool.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.DB.Exec("SELECT pg_terminate_backend($1)", pid); err != nil {
+	if _, err := e.DB.Exec("SELECT pg_terminate_backend($1::integer)", pid); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Load(ctx, h, time.Now()); err == nil || errors.Is(err, sessions.ErrNotFound) {
