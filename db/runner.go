@@ -87,6 +87,7 @@ type runner struct {
 	conn    *sql.Conn
 	dialect Dialect
 	files   []migration
+	report  Report // what this run changed
 }
 
 // q replaces $1, $2 with the dialect's placeholders.
@@ -221,6 +222,21 @@ func to(version int64) func(context.Context, *runner) error {
 	}
 }
 
+// current sets r.report.Version to the highest applied version.
+func (r *runner) current(ctx context.Context) error {
+	done, err := r.applied(ctx)
+	if err != nil {
+		return err
+	}
+	r.report.Version = 0
+	for v, ok := range done {
+		if ok && v > r.report.Version {
+			r.report.Version = v
+		}
+	}
+	return nil
+}
+
 // upTo applies the pending migrations up to version, in version order.
 func upTo(ctx context.Context, r *runner, version int64) error {
 	done, err := r.applied(ctx)
@@ -240,6 +256,7 @@ func upTo(ctx context.Context, r *runner, version int64) error {
 		if err != nil {
 			return err
 		}
+		r.report.Applied = append(r.report.Applied, m.version)
 	}
 	return nil
 }
@@ -267,6 +284,7 @@ func downTo(ctx context.Context, r *runner, version int64) error {
 		if err != nil {
 			return err
 		}
+		r.report.RolledBack = append(r.report.RolledBack, m.version)
 	}
 	return nil
 }
