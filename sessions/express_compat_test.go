@@ -76,19 +76,19 @@ func getNode(t *testing.T, u, cookie string) (*http.Response, string) {
 }
 
 func TestExpressCompatibility(t *testing.T) {
-	base := startExpress(t, "new secret", "old secret")
+	base := startExpress(t, "new secret: 32 bytes or more, from env", "old secret: 32 bytes or more, from env")
 
 	t.Run("cookie-signature signs as cookiesig does", func(t *testing.T) {
 		for _, v := range []string{"hello", "a.b.c", "ünïcödé", strings.Repeat("x", 300)} {
 			_, got := getNode(t, base+"/sign?value="+url.QueryEscape(v), "")
-			if want := cookiesig.Sign(v, "new secret"); got != want {
+			if want := cookiesig.Sign(v, "new secret: 32 bytes or more, from env"); got != want {
 				t.Errorf("node sign(%q) = %q, Go = %q", v, got, want)
 			}
 		}
 	})
 
 	store := newSpy()
-	m, err := sessions.New(store, sessions.Options{Name: "connect.sid", Secrets: []string{"old secret"}})
+	m, err := sessions.New(store, sessions.Options{Name: "connect.sid", Secrets: []string{"old secret: 32 bytes or more, from env"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,8 +113,8 @@ func TestExpressCompatibility(t *testing.T) {
 		if err := store.Create(context.Background(), sessions.HashID(id), rec, now); err != nil {
 			t.Fatal(err)
 		}
-		// express signed with "new secret"; this Manager only knows "old secret".
-		rotated, err := sessions.New(store, sessions.Options{Name: "connect.sid", Secrets: []string{"old secret", "new secret"}})
+		// express signed with "new secret: 32 bytes or more, from env"; this Manager only knows "old secret: 32 bytes or more, from env".
+		rotated, err := sessions.New(store, sessions.Options{Name: "connect.sid", Secrets: []string{"old secret: 32 bytes or more, from env", "new secret: 32 bytes or more, from env"}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,7 +28,7 @@ func startDemo(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	cfg := config{addr: "127.0.0.1:0", sqlitePath: filepath.Join(t.TempDir(), "demo.db"), secret: "test secret"}
+	cfg := config{addr: "127.0.0.1:0", sqlitePath: filepath.Join(t.TempDir(), "demo.db"), secret: "test secret: 32 bytes or more!!!"}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, pw, slog.New(slog.DiscardHandler)); _ = pw.Close() }()
 	t.Cleanup(func() {

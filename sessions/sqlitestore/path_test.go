@@ -88,7 +88,7 @@ func TestPlainDSNConcurrentRequests(t *testing.T) {
 	if err := db.Migrate(context.Background(), conn, db.SQLite); err != nil {
 		t.Fatal(err)
 	}
-	m, err := sessions.New(sqlitestore.New(conn), sessions.Options{Secrets: []string{"s"}, Logger: slog.New(slog.DiscardHandler)})
+	m, err := sessions.New(sqlitestore.New(conn), sessions.Options{Secrets: []string{"a test secret of 32 bytes or more"}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
