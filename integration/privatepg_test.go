@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/sqlsession/sqlsession/internal/testskip"
 )
 
 // privatePG is a PostgreSQL server the test owns: started from the
@@ -22,12 +24,15 @@ type privatePG struct {
 	asPostgres     bool // tests run as root here; postgres refuses root
 }
 
+// faultGroup is the fault tests' line in make test's summary of skips.
+const faultGroup = "Postgres fault tests (private server)"
+
 // startPrivatePG starts one, or skips with the reason it cannot.
 func startPrivatePG(t *testing.T) *privatePG {
 	t.Helper()
 	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
 	if len(bins) == 0 {
-		t.Skip("fault test skipped: no PostgreSQL server binaries (/usr/lib/postgresql/*/bin/pg_ctl)")
+		testskip.Skip(t, faultGroup, "", "no PostgreSQL server binaries (/usr/lib/postgresql/*/bin/pg_ctl)")
 	}
 	p := &privatePG{t: t, bin: filepath.Dir(bins[len(bins)-1])}
 	dir, err := os.MkdirTemp("", "sqlsession-fault-")
@@ -42,10 +47,10 @@ func startPrivatePG(t *testing.T) *privatePG {
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			t.Skip("fault test skipped: running as root and there is no postgres user to run the server as")
+			testskip.Skip(t, faultGroup, "", "running as root and there is no postgres user to run the server as")
 		}
 		if _, err := exec.LookPath("runuser"); err != nil {
-			t.Skip("fault test skipped: running as root without runuser")
+			testskip.Skip(t, faultGroup, "", "running as root without runuser")
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sqlsession/sqlsession/internal/testskip"
 	"github.com/sqlsession/sqlsession/sessions"
 	"github.com/sqlsession/sqlsession/sessions/cookiesig"
 	"github.com/sqlsession/sqlsession/sessions/sessionstore"
@@ -27,10 +28,7 @@ func startExpress(t *testing.T, secrets ...string) string {
 	t.Helper()
 	unavailable := func(why string) {
 		t.Helper()
-		if os.Getenv("SQLSESSION_REQUIRE_NODE") == "1" {
-			t.Fatalf("express compatibility test required but %s", why)
-		}
-		t.Skipf("express compatibility test skipped: %s (run `make node-deps`)", why)
+		testskip.Skip(t, testskip.Node, "SQLSESSION_REQUIRE_NODE", "express compatibility: "+why+" (run `make node-deps`)")
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+
+	"github.com/sqlsession/sqlsession/internal/testskip"
 )
 
 // EnvScreenshots names a directory: TestBrowser saves its screenshots
@@ -57,7 +59,7 @@ func TestBrowser(t *testing.T) {
 	}
 	bin, err := exec.LookPath(cmp.Or(os.Getenv(EnvChromium), "chromium"))
 	if err != nil {
-		t.Skip("chromium is not installed (Debian: apt-get install -y chromium): skipping the browser test")
+		testskip.Skip(t, "Chromium (demo browser test)", "", "chromium is not installed (Debian: apt-get install -y chromium)")
 	}
 	base := startDemo(t)
 	c, err := startChrome(bin, t.TempDir())
