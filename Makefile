@@ -104,6 +104,7 @@ endef
 define TEST_END
 if [ -n "$$peak_pid" ]; then kill $$peak_pid 2>/dev/null; wait $$peak_pid 2>/dev/null; fi; \
 echo "== $@ took $$(( $$(date +%s) - start ))s"; \
+if [ "$$status" != 0 ]; then echo "== FAILED: the modules after the failing one did not run, so the lines below are incomplete"; fi; \
 if [ -s $(PG_PEAK) ]; then peak=$$(cat $(PG_PEAK)); \
 	echo "== peak connections to the test server: $$peak (limit $(PG_MAX_CONNS))"; \
 	if [ "$$peak" -gt $(PG_MAX_CONNS) ]; then echo "== more than PG_MAX_CONNS=$(PG_MAX_CONNS) connections"; status=1; fi; fi; \
