@@ -19,6 +19,11 @@ import (
 	"github.com/sqlsession/sqlsession/sessions/cookiesig"
 )
 
+func unescaped(s string) string {
+	u, _ := url.QueryUnescape(s)
+	return u
+}
+
 // hostileCookie returns one random, malformed or forged Cookie header.
 func hostileCookie(rng *rand.Rand, valid string) string {
 	randBytes := func(n int) string {
@@ -49,9 +54,15 @@ func hostileCookie(rng *rand.Rand, valid string) string {
 	case 6:
 		return "sid=%" + randBytes(3) + "%zz%E0%A4%A" // bad percent-encoding
 	case 7:
-		b := []byte(sig)
-		b[rng.IntN(len(b))] ^= byte(1 + rng.IntN(255)) // one byte flipped
-		return "sid=" + string(b)
+		// One byte flipped, so that the cookie means something else: a flip
+		// inside a percent-escape ("%3A" to "%3a") would still be valid.
+		for {
+			b := []byte(sig)
+			b[rng.IntN(len(b))] ^= byte(1 + rng.IntN(255))
+			if u, err := url.QueryUnescape(string(b)); err != nil || u != unescaped(sig) {
+				return "sid=" + string(b)
+			}
+		}
 	case 8:
 		return "sid=s:" + cookiesig.Sign("", secret) // empty id
 	case 9:
