@@ -14,7 +14,7 @@ RACE    ?= -race
 BENCHTIME ?= 1s
 BENCHCOUNT ?= 5
 
-.PHONY: all generate check-generated check-sizes lint test test-modules test-go-min test-citus deps-check fuzz bench demo screenshots node-deps node-test tidy $(STATICCHECK)
+.PHONY: all generate check-generated check-sizes lint test test-quick test-modules test-go-min test-citus deps-check fuzz fuzz-all bench demo screenshots node-deps node-test tidy $(STATICCHECK)
 
 all: check-generated lint test
 
@@ -29,7 +29,8 @@ check-generated:
 	$(SQLC) compile
 
 ## lint: no tracked file over 1 MB (a built binary, a dump), gofmt, go vet and
-## staticcheck on every module.
+## staticcheck on every module; doccheck (internal/doccheck): no exported name
+## without a doc comment in the published modules (generated code aside).
 MAX_TRACKED_BYTES ?= 1048576
 lint: check-sizes $(STATICCHECK)
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -37,6 +38,8 @@ lint: check-sizes $(STATICCHECK)
 	@if grep -l '^replace' $(PUBLISHED:%=%/go.mod); then echo "published modules must not use replace (go install @latest refuses them): use go.work"; exit 1; fi
 	@for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && $(GO) vet ./...) || exit 1; done
 	@for m in $(MODULES); do echo "staticcheck ($$m)"; (cd $$m && $(STATICCHECK) ./...) || exit 1; done
+	@echo "doccheck ($(PUBLISHED) and internal/): every exported name has a doc comment"; \
+	$(GO) run ./internal/doccheck $(PUBLISHED)
 
 ## check-sizes: fail when a tracked file is over MAX_TRACKED_BYTES (1 MB): it
 ## would go into every module zip that `go install …@latest` downloads.
@@ -57,6 +60,7 @@ node-deps:
 		if [ "$$SQLSESSION_REQUIRE_NODE" = 1 ]; then \
 			echo "node-deps: Node.js and npm are required (SQLSESSION_REQUIRE_NODE=1) but not found"; exit 1; fi; \
 		echo "make: express-compatibility and Node store tests skipped: Node.js/npm not found (install Node.js 20+ to run them; CI requires them)"; \
+		[ -z "$$SQLSESSION_SKIP_REPORT" ] || printf 'Node\tNode.js/npm not found (install Node.js 20+; CI requires them)\n' >> "$$SQLSESSION_SKIP_REPORT"; \
 	else for d in $(NODE_DIRS); do \
 		(cd $$d && npm ci --no-audit --no-fund --loglevel=error) || exit 1; done; fi
 
@@ -66,11 +70,57 @@ node-test: node-deps
 		cd node/connect-sqlsession && npm test --silent -- --test-reporter=spec; fi
 
 ## test: every test of every module (see MODULES), with -race, connect-sqlsession's
-## node tests, and a short fuzz run.
-test: test-modules node-test fuzz
+## node tests, and a short fuzz run. It ends with one line per group of tests that
+## did not run (no Postgres, PgBouncer, Node, …: see internal/testskip) and, when
+## SQLSESSION_TEST_POSTGRES_DSN is set and psql is installed, the peak number of
+## connections the run held on that server (.ci/pgpeak; at most PG_MAX_CONNS).
+test:
+	@$(TEST_START); status=0; \
+	$(MAKE) --no-print-directory test-modules node-test fuzz || status=$$?; \
+	$(TEST_END); exit $$status
 
+## test-quick: the same go tests without -race, without fuzzing and without the
+## Node store's unit tests: a check while working (the same summary at the end).
+test-quick:
+	@$(TEST_START); status=0; \
+	$(MAKE) --no-print-directory test-modules RACE= || status=$$?; \
+	$(TEST_END); exit $$status
+
+# Packages of one module run one at a time when they use the test server
+# (TEST_P=1 keeps a run under PG_MAX_CONNS connections on a shared server;
+# `make test TEST_P=2` is faster on an idle one).
+TEST_P ?= 1
 test-modules: node-deps
-	@for m in $(MODULES); do echo "go test ($$m)"; (cd $$m && $(GO) test $(RACE) -count=1 ./...) || exit 1; done
+	@for m in $(MODULES); do echo "go test ($$m)"; (cd $$m && $(GO) test $(RACE) -p $(TEST_P) -count=1 ./...) || exit 1; done
+
+# What make test did not test: tests that skip for a missing component append
+# "group<TAB>reason" to $(SKIP_REPORT) (internal/testskip); TEST_END prints one
+# line per group. PGAPPNAME names this run's connections for .ci/pgpeak.
+SKIP_REPORT  = $(CURDIR)/bin/test-skipped.tsv
+PG_PEAK      = $(CURDIR)/bin/test-pg-peak
+PG_MAX_CONNS ?= 40
+export SQLSESSION_SKIP_REPORT = $(SKIP_REPORT)
+ifndef PGAPPNAME
+PGAPPNAME := sqlsession-test-$(shell od -An -N4 -tx4 /dev/urandom | tr -d ' \n')
+endif
+export PGAPPNAME
+define TEST_START
+mkdir -p $(CURDIR)/bin; : > $(SKIP_REPORT); rm -f $(PG_PEAK); start=$$(date +%s); peak_pid=; \
+if [ -n "$$SQLSESSION_TEST_POSTGRES_DSN" ] && command -v psql >/dev/null 2>&1; then \
+	.ci/pgpeak "$$SQLSESSION_TEST_POSTGRES_DSN" "$(PGAPPNAME)" $(PG_PEAK) & peak_pid=$$!; fi
+endef
+define TEST_END
+if [ -n "$$peak_pid" ]; then kill $$peak_pid 2>/dev/null; wait $$peak_pid 2>/dev/null; fi; \
+echo "== $@ took $$(( $$(date +%s) - start ))s"; \
+if [ "$$status" != 0 ]; then echo "== FAILED: the modules after the failing one did not run, so the lines below are incomplete"; fi; \
+if [ -s $(PG_PEAK) ]; then peak=$$(cat $(PG_PEAK)); \
+	echo "== peak connections to the test server: $$peak (limit $(PG_MAX_CONNS))"; \
+	if [ "$$peak" -gt $(PG_MAX_CONNS) ]; then echo "== more than PG_MAX_CONNS=$(PG_MAX_CONNS) connections"; status=1; fi; fi; \
+if [ -s $(SKIP_REPORT) ]; then \
+	awk -F'\t' '!n[$$1]++ { order[++k] = $$1; why[$$1] = $$2 } \
+		END { for (i = 1; i <= k; i++) printf "== NOT TESTED: %s (%d skipped): %s\n", order[i], n[order[i]], why[order[i]] }' $(SKIP_REPORT); \
+else echo "== every test group ran (Postgres, PgBouncer, Node, …)"; fi
+endef
 
 ## test-go-min: build and test the root module with the oldest Go it supports
 ## (its go directive), a toolchain fetched through the module proxy. CI runs it.
@@ -102,14 +152,21 @@ test-citus: node-deps
 deps-check:
 	cd integration && $(GO) test -count=1 -run '^TestPostgresServiceDownloads$$' -v .
 
-## fuzz: a short, bounded run of the fuzz targets (part of make test). Bounded by
-## executions, not time: a time bound makes the fuzzing coordinator fail with
-## "context deadline exceeded" on a loaded machine.
+## fuzz: a short, bounded run of the fuzz targets of the small packages (part of
+## make test): FuzzUnsign (cookie signatures) and the two of package sessions, which
+## share one instrumented build. Bounded by executions, not time: a time bound makes
+## the fuzzing coordinator fail with "context deadline exceeded" on a loaded machine.
+## The seed corpora of every fuzz target, integration's FuzzCookie and FuzzSet
+## included, run in make test's plain go test; fuzz-all fuzzes those too (the
+## integration package's instrumented build, with pgx and SQLite, takes minutes).
 FUZZN ?= 200000x
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzUnsign$$' -fuzztime $(FUZZN) ./sessions/cookiesig
-	$(GO) test -run '^$$' -fuzz '^FuzzStoredMaxAge$$' -fuzztime $(FUZZN) ./sessions
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZN) ./sessions
+	$(GO) test -run '^$$' -fuzz '^FuzzStoredMaxAge$$' -fuzztime $(FUZZN) ./sessions
+
+## fuzz-all: fuzz plus integration's FuzzCookie and FuzzSet (end to end, on SQLite and Postgres).
+fuzz-all: fuzz
 	cd integration && $(GO) test -run '^$$' -fuzz '^FuzzCookie$$' -fuzztime 20000x .
 	cd integration && $(GO) test -run '^$$' -fuzz '^FuzzSet$$' -fuzztime 2000x .
 

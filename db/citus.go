@@ -7,7 +7,7 @@ import (
 	"fmt"
 )
 
-// ErrCitusWorker is returned (wrapped) by Migrate, MigrateTo, MigrateDown
+// ErrCitusWorker is returned (wrapped) by Migrate, MigrateTo, MigrateDownTo, MigrateReset
 // and Distribute when the connection reaches a Citus worker node: the
 // schema of a Citus cluster is changed on its coordinator, which
 // propagates it to the workers. A worker would keep a version table of
@@ -50,7 +50,8 @@ func citusNode(ctx context.Context, q interface {
 // connection. Through a worker node it fails with ErrCitusWorker; through a
 // pooler with ErrPooler.
 func Distribute(ctx context.Context, conn *sql.DB) error {
-	return run(ctx, conn, Postgres, "distribute", distribute)
+	_, err := run(ctx, conn, Postgres, "distribute", distribute)
+	return err
 }
 
 // distribute is Distribute's step, under the migration lock: http_sessions,

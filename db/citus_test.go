@@ -41,8 +41,8 @@ func TestCitusMigrateAndDistribute(t *testing.T) {
 	if err := e.DB.QueryRow(`SELECT count(*) FROM http_sessions WHERE expires_bucket <= expires_at`).Scan(&bucketed); err != nil || bucketed != 1 {
 		t.Errorf("rows with expires_bucket after the upgrade: %d, %v; want 1", bucketed, err)
 	}
-	if err := db.MigrateDown(ctx, e.DB, db.Postgres); err != nil {
-		t.Fatalf("MigrateDown of a distributed table: %v", err)
+	if err := db.MigrateReset(ctx, e.DB, db.Postgres); err != nil {
+		t.Fatalf("MigrateReset of a distributed table: %v", err)
 	}
 }
 

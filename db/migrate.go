@@ -70,13 +70,25 @@ func Migrations(d Dialect) (fs.FS, error) {
 	}
 }
 
-// ErrPooler is returned (wrapped) by Migrate and MigrateDown on Postgres
+// ErrPooler is returned (wrapped) by Migrate and the other Migrate functions on Postgres
 // when the connection goes through a connection pooler such as PgBouncer:
 // the advisory lock that keeps concurrent migrations apart is held by a
 // server session, which a transaction pooler hands to other clients
 // between transactions. Migrate over a direct connection to PostgreSQL.
 var ErrPooler = errors.New("the connection goes through a connection pooler (such as PgBouncer); " +
 	"migrate over a direct connection to PostgreSQL")
+
+// Report says what a migration run changed.
+type Report struct {
+	// Applied lists the versions the run applied, oldest first; empty when
+	// the database was already up to date.
+	Applied []int64
+	// RolledBack lists the versions the run rolled back, newest first.
+	RolledBack []int64
+	// Version is the database's version afterwards: the highest applied
+	// sqlsession migration (0: none).
+	Version int64
+}
 
 // Migrate applies every pending migration of the dialect to conn, each in
 // its own transaction, statement by statement (as goose does), and records
@@ -91,8 +103,18 @@ var ErrPooler = errors.New("the connection goes through a connection pooler (suc
 // connection (the application itself may then use the pooler). On Citus it
 // runs on the coordinator only (through a worker it refuses with
 // ErrCitusWorker), so its advisory lock, taken there, serialises every
-// migrating process; Distribute then distributes the table.
+// migrating process; Distribute then distributes the tables.
+//
+// MigrateReport does the same and says which versions it applied.
 func Migrate(ctx context.Context, conn *sql.DB, d Dialect) error {
+	_, err := MigrateReport(ctx, conn, d)
+	return err
+}
+
+// MigrateReport is Migrate, and reports which versions it applied (none
+// when the database was up to date) and the version the database is at.
+// The Report is valid up to the failure when err is not nil.
+func MigrateReport(ctx context.Context, conn *sql.DB, d Dialect) (Report, error) {
 	return run(ctx, conn, d, "migrate", to(math.MaxInt64))
 }
 
@@ -102,49 +124,79 @@ func Migrate(ctx context.Context, conn *sql.DB, d Dialect) error {
 // for staged upgrades and for tests of an upgrade; Migrate is what a
 // service calls on start.
 func MigrateTo(ctx context.Context, conn *sql.DB, d Dialect, version int64) error {
-	return run(ctx, conn, d, "migrate to "+strconv.FormatInt(version, 10), to(version))
+	if version < 0 {
+		return fmt.Errorf("db: migrate to %d: version must be 0 or more", version)
+	}
+	_, err := run(ctx, conn, d, "migrate to "+strconv.FormatInt(version, 10), to(version))
+	return err
 }
 
-// MigrateDown rolls every sqlsession migration back, dropping the
-// http_sessions table and all sessions in it. It is meant for tests and for
-// uninstalling; the version table itself is kept, as goose does.
-func MigrateDown(ctx context.Context, conn *sql.DB, d Dialect) error {
-	return run(ctx, conn, d, "migrate down", to(0))
+// MigrateDownTo rolls back the applied migrations above version, newest
+// first (goose's down-to), and applies nothing. Rolling back migration 1
+// drops http_sessions with every session in it; MigrateDownTo(ctx, conn,
+// d, 0) is MigrateReset. It returns what it rolled back.
+func MigrateDownTo(ctx context.Context, conn *sql.DB, d Dialect, version int64) (Report, error) {
+	if version < 0 {
+		return Report{}, fmt.Errorf("db: migrate down to %d: version must be 0 or more", version)
+	}
+	return run(ctx, conn, d, "migrate down to "+strconv.FormatInt(version, 10), downToStep(version))
+}
+
+// MigrateReset rolls every sqlsession migration back: it DROPS the
+// http_sessions table and every session in it. It is meant for tests and
+// for uninstalling; the version table itself is kept, as goose does. To go
+// back one step, use MigrateDownTo with the version before the current one.
+func MigrateReset(ctx context.Context, conn *sql.DB, d Dialect) error {
+	_, err := run(ctx, conn, d, "migrate reset", downToStep(0))
+	return err
+}
+
+// downToStep is downTo as a run step.
+func downToStep(version int64) func(context.Context, *runner) error {
+	return func(ctx context.Context, r *runner) error { return downTo(ctx, r, version) }
 }
 
 // run checks its arguments, takes one connection (on Postgres: a direct
-// one, not to a Citus worker, and the migration lock) and calls step.
-func run(ctx context.Context, conn *sql.DB, d Dialect, what string, step func(context.Context, *runner) error) (err error) {
+// one, not to a Citus worker, and the migration lock), makes sure the
+// version table exists, calls step and reports what it changed.
+func run(ctx context.Context, conn *sql.DB, d Dialect, what string, step func(context.Context, *runner) error) (rep Report, err error) {
 	if conn == nil {
-		return errors.New("db: " + what + ": nil *sql.DB")
+		return rep, errors.New("db: " + what + ": nil *sql.DB")
 	}
 	files, err := loadMigrations(d)
 	if err != nil {
-		return err
+		return rep, err
 	}
 	c, err := conn.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("db: %s %s: %w", what, d, err)
+		return rep, fmt.Errorf("db: %s %s: %w", what, d, err)
 	}
 	defer c.Close()
 	r := &runner{conn: c, dialect: d, files: files}
 	if d == Postgres {
 		if err := checkDirect(ctx, c); err != nil {
-			return fmt.Errorf("db: %s %s: %w", what, d, err)
+			return rep, fmt.Errorf("db: %s %s: %w", what, d, err)
 		}
 		if r.citus, err = citusNode(ctx, c); err != nil {
-			return fmt.Errorf("db: %s %s: %w", what, d, err)
+			return rep, fmt.Errorf("db: %s %s: %w", what, d, err)
 		}
 	}
 	unlock, err := r.lock(ctx)
 	if err != nil {
-		return fmt.Errorf("db: %s %s: %w", what, d, err)
+		return rep, fmt.Errorf("db: %s %s: %w", what, d, err)
 	}
 	defer func() { err = errors.Join(err, unlock()) }()
-	if err := step(ctx, r); err != nil {
-		return fmt.Errorf("db: %s %s: %w", what, d, err)
+	if err := r.ensureVersionTable(ctx); err != nil {
+		return rep, fmt.Errorf("db: %s %s: %w", what, d, err)
 	}
-	return nil
+	err = step(ctx, r)
+	if err == nil {
+		err = r.current(ctx)
+	}
+	if err != nil {
+		return r.report, fmt.Errorf("db: %s %s: %w", what, d, err)
+	}
+	return r.report, nil
 }
 
 // checkDirect returns an error wrapping ErrPooler when conn does not reach

@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io/fs"
 	"strings"
 	"testing"
@@ -24,11 +25,19 @@ func TestMigratePostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := db.Migrate(ctx, e.DB, db.Postgres); err != nil {
+	rep, err := db.MigrateReport(ctx, e.DB, db.Postgres)
+	if err != nil {
 		t.Fatalf("first Migrate: %v", err)
 	}
-	if err := db.Migrate(ctx, e.DB, db.Postgres); err != nil {
+	if fmt.Sprint(rep.Applied) != "[1 2 3]" || rep.Version != 3 {
+		t.Errorf("first MigrateReport = %+v, want versions [1 2 3] applied, at 3", rep)
+	}
+	rep, err = db.MigrateReport(ctx, e.DB, db.Postgres)
+	if err != nil {
 		t.Fatalf("second Migrate (must be a no-op): %v", err)
+	}
+	if len(rep.Applied) != 0 || rep.Version != 3 {
+		t.Errorf("second MigrateReport = %+v, want nothing applied, at 3", rep)
 	}
 	assertPostgresSchema(t, e)
 
@@ -47,8 +56,8 @@ func TestMigratePostgres(t *testing.T) {
 		t.Errorf("sqlsession_goose_version records versions 1 to 3 %d times, want once each", applied)
 	}
 
-	if err := db.MigrateDown(ctx, e.DB, db.Postgres); err != nil {
-		t.Fatalf("MigrateDown: %v", err)
+	if err := db.MigrateReset(ctx, e.DB, db.Postgres); err != nil {
+		t.Fatalf("MigrateReset: %v", err)
 	}
 	if got := testsql.Strings(t, e.DB, `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'http_sessions'`, e.Schema); len(got) != 0 {
 		t.Fatalf("http_sessions still exists after down")

@@ -167,7 +167,8 @@ type runner struct {
 	conn    *sql.Conn
 	dialect Dialect
 	files   []migration
-	citus   bool // the database has the Citus extension (and this is its coordinator)
+	citus   bool   // the database has the Citus extension (and this is its coordinator)
+	report  Report // what this run changed
 }
 
 // q replaces $1, $2 with the dialect's placeholders.
@@ -368,6 +369,21 @@ func to(version int64) func(context.Context, *runner) error {
 	}
 }
 
+// current sets r.report.Version to the highest applied version.
+func (r *runner) current(ctx context.Context) error {
+	done, err := r.applied(ctx, r.conn)
+	if err != nil {
+		return err
+	}
+	r.report.Version = 0
+	for v, ok := range done {
+		if ok && v > r.report.Version {
+			r.report.Version = v
+		}
+	}
+	return nil
+}
+
 // upTo applies the pending migrations up to version, in version order.
 // Each is checked again inside its transaction: on SQLite (no advisory
 // lock) another process may have applied it since the first read.
@@ -392,6 +408,7 @@ func upTo(ctx context.Context, r *runner, version int64) error {
 		if err != nil {
 			return err
 		}
+		r.report.Applied = append(r.report.Applied, m.version)
 	}
 	return nil
 }
@@ -422,6 +439,7 @@ func downTo(ctx context.Context, r *runner, version int64) error {
 		if err != nil {
 			return err
 		}
+		r.report.RolledBack = append(r.report.RolledBack, m.version)
 	}
 	return nil
 }

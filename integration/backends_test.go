@@ -31,7 +31,7 @@ import (
 	"github.com/sqlsession/sqlsession/sessions/sqlitestore"
 )
 
-const secret = "integration secret"
+const secret = "integration secret, 32 bytes or more"
 
 // row is one http_sessions row as read with SQL.
 type row struct {

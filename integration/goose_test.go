@@ -61,7 +61,7 @@ func gooseInterop(t *testing.T, conn *sql.DB, d db.Dialect, gd goose.Dialect) {
 		if err != nil {
 			t.Fatalf("%s: goose HasPending: %v", when, err)
 		}
-		if v != wantVersion || pending != (wantVersion == 0) {
+		if v != wantVersion || pending != (wantVersion < latest) {
 			t.Errorf("%s: goose sees version %d (pending %v), want %d", when, v, pending, wantVersion)
 		}
 	}
@@ -77,16 +77,21 @@ func gooseInterop(t *testing.T, conn *sql.DB, d db.Dialect, gd goose.Dialect) {
 	}
 	assertGoose("after db.Migrate again", latest)
 
-	// db.MigrateDown, then goose up, then db.Migrate is a no-op.
-	if err := db.MigrateDown(ctx, conn, d); err != nil {
-		t.Fatalf("db.MigrateDown: %v", err)
+	// db.MigrateDownTo one step, goose sees it; db.MigrateReset, then
+	// goose up, then db.Migrate is a no-op.
+	if rep, err := db.MigrateDownTo(ctx, conn, d, latest-1); err != nil || len(rep.RolledBack) != 1 {
+		t.Fatalf("db.MigrateDownTo(%d) = %+v, %v; want one version rolled back", latest-1, rep, err)
 	}
-	assertGoose("after db.MigrateDown", 0)
+	assertGoose("after db.MigrateDownTo", latest-1)
+	if err := db.MigrateReset(ctx, conn, d); err != nil {
+		t.Fatalf("db.MigrateReset: %v", err)
+	}
+	assertGoose("after db.MigrateReset", 0)
 	if _, err := p.Up(ctx); err != nil {
 		t.Fatalf("goose up: %v", err)
 	}
-	if err := db.Migrate(ctx, conn, d); err != nil {
-		t.Fatalf("db.Migrate after goose up: %v", err)
+	if rep, err := db.MigrateReport(ctx, conn, d); err != nil || len(rep.Applied) != 0 || rep.Version != latest {
+		t.Fatalf("db.MigrateReport after goose up = %+v, %v; want nothing applied, version %d", rep, err, latest)
 	}
 	assertGoose("after goose up and db.Migrate", latest)
 	var n int

@@ -24,6 +24,7 @@ import (
 
 	"github.com/sqlsession/sqlsession/integration/internal/testpg"
 	"github.com/sqlsession/sqlsession/internal/pgtest"
+	"github.com/sqlsession/sqlsession/internal/testskip"
 	"github.com/sqlsession/sqlsession/sessions"
 	"github.com/sqlsession/sqlsession/sessions/cookiesig"
 	"github.com/sqlsession/sqlsession/sessions/pgstore"
@@ -47,10 +48,7 @@ func requireNode(t *testing.T) (node, npm string) {
 	for _, name := range []string{"node", "npm"} {
 		p, err := exec.LookPath(name)
 		if err != nil {
-			if os.Getenv("SQLSESSION_REQUIRE_NODE") == "1" {
-				t.Fatalf("SQLSESSION_REQUIRE_NODE=1 but %s is not installed", name)
-			}
-			t.Skipf("Node interop test skipped: %s is not installed", name)
+			testskip.Skip(t, testskip.Node, "SQLSESSION_REQUIRE_NODE", name+" is not installed (install Node.js 20+)")
 		}
 		if name == "node" {
 			node = p
@@ -72,10 +70,7 @@ func npmCI(t *testing.T, npm, dir string) {
 	cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund", "--loglevel=error")
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
-		if os.Getenv("SQLSESSION_REQUIRE_NODE") == "1" {
-			t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
-		}
-		t.Skipf("Node interop test skipped: npm ci in %s failed (offline?): %v", dir, err)
+		testskip.Skip(t, testskip.Node, "SQLSESSION_REQUIRE_NODE", fmt.Sprintf("npm ci in %s failed (offline?): %v: %s", dir, err, out))
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/sqlsession/sqlsession/db"
 	"github.com/sqlsession/sqlsession/integration/internal/testpg"
+	"github.com/sqlsession/sqlsession/internal/testskip"
 )
 
 // envRequireBouncer set to 1 (as in CI) turns a missing pgbouncer binary
@@ -77,10 +78,7 @@ func findBouncer(t *testing.T) string {
 			return bin
 		}
 	}
-	if os.Getenv(envRequireBouncer) == "1" {
-		t.Fatalf("%s=1 but no pgbouncer binary (apt-get install pgbouncer)", envRequireBouncer)
-	}
-	t.Skip("pgbouncer not installed (apt-get install pgbouncer); .ci/run installs it")
+	testskip.Skip(t, testskip.PgBouncer, envRequireBouncer, "pgbouncer is not installed (apt-get install pgbouncer; .ci/run installs it)")
 	return ""
 }
 
@@ -111,7 +109,7 @@ func (b *bouncer) config(t *testing.T, srv *pgconn.Config) string {
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			t.Skip("pgbouncer refuses to run as root and there is no postgres user to switch to")
+			testskip.Skip(t, testskip.PgBouncer, "", "pgbouncer refuses to run as root and there is no postgres user to switch to")
 		}
 		lines = append(lines, "user = postgres")
 		uid, _ := strconv.Atoi(u.Uid)

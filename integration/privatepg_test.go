@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/sqlsession/sqlsession/internal/testskip"
 )
 
 // privatePG is a PostgreSQL server the test owns: started from the
@@ -22,10 +24,13 @@ type privatePG struct {
 	asPostgres     bool // tests run as root here; postgres refuses root
 }
 
+// faultGroup is the fault tests' line in make test's summary of skips.
+const faultGroup = "Postgres fault tests (private server)"
+
 // startPrivatePG starts one, or skips with the reason it cannot.
 func startPrivatePG(t *testing.T) *privatePG {
 	t.Helper()
-	p := newPrivatePG(t, func(reason string) { t.Skip("fault test skipped: " + reason) })
+	p := newPrivatePG(t, func(reason string) { testskip.Skip(t, faultGroup, "", reason) })
 	p.initdb()
 	p.start()
 	return p

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"github.com/sqlsession/sqlsession/internal/testskip"
 	"strconv"
 	"testing"
 	"time"
@@ -28,10 +28,7 @@ const envRequireFailover = "SQLSESSION_REQUIRE_FAILOVER"
 func failoverUnavailable(t *testing.T) func(reason string) {
 	return func(reason string) {
 		t.Helper()
-		if os.Getenv(envRequireFailover) == "1" {
-			t.Fatalf("failover test: %s=1 but %s", envRequireFailover, reason)
-		}
-		t.Skip("failover test skipped: " + reason)
+		testskip.Skip(t, "Postgres failover tests (private primary + standby)", envRequireFailover, reason)
 	}
 }
 

@@ -25,7 +25,7 @@ func (w *discardWriter) WriteHeader(int)             {}
 // configured read (an in-memory store, one Get), against the bare handler.
 func BenchmarkMiddlewareRead(b *testing.B) {
 	quiet := slog.New(slog.DiscardHandler)
-	m, err := sessions.New(memstore.NewWithOptions(memstore.Options{Logger: quiet}), sessions.Options{Secrets: []string{"a secret"}, Logger: quiet})
+	m, err := sessions.New(memstore.NewWithOptions(memstore.Options{Logger: quiet}), sessions.Options{Secrets: []string{secret}, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func BenchmarkMiddlewareRead(b *testing.B) {
 // every Set rescanned every key).
 func BenchmarkSetMany(b *testing.B) {
 	quiet := slog.New(slog.DiscardHandler)
-	m, err := sessions.New(memstore.NewWithOptions(memstore.Options{Logger: quiet}), sessions.Options{Secrets: []string{"s"}, Logger: quiet})
+	m, err := sessions.New(memstore.NewWithOptions(memstore.Options{Logger: quiet}), sessions.Options{Secrets: []string{secret}, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -60,7 +60,7 @@ func FuzzStoredMaxAge(f *testing.F) {
 // verify's allocation-free path accepts and refuses exactly what the full
 // decode (url.PathUnescape, then cookiesig.Unsign) does.
 func FuzzVerify(f *testing.F) {
-	m, err := New(nopStore{}, Options{Secrets: []string{"s1", "s2"}})
+	m, err := New(nopStore{}, Options{Secrets: []string{"first secret: 32 bytes or more!!", "second secret: 32 bytes or more!"}})
 	if err != nil {
 		f.Fatal(err)
 	}

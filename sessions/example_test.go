@@ -17,7 +17,7 @@ import (
 func exampleManager() *sessions.Manager {
 	quiet := slog.New(slog.DiscardHandler)
 	m, err := sessions.New(memstore.NewWithOptions(memstore.Options{Logger: quiet}), sessions.Options{
-		Secrets: []string{"a-secret-from-the-environment"},
+		Secrets: []string{"a-secret-from-the-environment-32+-bytes"},
 		Cookie:  sessions.CookieOptions{SameSite: http.SameSiteLaxMode},
 		Logger:  quiet,
 	})
@@ -134,7 +134,7 @@ func ExampleNew() {
 	store := memstore.New() // pgstore.New(pool) or sqlitestore.New(db) in production
 	m, err := sessions.New(store, sessions.Options{
 		Name:            "__Host-sid",
-		Secrets:         []string{"a-secret-from-the-environment"}, // os.Getenv("SESSION_SECRET")
+		Secrets:         []string{"a-secret-from-the-environment-32+-bytes"}, // os.Getenv("SESSION_SECRET")
 		Cookie:          sessions.CookieOptions{Secure: sessions.SecureOn, SameSite: http.SameSiteLaxMode},
 		AbsoluteTimeout: 12 * time.Hour,
 		TrustProxy:      true, // behind a TLS-terminating proxy that sets X-Forwarded-For/Proto
@@ -217,7 +217,7 @@ func ExampleSession_Flash() {
 func ExampleSession_ExpiresAt() {
 	quiet := slog.New(slog.DiscardHandler)
 	m, _ := sessions.New(memstore.NewWithOptions(memstore.Options{Logger: quiet}), sessions.Options{
-		Secrets: []string{"a-secret"}, Logger: quiet, PassivePaths: []string{"/session/deadline"},
+		Secrets: []string{"a-secret-from-the-environment-32+-bytes"}, Logger: quiet, PassivePaths: []string{"/session/deadline"},
 		Cookie: sessions.CookieOptions{MaxAge: 30 * time.Minute}, AbsoluteTimeout: 8 * time.Hour,
 	})
 	mux := http.NewServeMux()
@@ -241,7 +241,7 @@ func ExampleSession_ExpiresAt() {
 func ExampleOptions_header() {
 	quiet := slog.New(slog.DiscardHandler)
 	m, _ := sessions.New(memstore.NewWithOptions(memstore.Options{Logger: quiet}), sessions.Options{
-		Secrets: []string{"a-secret"}, Logger: quiet, Header: "X-Session-Token",
+		Secrets: []string{"a-secret-from-the-environment-32+-bytes"}, Logger: quiet, Header: "X-Session-Token",
 	})
 	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = sessions.FromContext(r.Context()).SetUser("alice")
@@ -259,7 +259,7 @@ func ExampleOptions_header() {
 func ExampleSameSiteAuto() {
 	quiet := slog.New(slog.DiscardHandler)
 	m, _ := sessions.New(memstore.NewWithOptions(memstore.Options{Logger: quiet}), sessions.Options{
-		Secrets: []string{"a-secret"}, Logger: quiet,
+		Secrets: []string{"a-secret-from-the-environment-32+-bytes"}, Logger: quiet,
 		Cookie: sessions.CookieOptions{Secure: sessions.SecureAuto, SameSite: sessions.SameSiteAuto},
 	})
 	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _ = sessions.FromContext(r.Context()).Set("k", 1) }))
@@ -274,7 +274,7 @@ func ExampleSameSiteAuto() {
 func ExampleSession_DestroyOtherSessions() {
 	quiet := slog.New(slog.DiscardHandler)
 	m, _ := sessions.New(memstore.NewWithOptions(memstore.Options{Logger: quiet}), sessions.Options{
-		Secrets: []string{"a-secret"}, Logger: quiet, MaxSessionsPerUser: 2, RecordDevice: true,
+		Secrets: []string{"a-secret-from-the-environment-32+-bytes"}, Logger: quiet, MaxSessionsPerUser: 2, RecordDevice: true,
 	})
 	mux := http.NewServeMux()
 	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
@@ -310,11 +310,11 @@ func ExampleOptions_cookieFor() {
 	quiet := slog.New(slog.DiscardHandler)
 	store := memstore.NewWithOptions(memstore.Options{Logger: quiet})
 	site, _ := sessions.New(store, sessions.Options{
-		Secrets: []string{"a-secret"}, Logger: quiet,
+		Secrets: []string{"a-secret-from-the-environment-32+-bytes"}, Logger: quiet,
 		Cookie: sessions.CookieOptions{SameSite: http.SameSiteLaxMode},
 	})
 	admin, _ := sessions.New(store, sessions.Options{
-		Name: "admin_sid", Secrets: []string{"a-secret"}, Logger: quiet,
+		Name: "admin_sid", Secrets: []string{"a-secret-from-the-environment-32+-bytes"}, Logger: quiet,
 		Cookie: sessions.CookieOptions{Path: "/admin/", MaxAge: 8 * time.Hour, SameSite: http.SameSiteStrictMode},
 	})
 	mux := http.NewServeMux()

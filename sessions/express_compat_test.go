@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sqlsession/sqlsession/internal/testskip"
 	"github.com/sqlsession/sqlsession/sessions"
 	"github.com/sqlsession/sqlsession/sessions/cookiesig"
 	"github.com/sqlsession/sqlsession/sessions/sessionstore"
@@ -27,10 +28,7 @@ func startExpress(t *testing.T, secrets ...string) string {
 	t.Helper()
 	unavailable := func(why string) {
 		t.Helper()
-		if os.Getenv("SQLSESSION_REQUIRE_NODE") == "1" {
-			t.Fatalf("express compatibility test required but %s", why)
-		}
-		t.Skipf("express compatibility test skipped: %s (run `make node-deps`)", why)
+		testskip.Skip(t, testskip.Node, "SQLSESSION_REQUIRE_NODE", "express compatibility: "+why+" (run `make node-deps`)")
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -76,19 +74,19 @@ func getNode(t *testing.T, u, cookie string) (*http.Response, string) {
 }
 
 func TestExpressCompatibility(t *testing.T) {
-	base := startExpress(t, "new secret", "old secret")
+	base := startExpress(t, "new secret: 32 bytes or more, from env", "old secret: 32 bytes or more, from env")
 
 	t.Run("cookie-signature signs as cookiesig does", func(t *testing.T) {
 		for _, v := range []string{"hello", "a.b.c", "ünïcödé", strings.Repeat("x", 300)} {
 			_, got := getNode(t, base+"/sign?value="+url.QueryEscape(v), "")
-			if want := cookiesig.Sign(v, "new secret"); got != want {
+			if want := cookiesig.Sign(v, "new secret: 32 bytes or more, from env"); got != want {
 				t.Errorf("node sign(%q) = %q, Go = %q", v, got, want)
 			}
 		}
 	})
 
 	store := newSpy()
-	m, err := sessions.New(store, sessions.Options{Name: "connect.sid", Secrets: []string{"old secret"}})
+	m, err := sessions.New(store, sessions.Options{Name: "connect.sid", Secrets: []string{"old secret: 32 bytes or more, from env"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,8 +111,8 @@ func TestExpressCompatibility(t *testing.T) {
 		if err := store.Create(context.Background(), sessions.HashID(id), rec, now); err != nil {
 			t.Fatal(err)
 		}
-		// express signed with "new secret"; this Manager only knows "old secret".
-		rotated, err := sessions.New(store, sessions.Options{Name: "connect.sid", Secrets: []string{"old secret", "new secret"}})
+		// express signed with "new secret: 32 bytes or more, from env"; this Manager only knows "old secret: 32 bytes or more, from env".
+		rotated, err := sessions.New(store, sessions.Options{Name: "connect.sid", Secrets: []string{"old secret: 32 bytes or more, from env", "new secret: 32 bytes or more, from env"}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,18 +28,18 @@ func TestNewValidates(t *testing.T) {
 		opts  sessions.Options
 		want  string
 	}{
-		{"no store", nil, sessions.Options{Secrets: []string{"s"}}, "nil Store"},
+		{"no store", nil, sessions.Options{Secrets: []string{secret}}, "nil Store"},
 		{"no secret", store, sessions.Options{}, "Secrets is required"},
 		{"empty secret list", store, sessions.Options{Secrets: []string{}}, "Secrets is required"},
-		{"empty secret", store, sessions.Options{Secrets: []string{"a", ""}}, "Secrets[1] is empty"},
-		{"SameSite None without Secure", store, sessions.Options{Secrets: []string{"s"}, Cookie: sessions.CookieOptions{SameSite: http.SameSiteNoneMode}}, "SameSite None needs"},
-		{"relative path", store, sessions.Options{Secrets: []string{"s"}, Cookie: sessions.CookieOptions{Path: "admin"}}, "must start with /"},
-		{"path with ;", store, sessions.Options{Secrets: []string{"s"}, Cookie: sessions.CookieOptions{Path: "/a;b"}}, "must start with /"},
-		{"bad domain", store, sessions.Options{Secrets: []string{"s"}, Cookie: sessions.CookieOptions{Domain: "exa mple.com"}}, "not a valid domain"},
-		{"bad name", store, sessions.Options{Secrets: []string{"s"}, Name: "my session"}, "not a valid cookie name"},
-		{"bad priority", store, sessions.Options{Secrets: []string{"s"}, Cookie: sessions.CookieOptions{Priority: "urgent"}}, "Priority"},
-		{"negative max age", store, sessions.Options{Secrets: []string{"s"}, Cookie: sessions.CookieOptions{MaxAge: -time.Second}}, "negative"},
-		{"bad unset", store, sessions.Options{Secrets: []string{"s"}, Unset: 7}, "Unset"},
+		{"empty secret", store, sessions.Options{Secrets: []string{secret, ""}}, "Secrets[1] is empty"},
+		{"SameSite None without Secure", store, sessions.Options{Secrets: []string{secret}, Cookie: sessions.CookieOptions{SameSite: http.SameSiteNoneMode}}, "SameSite None needs"},
+		{"relative path", store, sessions.Options{Secrets: []string{secret}, Cookie: sessions.CookieOptions{Path: "admin"}}, "must start with /"},
+		{"path with ;", store, sessions.Options{Secrets: []string{secret}, Cookie: sessions.CookieOptions{Path: "/a;b"}}, "must start with /"},
+		{"bad domain", store, sessions.Options{Secrets: []string{secret}, Cookie: sessions.CookieOptions{Domain: "exa mple.com"}}, "not a valid domain"},
+		{"bad name", store, sessions.Options{Secrets: []string{secret}, Name: "my session"}, "not a valid cookie name"},
+		{"bad priority", store, sessions.Options{Secrets: []string{secret}, Cookie: sessions.CookieOptions{Priority: "urgent"}}, "Priority"},
+		{"negative max age", store, sessions.Options{Secrets: []string{secret}, Cookie: sessions.CookieOptions{MaxAge: -time.Second}}, "negative"},
+		{"bad unset", store, sessions.Options{Secrets: []string{secret}, Unset: 7}, "Unset"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,7 +49,7 @@ func TestNewValidates(t *testing.T) {
 			}
 		})
 	}
-	if _, err := sessions.New(store, sessions.Options{Secrets: []string{"s"}, Cookie: sessions.CookieOptions{SameSite: http.SameSiteNoneMode, Secure: sessions.SecureOn}}); err != nil {
+	if _, err := sessions.New(store, sessions.Options{Secrets: []string{secret}, Cookie: sessions.CookieOptions{SameSite: http.SameSiteNoneMode, Secure: sessions.SecureOn}}); err != nil {
 		t.Errorf("SameSite None with Secure: %v", err)
 	}
 }
@@ -651,9 +651,9 @@ func TestCookieAttributes(t *testing.T) {
 
 // express: "secret option" "should sign with the first secret", "should read cookies using all elements".
 func TestSecretRotation(t *testing.T) {
-	hs := newHarness(t, sessions.Options{Secrets: []string{"old"}}, noop)
+	hs := newHarness(t, sessions.Options{Secrets: []string{oldSecret}}, noop)
 	cookie := login(t, hs)
-	rotated, err := sessions.New(hs.store, sessions.Options{Secrets: []string{"new", "old"}, Now: hs.clock.Now})
+	rotated, err := sessions.New(hs.store, sessions.Options{Secrets: []string{newSecret, oldSecret}, Now: hs.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -670,7 +670,7 @@ func TestSecretRotation(t *testing.T) {
 	res = doWith(rotated.Handler(setKey("k", 1)), "")
 	v := strings.TrimPrefix(cookiePair(sessionCookie(res, "sid")), "sid=s%3A")
 	v = strings.NewReplacer("%2B", "+", "%2F", "/").Replace(v)
-	if _, ok := cookiesig.Unsign(v, "new"); !ok {
+	if _, ok := cookiesig.Unsign(v, newSecret); !ok {
 		t.Errorf("new cookie %q not signed with the first secret", v)
 	}
 }
@@ -838,7 +838,7 @@ func hashOf(t *testing.T, cookie string) sessions.IDHash {
 	t.Helper()
 	v := strings.TrimPrefix(cookie, "sid=s%3A")
 	v = strings.NewReplacer("%2B", "+", "%2F", "/", "%3D", "=").Replace(v)
-	id, ok := cookiesig.Unsign(v, secret, "old", "new")
+	id, ok := cookiesig.Unsign(v, secret, oldSecret, newSecret)
 	if !ok {
 		t.Fatalf("cookie %q does not verify", cookie)
 	}

@@ -18,7 +18,15 @@ import (
 	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 )
 
-const secret = "keyboard cat"
+// secret signs the tests' cookies: express's "keyboard cat", made long
+// enough for New (RecommendedSecretBytes).
+const secret = "keyboard cat keyboard cat keyboard cat"
+
+// oldSecret and newSecret are a rotation: newSecret first signs, both verify.
+const (
+	oldSecret = "old secret: 32 bytes or more, from env"
+	newSecret = "new secret: 32 bytes or more, from env"
+)
 
 // spyStore wraps memstore, counts calls and can fail them.
 type spyStore struct {

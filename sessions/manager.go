@@ -36,14 +36,20 @@ type Manager struct {
 }
 
 // New returns a Manager that keeps sessions in store. It returns an error
-// for a nil store, no (or an empty) secret, and invalid cookie options, such
-// as SameSite None without Secure or a Path that does not start with "/".
+// for a nil store, no (or an empty) secret, a secret shorter than
+// MinSecretBytes (unless Options.AllowWeakSecrets), and invalid cookie
+// options, such as SameSite None without Secure or a Path that does not
+// start with "/". It logs one warning (Options.Logger) for each secret
+// shorter than RecommendedSecretBytes.
 func New(store Store, opts Options) (*Manager, error) {
 	if store == nil {
 		return nil, errors.New("sessions: New: nil Store")
 	}
 	o, err := opts.withDefaults()
 	if err != nil {
+		return nil, err
+	}
+	if err := checkSecretStrength(o.Secrets, o.AllowWeakSecrets, o.Logger); err != nil {
 		return nil, err
 	}
 	m := &Manager{store: store, opts: o, signer: cookiesig.NewSigner(o.Secrets...), realClock: opts.Now == nil}

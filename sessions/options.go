@@ -85,8 +85,14 @@ type Options struct {
 	Name string
 	// Secrets sign the cookie: the first signs, all verify, so a secret can
 	// be rotated by putting the new one first. Required; load them from
-	// the environment, never from source.
+	// the environment, never from source. Use 32 or more random bytes
+	// (openssl rand -base64 32): New logs a warning for a shorter secret
+	// and refuses one shorter than MinSecretBytes unless AllowWeakSecrets.
 	Secrets []string
+	// AllowWeakSecrets accepts secrets shorter than MinSecretBytes, for
+	// tests and throwaway demos; New still logs a warning. Never set it in
+	// production: a short secret can be guessed offline from one cookie.
+	AllowWeakSecrets bool
 	// Cookie holds the cookie's attributes.
 	Cookie CookieOptions
 	// Resave writes an unmodified session back to the store on every

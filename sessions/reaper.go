@@ -66,11 +66,19 @@ func ReapExpired(ctx context.Context, store Store, before time.Time, batchSize i
 //	if err := r.Start(); err != nil { ... }
 //	defer r.Stop()
 type Reaper struct {
-	Store     Store
-	Interval  time.Duration // between runs; default 5 minutes
-	BatchSize int           // default DefaultBatchSize
-	Logger    *slog.Logger  // default slog.Default()
-	Now       func() time.Time
+	// Store is the store whose expired sessions are deleted (required).
+	Store Store
+	// Interval is the time between runs; default 5 minutes.
+	Interval time.Duration
+	// BatchSize is the most rows one delete statement removes; default
+	// DefaultBatchSize.
+	BatchSize int
+	// Logger receives a line per run that deleted rows, and errors;
+	// default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock that decides what is expired; default time.Now.
+	// For tests.
+	Now func() time.Time
 
 	mu     sync.Mutex
 	cancel context.CancelFunc

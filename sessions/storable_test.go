@@ -52,7 +52,7 @@ func TestStorable(t *testing.T) {
 }
 
 func TestSetRefusesWhatNoStoreKeeps(t *testing.T) {
-	m, err := New(nopStore{}, Options{Secrets: []string{"s"}})
+	m, err := New(nopStore{}, Options{Secrets: []string{"a test secret of 32 bytes or more"}})
 	if err != nil {
 		t.Fatal(err)
 	}

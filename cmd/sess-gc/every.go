@@ -56,6 +56,7 @@ func runEvery(ctx context.Context, c config, stdout, stderr io.Writer) int {
 		}
 		if err == nil {
 			err = runOnce(ctx, c, tgt, stdout)
+			tgt.migrated = nil // reported once, by the first run after connecting
 		}
 		if err != nil && ctx.Err() == nil {
 			failures++

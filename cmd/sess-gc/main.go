@@ -21,10 +21,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/sqlsession/sqlsession/db"
 	"github.com/sqlsession/sqlsession/sessions"
 )
 
@@ -61,7 +63,8 @@ Examples:
 
 Output: one line per run on stdout, "deleted=N batches=B took=D"
 ("would_delete=N dry_run=true took=D" with -dry-run; " interrupted=true" when a
-signal stopped the run), or one JSON object per line with -json:
+signal stopped the run; " migrated=1,2,3 schema_version=3" or " migrated=none
+schema_version=3" with -migrate), or one JSON object per line with -json:
   deleted       rows deleted by this run (0 with -dry-run)
   batches       DELETE statements (of at most -batch rows) that deleted rows
   would_delete  with -dry-run only: expired rows a real run would delete now
@@ -71,6 +74,9 @@ signal stopped the run), or one JSON object per line with -json:
                 batches, or cancelling -vacuum or -dry-run's count (then no
                 would_delete); the exit status is still 0
   vacuumed      present (true) when -vacuum gave the freed space back after the run
+  migrated      with -migrate: the migration versions applied ([] / "none" when none
+                were pending); with -every, on the first run after connecting
+  schema_version with -migrate: the schema version afterwards
   time          when the run ended, RFC 3339 (UTC)
 With -every, every text line (stdout and stderr) starts with an RFC 3339
 timestamp. A failed run is logged and retried at the next interval; sess-gc
@@ -151,7 +157,7 @@ func validate(c config) error {
 	case c.driver != "postgres" && c.driver != "sqlite":
 		return usageError{fmt.Sprintf("unknown -driver %q (want postgres or sqlite)", c.driver)}
 	case c.dsn == "":
-		return usageError{"no DSN: pass -dsn or set DATABASE_URL (both are empty); sess-gc never guesses a database"}
+		return usageError{"no DSN: pass -dsn or set DATABASE_URL; sess-gc never guesses a database"}
 	case c.once && c.every != 0:
 		return usageError{"-once and -every exclude each other"}
 	case c.every < 0:
@@ -215,14 +221,45 @@ func exitCode(err error) int {
 }
 
 type summary struct {
-	Deleted     int    `json:"deleted"`
-	Batches     int    `json:"batches"`
-	WouldDelete *int   `json:"would_delete,omitempty"`
-	TookMS      int64  `json:"took_ms"`
-	DryRun      bool   `json:"dry_run"`
-	Interrupted bool   `json:"interrupted,omitempty"`
-	Vacuumed    bool   `json:"vacuumed,omitempty"`
-	Time        string `json:"time"`
+	Deleted     int   `json:"deleted"`
+	Batches     int   `json:"batches"`
+	WouldDelete *int  `json:"would_delete,omitempty"`
+	TookMS      int64 `json:"took_ms"`
+	DryRun      bool  `json:"dry_run"`
+	Interrupted bool  `json:"interrupted,omitempty"`
+	Vacuumed    bool  `json:"vacuumed,omitempty"`
+	// With -migrate: the versions applied ([] when none were pending) and
+	// the schema version afterwards.
+	Migrated      *[]int64 `json:"migrated,omitempty"`
+	SchemaVersion *int64   `json:"schema_version,omitempty"`
+	Time          string   `json:"time"`
+}
+
+// setMigrated copies what -migrate did into s.
+func (s *summary) setMigrated(rep *db.Report) {
+	if rep == nil {
+		return
+	}
+	applied := append([]int64{}, rep.Applied...)
+	v := rep.Version
+	s.Migrated, s.SchemaVersion = &applied, &v
+}
+
+// migratedText is the summary line's " migrated=1,2,3 schema_version=3"
+// (" migrated=none …" when nothing was pending), or "" without -migrate.
+func (s summary) migratedText() string {
+	if s.Migrated == nil {
+		return ""
+	}
+	list := "none"
+	if len(*s.Migrated) > 0 {
+		parts := make([]string, len(*s.Migrated))
+		for i, v := range *s.Migrated {
+			parts[i] = strconv.FormatInt(v, 10)
+		}
+		list = strings.Join(parts, ",")
+	}
+	return fmt.Sprintf(" migrated=%s schema_version=%d", list, *s.SchemaVersion)
 }
 
 // runOnce reaps once and prints the summary. A signal is never a failure:
@@ -251,6 +288,7 @@ func runOnce(ctx context.Context, c config, tgt target, stdout io.Writer) error 
 // long the count or the reaping took.
 func reap(ctx, runCtx context.Context, c config, tgt target) (s summary, took time.Duration, err error) {
 	now := hostNow()
+	s.setMigrated(tgt.migrated)
 	if c.dryRun {
 		s.DryRun = true
 		pause(ctx, "count")
@@ -299,7 +337,7 @@ func printSummary(w io.Writer, c config, s summary, took time.Duration) error {
 	if s.Vacuumed {
 		line += " vacuumed=true"
 	}
-	_, err := fmt.Fprintln(w, line)
+	_, err := fmt.Fprintln(w, line+s.migratedText())
 	return err
 }
 

@@ -6,7 +6,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sqlsession/sqlsession/db"
 	"github.com/sqlsession/sqlsession/internal/pgtest"
@@ -72,6 +76,9 @@ func runGC(t testing.TB, env []string, args ...string) result {
 
 var summaryRE = regexp.MustCompile(`^deleted=(\d+) batches=(\d+) took=\S+\n$`)
 
+// migratedRE is the summary of a first -migrate run on an empty database.
+var migratedRE = regexp.MustCompile(`^deleted=0 batches=0 took=\S+ migrated=1,2,3 schema_version=3\n$`)
+
 func parseDeleted(t testing.TB, stdout string) (deleted, batches int) {
 	t.Helper()
 	m := summaryRE.FindStringSubmatch(stdout)
@@ -114,9 +121,49 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// Connection errors are one line that says where, as whom and why, each
+// once (pgconn's own text repeats the address three times).
+func TestConnectErrorWording(t *testing.T) {
+	cases := []struct {
+		name, dsn, want string
+		code            int
+	}{
+		{"not a DSN", "notadsn", "sess-gc: bad postgres DSN `notadsn`: failed to parse as keyword/value (invalid keyword/value)\n", exitUsage},
+		{"bad URL, password masked", "postgres://u:secret@h/%zz?sslmode=bogus", "sess-gc: bad postgres DSN `postgres://u:xxxxx@h/%zz?sslmode=bogus`: failed to parse as URL (invalid percent-encoded token: \"%zz\")\n", exitUsage},
+		{"empty DSN", "", "sess-gc: no DSN: pass -dsn or set DATABASE_URL; sess-gc never guesses a database (see sess-gc -h)\n", exitUsage},
+		{"refused port", "postgres://postgres@127.0.0.1:1/x?connect_timeout=2", "sess-gc: cannot connect to postgres at 127.0.0.1:1 (user postgres, database x): connection refused\n", exitFailure},
+		{"refused port, sslmode=prefer tries twice", "postgres://postgres@127.0.0.1:1/x", "sess-gc: cannot connect to postgres at 127.0.0.1:1 (user postgres, database x): connection refused\n", exitFailure},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := runGC(t, []string{"DATABASE_URL="}, "-driver", "postgres", "-dsn", c.dsn)
+			if r.code != c.code || r.stdout != "" || r.stderr != c.want {
+				t.Errorf("exit %d, stdout %q, stderr\n%q\nwant exit %d, stderr\n%q", r.code, r.stdout, r.stderr, c.code, c.want)
+			}
+		})
+	}
+	t.Run("missing database", func(t *testing.T) {
+		server := pgtest.ServerDSN(t)
+		cfg, err := pgconn.ParseConfig(server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(server)
+		if err != nil || u.Scheme == "" {
+			t.Skipf("%s is not a URL", pgtest.EnvDSN)
+		}
+		u.Path = "/sqlsession_no_such_db"
+		r := runGC(t, nil, "-driver", "postgres", "-dsn", u.String())
+		want := fmt.Sprintf("sess-gc: cannot connect to postgres at %s:%d (user %s, database sqlsession_no_such_db): database \"sqlsession_no_such_db\" does not exist (SQLSTATE 3D000)\n", cfg.Host, cfg.Port, cfg.User)
+		if r.code != exitFailure || r.stderr != want {
+			t.Errorf("exit %d, stderr\n%q\nwant exit 1, stderr\n%q", r.code, r.stderr, want)
+		}
+	})
+}
+
 func TestRuntimeErrors(t *testing.T) {
 	r := runGC(t, nil, "-driver", "postgres", "-dsn", "postgres://postgres@127.0.0.1:1/x?connect_timeout=2")
-	if r.code != exitFailure || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "connect to postgres") {
+	if r.code != exitFailure || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "cannot connect to postgres") {
 		t.Errorf("unreachable: exit %d, stderr %q; want exit 1 and one line", r.code, r.stderr)
 	}
 	missing := filepath.Join(t.TempDir(), "missing.db")
@@ -169,7 +216,7 @@ func countRows(t testing.TB, conn *sql.DB, q string) int {
 
 func TestSQLite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
-	if r := runGC(t, nil, "-driver", "sqlite", "-dsn", path, "-migrate"); r.code != 0 || r.stdout != "deleted=0 batches=0 took=0s\n" && !summaryRE.MatchString(r.stdout) {
+	if r := runGC(t, nil, "-driver", "sqlite", "-dsn", path, "-migrate"); r.code != 0 || !migratedRE.MatchString(r.stdout) {
 		t.Fatalf("-migrate on a new file: exit %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	conn, err := sql.Open("sqlite", "file:"+path)
@@ -266,10 +313,13 @@ func TestEveryStopsOnSIGTERM(t *testing.T) {
 
 func TestMigrateRunTwice(t *testing.T) {
 	e := pgtest.New(t)
-	for i := range 2 {
+	for i, want := range []string{" migrated=1,2,3 schema_version=3\n", " migrated=none schema_version=3\n"} {
 		r := runGC(t, nil, "-driver", "postgres", "-dsn", e.DSN, "-migrate")
 		if r.code != 0 {
 			t.Fatalf("run %d with -migrate: exit %d %s", i+1, r.code, r.stderr)
+		}
+		if !strings.HasPrefix(r.stdout, "deleted=0 batches=0 took=") || !strings.HasSuffix(r.stdout, want) {
+			t.Errorf("run %d with -migrate printed %q, want a summary ending in %q", i+1, r.stdout, want)
 		}
 	}
 	fsys, err := db.Migrations(db.Postgres)
@@ -284,6 +334,41 @@ func TestMigrateRunTwice(t *testing.T) {
 		if n := countRows(t, e.DB, `SELECT count(*) FROM pg_dist_partition WHERE logicalrelid IN ('http_sessions'::regclass, 'http_sessions_retired'::regclass)`); n != 2 {
 			t.Errorf("on Citus, http_sessions is not distributed after -migrate")
 		}
+	}
+}
+
+// -migrate says which versions it applied, or that none were pending, in
+// the summary line and in -json; without -migrate the summary says nothing
+// about migrations.
+func TestMigrateReportsVersions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	r := runGC(t, nil, "-driver", "sqlite", "-dsn", path, "-migrate")
+	if r.code != 0 || !migratedRE.MatchString(r.stdout) {
+		t.Fatalf("-migrate on a new file: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = runGC(t, nil, "-driver", "sqlite", "-dsn", path, "-migrate", "-dry-run")
+	if r.code != 0 || !regexp.MustCompile(`^would_delete=0 dry_run=true took=\S+ migrated=none schema_version=3\n$`).MatchString(r.stdout) {
+		t.Fatalf("-migrate -dry-run when up to date: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	var out struct {
+		Migrated      *[]int64 `json:"migrated"`
+		SchemaVersion *int64   `json:"schema_version"`
+	}
+	r = runGC(t, nil, "-driver", "sqlite", "-dsn", path, "-migrate", "-json")
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.code != 0 {
+		t.Fatalf("-migrate -json: exit %d, stdout %q: %v", r.code, r.stdout, err)
+	}
+	if out.Migrated == nil || len(*out.Migrated) != 0 || out.SchemaVersion == nil || *out.SchemaVersion != 3 {
+		t.Errorf("-migrate -json when up to date = %s, want \"migrated\":[] and \"schema_version\":3", r.stdout)
+	}
+	fresh := filepath.Join(t.TempDir(), "fresh.db")
+	r = runGC(t, nil, "-driver", "sqlite", "-dsn", fresh, "-migrate", "-json")
+	if !strings.Contains(r.stdout, `"migrated":[1,2,3],"schema_version":3`) {
+		t.Errorf("-migrate -json on a new file = %q, want migrated [1,2,3] and schema_version 3", r.stdout)
+	}
+	r = runGC(t, nil, "-driver", "sqlite", "-dsn", path, "-json")
+	if strings.Contains(r.stdout, "migrated") || strings.Contains(r.stdout, "schema_version") {
+		t.Errorf("without -migrate the summary mentions migrations: %q", r.stdout)
 	}
 }
 
@@ -351,9 +436,9 @@ func TestEveryRetriesThenGivesUp(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1 after three logged failures", r.code, r.stdout, r.stderr)
 	}
 	for i, want := range []string{
-		"sess-gc: run failed (1 of 3 in a row), retrying in 50ms: connect to postgres",
-		"sess-gc: run failed (2 of 3 in a row), retrying in 50ms: connect to postgres",
-		"sess-gc: giving up after 3 failed runs in a row (-max-failures 3): connect to postgres",
+		"sess-gc: run failed (1 of 3 in a row), retrying in 50ms: cannot connect to postgres",
+		"sess-gc: run failed (2 of 3 in a row), retrying in 50ms: cannot connect to postgres",
+		"sess-gc: giving up after 3 failed runs in a row (-max-failures 3): cannot connect to postgres",
 	} {
 		if got := unstamp(t, lines[i]); !strings.HasPrefix(got, want) {
 			t.Errorf("line %d = %q, want it to start with %q", i+1, got, want)
@@ -385,7 +470,9 @@ func TestEveryPermanentErrorExitsAtOnce(t *testing.T) {
 // the next run succeeds and prints its time-stamped summary.
 func TestEveryRecovers(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "later.db")
-	cmd := exec.Command(binary(t), "-driver", "sqlite", "-dsn", path, "-every", "100ms")
+	// -max-failures 0: on a loaded machine creating the file may take
+	// longer than the default five failed runs.
+	cmd := exec.Command(binary(t), "-driver", "sqlite", "-dsn", path, "-every", "100ms", "-max-failures", "0")
 	stdout, _ := cmd.StdoutPipe()
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
@@ -393,15 +480,22 @@ func TestEveryRecovers(t *testing.T) {
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	errLine, err := bufio.NewReader(stderr).ReadString('\n')
-	if err != nil || !strings.HasPrefix(unstamp(t, errLine), "sess-gc: run failed (1 of 5 in a row), retrying in 100ms: open sqlite") {
+	if err != nil || !strings.HasPrefix(unstamp(t, errLine), "sess-gc: run failed (1 in a row), retrying in 100ms: open sqlite") {
 		t.Fatalf("first run on a missing file: %q %v", errLine, err)
 	}
-	if r := runGC(t, nil, "-driver", "sqlite", "-dsn", path, "-migrate"); r.code != 0 {
+	// The database appears at once, migrated (created in place, a run could
+	// see it without its table, an error retrying cannot fix).
+	tmp := filepath.Join(t.TempDir(), "tmp.db")
+	if r := runGC(t, nil, "-driver", "sqlite", "-dsn", tmp, "-migrate"); r.code != 0 {
 		t.Fatalf("creating the database: %s", r.stderr)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
 	}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil || !summaryRE.MatchString(unstamp(t, line)) {
-		t.Fatalf("after the database appeared: %q %v", line, err)
+		rest, _ := io.ReadAll(stderr)
+		t.Fatalf("after the database appeared: %q %v (stderr %q)", line, err, rest)
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 }

@@ -23,9 +23,10 @@ import (
 // target is an open database: its Store, how to give freed space back
 // (-vacuum), and how to close it.
 type target struct {
-	store  sessions.Store
-	vacuum func(context.Context) error
-	close  func()
+	store    sessions.Store
+	vacuum   func(context.Context) error
+	close    func()
+	migrated *db.Report // what -migrate did; nil without -migrate
 }
 
 // open connects, migrates when asked, and checks that the table exists
@@ -40,19 +41,20 @@ func open(ctx context.Context, c config) (target, error) {
 func openPostgres(ctx context.Context, c config) (target, error) {
 	cfg, err := pgxpool.ParseConfig(c.dsn)
 	if err != nil {
-		return target{}, usageError{fmt.Sprintf("bad postgres DSN: %v", err)}
+		return target{}, dsnError(err)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return target{}, fmt.Errorf("connect to postgres: %w", err)
+		return target{}, connectError(&cfg.ConnConfig.Config, err)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return target{}, fmt.Errorf("connect to postgres %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+		return target{}, connectError(&cfg.ConnConfig.Config, err)
 	}
+	var migrated *db.Report
 	if c.migrate {
 		sqlDB := stdlib.OpenDBFromPool(pool)
-		err := db.Migrate(ctx, sqlDB, db.Postgres)
+		rep, err := db.MigrateReport(ctx, sqlDB, db.Postgres)
 		if err == nil {
 			err = db.Distribute(ctx, sqlDB) // a no-op without Citus
 		}
@@ -61,6 +63,7 @@ func openPostgres(ctx context.Context, c config) (target, error) {
 			pool.Close()
 			return target{}, err
 		}
+		migrated = &rep
 	}
 	store := pgstore.New(pool)
 	if err := explain(pgdb.New(pool).ProbeTable(ctx)); err != nil {
@@ -74,7 +77,7 @@ func openPostgres(ctx context.Context, c config) (target, error) {
 		_, err := pool.Exec(ctx, "VACUUM (ANALYZE) "+db.TableName)
 		return err
 	}
-	return target{store: dbClock{Store: store, pool: pool}, vacuum: vacuum, close: pool.Close}, nil
+	return target{store: dbClock{Store: store, pool: pool}, vacuum: vacuum, close: pool.Close, migrated: migrated}, nil
 }
 
 func openSQLite(ctx context.Context, c config) (target, error) {
@@ -94,18 +97,22 @@ func openSQLite(ctx context.Context, c config) (target, error) {
 		closeConn()
 		return target{}, fmt.Errorf("open sqlite %s: %w", c.dsn, err)
 	}
+	var migrated *db.Report
 	if c.migrate {
-		if err := db.Migrate(ctx, conn, db.SQLite); err != nil {
+		rep, err := db.MigrateReport(ctx, conn, db.SQLite)
+		if err != nil {
 			closeConn()
 			return target{}, err
 		}
+		migrated = &rep
 	}
 	store := sqlitestore.New(conn)
 	if err := explain(sqlitedb.New(conn).ProbeTable(ctx)); err != nil {
 		closeConn()
 		return target{}, err
 	}
-	return target{store: store, vacuum: func(ctx context.Context) error { return vacuumSQLite(ctx, conn) }, close: closeConn}, nil
+	vacuum := func(ctx context.Context) error { return vacuumSQLite(ctx, conn) }
+	return target{store: store, vacuum: vacuum, close: closeConn, migrated: migrated}, nil
 }
 
 // explain turns "no such table" errors, and those of a table that is not

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+
+	"github.com/sqlsession/sqlsession/internal/testskip"
 )
 
 // EnvScreenshots names a directory: TestBrowser saves its screenshots
@@ -28,7 +30,7 @@ func startDemo(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	cfg := config{addr: "127.0.0.1:0", sqlitePath: filepath.Join(t.TempDir(), "demo.db"), secret: "test secret"}
+	cfg := config{addr: "127.0.0.1:0", sqlitePath: filepath.Join(t.TempDir(), "demo.db"), secret: "test secret: 32 bytes or more!!!"}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, pw, slog.New(slog.DiscardHandler)); _ = pw.Close() }()
 	t.Cleanup(func() {
@@ -58,7 +60,7 @@ func TestBrowser(t *testing.T) {
 	}
 	bin, err := exec.LookPath(cmp.Or(os.Getenv(EnvChromium), "chromium"))
 	if err != nil {
-		t.Skip("chromium is not installed (Debian: apt-get install -y chromium): skipping the browser test")
+		testskip.Skip(t, "Chromium (demo browser test)", "", "chromium is not installed (Debian: apt-get install -y chromium)")
 	}
 	base := startDemo(t)
 	c, err := startChrome(bin, t.TempDir())

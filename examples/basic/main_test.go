@@ -29,7 +29,7 @@ func newDemo(t *testing.T) *demo {
 		t.Fatal(err)
 	}
 	t.Cleanup(closeStore)
-	h, err := newApp(store, "test secret", slog.New(slog.DiscardHandler))
+	h, err := newApp(store, "test secret: 32 bytes or more!!!", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestRunPrintsURLWhenBound(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr, pw := io.Pipe()
-	cfg := config{addr: "127.0.0.1:0", sqlitePath: filepath.Join(t.TempDir(), "demo.db"), secret: "test secret"}
+	cfg := config{addr: "127.0.0.1:0", sqlitePath: filepath.Join(t.TempDir(), "demo.db"), secret: "test secret: 32 bytes or more!!!"}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, pw, slog.New(slog.DiscardHandler)); _ = pw.Close() }()
 
@@ -337,7 +337,7 @@ func TestRunPortInUse(t *testing.T) {
 	}
 	defer ln.Close()
 	var out strings.Builder
-	cfg := config{addr: ln.Addr().String(), sqlitePath: filepath.Join(t.TempDir(), "demo.db"), secret: "test secret"}
+	cfg := config{addr: ln.Addr().String(), sqlitePath: filepath.Join(t.TempDir(), "demo.db"), secret: "test secret: 32 bytes or more!!!"}
 	err = run(context.Background(), cfg, &out, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "listen") || out.Len() != 0 {
 		t.Errorf("err %v, printed %q; want a listen error and nothing printed", err, out.String())

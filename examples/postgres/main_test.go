@@ -23,7 +23,7 @@ func noServe(t *testing.T) func(http.Handler) error {
 // An empty DATABASE_URL must never reach libpq's defaults.
 func TestEmptyDatabaseURL(t *testing.T) {
 	for _, url := range []string{"", "  "} {
-		err := run(context.Background(), url, "secret", noServe(t))
+		err := run(context.Background(), url, "test secret: 32 bytes or more!!!", noServe(t))
 		if err == nil || !strings.Contains(err.Error(), "DATABASE_URL is not set") {
 			t.Errorf("DATABASE_URL=%q: err %v, want \"DATABASE_URL is not set\"", url, err)
 		}
@@ -31,7 +31,7 @@ func TestEmptyDatabaseURL(t *testing.T) {
 }
 
 func TestUnreachableDatabase(t *testing.T) {
-	err := run(context.Background(), "postgres://nobody@127.0.0.1:1/none?connect_timeout=5", "secret", noServe(t))
+	err := run(context.Background(), "postgres://nobody@127.0.0.1:1/none?connect_timeout=5", "test secret: 32 bytes or more!!!", noServe(t))
 	if err == nil || !strings.Contains(err.Error(), "migrate") {
 		t.Errorf("err %v, want a migrate error", err)
 	}
@@ -50,7 +50,7 @@ func TestCountsInPostgres(t *testing.T) {
 	env := pgtest.New(t)
 	ctx := context.Background()
 	served := false
-	err := run(ctx, env.DSN, "test secret", func(h http.Handler) error {
+	err := run(ctx, env.DSN, "test secret: 32 bytes or more!!!", func(h http.Handler) error {
 		served = true
 		srv := httptest.NewServer(h)
 		defer srv.Close()

@@ -14,7 +14,7 @@ import (
 
 // A browser's page load is GET / then GET /favicon.ico: it must count once.
 func TestFaviconDoesNotCount(t *testing.T) {
-	m, err := sessions.New(memstore.New(), sessions.Options{Secrets: []string{"test secret"}})
+	m, err := sessions.New(memstore.New(), sessions.Options{Secrets: []string{"test secret: 32 bytes or more!!!"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func startNode(b *testing.B, node, serverDSN, schema string) (string, int) {
 	b.Helper()
 	cmd := exec.Command(node, "server.js")
 	cmd.Dir = expressAppDir
-	cmd.Env = append(os.Environ(), "PG_DSN="+serverDSN, "PG_SCHEMA="+schema, "SESSION_SECRET=bench secret", "NODE_ENV=production")
+	cmd.Env = append(os.Environ(), "PG_DSN="+serverDSN, "PG_SCHEMA="+schema, "SESSION_SECRET=bench secret: 32 bytes or more!!", "NODE_ENV=production")
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

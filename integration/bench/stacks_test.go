@@ -141,7 +141,7 @@ func sqlsessionStack(b *testing.B) goStack {
 	pool, c := newPool(b, testpg.Migrated(b))
 	store := pgstore.New(pool)
 	mk := func(opts sessions.Options, h http.HandlerFunc) http.Handler {
-		opts.Secrets = []string{"bench secret"}
+		opts.Secrets = []string{"bench secret: 32 bytes or more!!"}
 		opts.Logger = slog.New(slog.DiscardHandler)
 		m, err := sessions.New(store, opts)
 		if err != nil {

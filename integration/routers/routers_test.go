@@ -28,7 +28,7 @@ func TestRouters(t *testing.T) {
 		"chi": Chi, "echo": Echo, "gin": Gin,
 	} {
 		t.Run(name, func(t *testing.T) {
-			m, err := sessions.New(memstore.New(), sessions.Options{Secrets: []string{"test secret"}})
+			m, err := sessions.New(memstore.New(), sessions.Options{Secrets: []string{"test secret: 32 bytes or more!!!"}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/sqlsession/sqlsession/db"
+	"github.com/sqlsession/sqlsession/internal/testskip"
 )
 
 // EnvDSN names the variable holding the test server's DSN.
@@ -36,14 +37,11 @@ const EnvRequire = "SQLSESSION_REQUIRE_POSTGRES"
 // Required reports whether SQLSESSION_REQUIRE_POSTGRES=1.
 func Required() bool { return os.Getenv(EnvRequire) == "1" }
 
-// Unavailable skips the test with reason, or fails it when Postgres is
-// required.
+// Unavailable skips the test with reason (recorded for make test's
+// summary, see internal/testskip), or fails it when Postgres is required.
 func Unavailable(t testing.TB, reason string) {
 	t.Helper()
-	if Required() {
-		t.Fatalf("postgres required (%s=1) but unavailable: %s", EnvRequire, reason)
-	}
-	t.Skipf("postgres unavailable: %s", reason)
+	testskip.Skip(t, testskip.Postgres, EnvRequire, reason)
 }
 
 // ServerDSN returns SQLSESSION_TEST_POSTGRES_DSN, or skips (fails when

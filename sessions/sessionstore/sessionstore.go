@@ -105,9 +105,9 @@ type Record struct {
 // Device is what the latest request of a session said about its client,
 // recorded when a write or touch happens anyway (sessions.Options.RecordDevice).
 type Device struct {
-	LastSeen  time.Time
-	IP        string
-	UserAgent string
+	LastSeen  time.Time // when the request was served (the Manager's clock)
+	IP        string    // the client's address (X-Forwarded-For only with TrustProxy)
+	UserAgent string    // the User-Agent header, truncated
 }
 
 // Change is what one request did to a loaded session: the keys it set (with
@@ -201,15 +201,15 @@ type Retired struct {
 // SessionInfo describes one of a user's sessions without revealing its id.
 // Hash is the handle that revokes it (Manager.DestroySession).
 type SessionInfo struct {
-	Hash      IDHash
-	Data      map[string]json.RawMessage
-	CreatedAt time.Time
-	ExpiresAt time.Time
+	Hash      IDHash                     // SHA-256 of the id: the revocation handle
+	Data      map[string]json.RawMessage // the session's values, as in Record.Data
+	CreatedAt time.Time                  // when the session was first saved
+	ExpiresAt time.Time                  // when it expires
 	// LastSeen, IP and UserAgent are the device the session was last seen
 	// on, when sessions.Options.RecordDevice records them (else zero).
 	LastSeen  time.Time
-	IP        string
-	UserAgent string
+	IP        string // the client address of the last recorded request
+	UserAgent string // the User-Agent of the last recorded request
 }
 
 // Store keeps sessions. Every method takes the session's IDHash, never the

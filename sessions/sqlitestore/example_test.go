@@ -31,7 +31,7 @@ func ExampleOpen() {
 	if err := db.Migrate(ctx, conn, db.SQLite); err != nil {
 		log.Fatal(err)
 	}
-	m, err := sessions.New(sqlitestore.New(conn), sessions.Options{Secrets: []string{"a-secret-from-the-environment"}})
+	m, err := sessions.New(sqlitestore.New(conn), sessions.Options{Secrets: []string{"a-secret-from-the-environment-32+-bytes"}})
 	fmt.Println(m != nil, err)
 	// Output: true <nil>
 }

@@ -7,6 +7,7 @@ package sqlitestore_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,8 +47,8 @@ func TestMigrateSQLite(t *testing.T) {
 	if got := testsql.Strings(t, conn, `SELECT CAST(count(*) AS TEXT) FROM sqlsession_goose_version WHERE version_id = 1`); got[0] != "1" {
 		t.Errorf("sqlsession_goose_version records version 1 %s times, want once", got[0])
 	}
-	if err := db.MigrateDown(ctx, conn, db.SQLite); err != nil {
-		t.Fatalf("MigrateDown: %v", err)
+	if err := db.MigrateReset(ctx, conn, db.SQLite); err != nil {
+		t.Fatalf("MigrateReset: %v", err)
 	}
 	if got := testsql.Strings(t, conn, `SELECT name FROM sqlite_master WHERE name LIKE 'http_sessions%'`); len(got) != 0 {
 		t.Fatalf("after down, still present: %v", got)
@@ -56,6 +57,45 @@ func TestMigrateSQLite(t *testing.T) {
 		t.Fatalf("Migrate after down: %v", err)
 	}
 	assertSQLiteSchema(t, conn)
+}
+
+// MigrateReport says what it applied; MigrateDownTo rolls back only the
+// versions above its argument and keeps the table and its rows; only
+// MigrateReset (or MigrateDownTo 0) drops the table.
+func TestMigrateReportAndDownTo(t *testing.T) {
+	conn := openSQLite(t)
+	ctx := context.Background()
+	rep, err := db.MigrateReport(ctx, conn, db.SQLite)
+	if err != nil || fmt.Sprint(rep.Applied) != "[1 2 3]" || len(rep.RolledBack) != 0 || rep.Version != 3 {
+		t.Fatalf("MigrateReport on an empty database = %+v, %v; want [1 2 3] applied, at 3", rep, err)
+	}
+	if rep, err = db.MigrateReport(ctx, conn, db.SQLite); err != nil || len(rep.Applied) != 0 || rep.Version != 3 {
+		t.Fatalf("MigrateReport when up to date = %+v, %v; want nothing applied, at 3", rep, err)
+	}
+	if _, err := conn.Exec(`INSERT INTO http_sessions (id_hash, data, expires_at, created_at) VALUES (randomblob(32), '{}', 1, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = db.MigrateDownTo(ctx, conn, db.SQLite, 2); err != nil || fmt.Sprint(rep.RolledBack) != "[3]" || len(rep.Applied) != 0 || rep.Version != 2 {
+		t.Fatalf("MigrateDownTo(2) = %+v, %v; want [3] rolled back, at 2", rep, err)
+	}
+	if got := testsql.Strings(t, conn, `SELECT CAST(count(*) AS TEXT) FROM http_sessions`); got[0] != "1" {
+		t.Fatalf("after MigrateDownTo(2), http_sessions has %s rows, want the 1 it had", got[0])
+	}
+	if rep, err = db.MigrateDownTo(ctx, conn, db.SQLite, 3); err != nil || len(rep.RolledBack)+len(rep.Applied) != 0 || rep.Version != 2 {
+		t.Fatalf("MigrateDownTo(3) at version 2 = %+v, %v; want no change (it never applies)", rep, err)
+	}
+	if _, err := db.MigrateDownTo(ctx, conn, db.SQLite, -1); err == nil || !strings.Contains(err.Error(), "version must be 0 or more") {
+		t.Fatalf("MigrateDownTo(-1) error = %v, want a clear refusal", err)
+	}
+	if err := db.MigrateTo(ctx, conn, db.SQLite, -1); err == nil {
+		t.Fatal("MigrateTo(-1) succeeded, want an error")
+	}
+	if rep, err = db.MigrateDownTo(ctx, conn, db.SQLite, 0); err != nil || fmt.Sprint(rep.RolledBack) != "[2 1]" || rep.Version != 0 {
+		t.Fatalf("MigrateDownTo(0) = %+v, %v; want [2 1] rolled back, at 0", rep, err)
+	}
+	if got := testsql.Strings(t, conn, `SELECT name FROM sqlite_master WHERE name = 'http_sessions'`); len(got) != 0 {
+		t.Fatal("http_sessions still exists after MigrateDownTo(0)")
+	}
 }
 
 func assertSQLiteSchema(t *testing.T, conn *sql.DB) {

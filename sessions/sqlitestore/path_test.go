@@ -90,7 +90,7 @@ func TestPlainDSNConcurrentRequests(t *testing.T) {
 	if err := db.Migrate(context.Background(), conn, db.SQLite); err != nil {
 		t.Fatal(err)
 	}
-	m, err := sessions.New(sqlitestore.New(conn), sessions.Options{Secrets: []string{"s"}, Logger: slog.New(slog.DiscardHandler),
+	m, err := sessions.New(sqlitestore.New(conn), sessions.Options{Secrets: []string{"a test secret of 32 bytes or more"}, Logger: slog.New(slog.DiscardHandler),
 		// 200 clients queue for SQLite's one writer: on a loaded machine (-race) that
 		// takes longer than the default StoreTimeout, which is not what this tests.
 		StoreTimeout: time.Minute, ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) { http.Error(w, err.Error(), 500) }})
