@@ -19,11 +19,6 @@ import (
 	"github.com/sqlsession/sqlsession/sessions/cookiesig"
 )
 
-func unescaped(s string) string {
-	u, _ := url.QueryUnescape(s)
-	return u
-}
-
 // hostileCookie returns one random, malformed or forged Cookie header.
 func hostileCookie(rng *rand.Rand, valid string) string {
 	randBytes := func(n int) string {

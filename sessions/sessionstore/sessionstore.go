@@ -192,10 +192,12 @@ type Retired struct {
 	Successor IDHash
 	// UserID is the session's user when the id was retired ("": none).
 	UserID string
-	// GraceUntil, ExpiresAt and Sealed are Retire's.
+	// GraceUntil is until when the retired id leads to its successor.
 	GraceUntil time.Time
-	ExpiresAt  time.Time
-	Sealed     []byte
+	// ExpiresAt is until when the record is kept.
+	ExpiresAt time.Time
+	// Sealed is the successor's id, sealed for the retired id's holder.
+	Sealed []byte
 }
 
 // SessionInfo describes one of a user's sessions without revealing its id.
