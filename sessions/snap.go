@@ -32,6 +32,14 @@ type meta struct {
 	Auth    int64 `json:"auth,omitempty"`    // Session.MarkAuthenticated
 }
 
+// decodeMeta decodes a metaKey entry; one written by other code that does
+// not decode is ignored. (A function of its own, so that only a session
+// that has the entry pays the allocation json.Unmarshal's pointer costs.)
+func decodeMeta(b json.RawMessage) (m meta) {
+	_ = json.Unmarshal(b, &m)
+	return m
+}
+
 // metaReserve bounds the bytes metaKey's entry takes in a stored session.
 var metaReserve = sessionstore.EntrySize(metaKey, len(`{"renewed": 9999999999999, "auth": 9999999999999}`))
 
@@ -88,7 +96,7 @@ func snapOf(rec sessionstore.Record, c *CookieOptions) (s snap, complete bool) {
 	// in place rather than copy every value.
 	delete(s.values, cookieKey)
 	if m, ok := s.values[metaKey]; ok {
-		_ = json.Unmarshal(m, &s.meta) // a value written by other code: ignored
+		s.meta = decodeMeta(m)
 		delete(s.values, metaKey)
 	}
 	if s.values == nil {
