@@ -2,14 +2,20 @@ package sessions
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"time"
 )
 
 // Login is the login the documentation recommends: Regenerate (a new id,
 // so a planted one is worthless), SetUser, then MarkAuthenticated. Call it
-// once the user has proved who they are.
+// once the user has proved who they are. A user id SetUser refuses (a NUL,
+// invalid UTF-8) is refused before anything changes.
 func (s *Session) Login(ctx context.Context, userID string) error {
+	if err := checkKey(userID); err != nil { // refused before the id changes
+		return fmt.Errorf("sessions: login: user id %w", errors.Unwrap(err))
+	}
 	if err := s.Regenerate(ctx); err != nil {
 		return err
 	}

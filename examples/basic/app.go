@@ -5,7 +5,9 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sqlsession/sqlsession/sessions"
 )
@@ -131,14 +133,16 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A demo: any name logs in. A real application checks a password here.
-	s := sessions.FromContext(r.Context())
-	if err := s.Regenerate(r.Context()); err != nil { // no session fixation
-		a.logger.ErrorContext(r.Context(), "demo: regenerate", "err", err)
-		a.pages.error(w, http.StatusInternalServerError, "Could not log you in.")
+	if strings.IndexByte(user, 0) >= 0 || !utf8.ValidString(user) {
+		a.pages.error(w, http.StatusBadRequest, "Please give a name without control characters.")
 		return
 	}
-	if err := s.SetUser(user); err != nil {
-		a.pages.error(w, http.StatusBadRequest, "Please give a name without control characters.")
+	// Login: a new id (no session fixation), the user, and the time they
+	// signed in (for RequireRecentAuth).
+	s := sessions.FromContext(r.Context())
+	if err := s.Login(r.Context(), user); err != nil {
+		a.logger.ErrorContext(r.Context(), "demo: login", "err", err)
+		a.pages.error(w, http.StatusInternalServerError, "Could not log you in.")
 		return
 	}
 	if r.FormValue("remember") == "on" {
