@@ -29,15 +29,15 @@ func TestMigratePostgres(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first Migrate: %v", err)
 	}
-	if fmt.Sprint(rep.Applied) != "[1 2 3]" || rep.Version != 3 {
-		t.Errorf("first MigrateReport = %+v, want versions [1 2 3] applied, at 3", rep)
+	if fmt.Sprint(rep.Applied) != "[1 2 3 4]" || rep.Version != 4 {
+		t.Errorf("first MigrateReport = %+v, want versions [1 2 3 4] applied, at 4", rep)
 	}
 	rep, err = db.MigrateReport(ctx, e.DB, db.Postgres)
 	if err != nil {
 		t.Fatalf("second Migrate (must be a no-op): %v", err)
 	}
-	if len(rep.Applied) != 0 || rep.Version != 3 {
-		t.Errorf("second MigrateReport = %+v, want nothing applied, at 3", rep)
+	if len(rep.Applied) != 0 || rep.Version != 4 {
+		t.Errorf("second MigrateReport = %+v, want nothing applied, at 4", rep)
 	}
 	assertPostgresSchema(t, e)
 

@@ -63,8 +63,8 @@ Examples:
 
 Output: one line per run on stdout, "deleted=N batches=B took=D"
 ("would_delete=N dry_run=true took=D" with -dry-run; " interrupted=true" when a
-signal stopped the run; " migrated=1,2,3 schema_version=3" or " migrated=none
-schema_version=3" with -migrate), or one JSON object per line with -json:
+signal stopped the run; " migrated=1,2,3,4 schema_version=4" or " migrated=none
+schema_version=4" with -migrate), or one JSON object per line with -json:
   deleted       rows deleted by this run (0 with -dry-run)
   batches       DELETE statements (of at most -batch rows) that deleted rows
   would_delete  with -dry-run only: expired rows a real run would delete now
@@ -245,7 +245,7 @@ func (s *summary) setMigrated(rep *db.Report) {
 	s.Migrated, s.SchemaVersion = &applied, &v
 }
 
-// migratedText is the summary line's " migrated=1,2,3 schema_version=3"
+// migratedText is the summary line's " migrated=1,2,3,4 schema_version=4"
 // (" migrated=none …" when nothing was pending), or "" without -migrate.
 func (s summary) migratedText() string {
 	if s.Migrated == nil {

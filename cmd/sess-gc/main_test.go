@@ -77,7 +77,7 @@ func runGC(t testing.TB, env []string, args ...string) result {
 var summaryRE = regexp.MustCompile(`^deleted=(\d+) batches=(\d+) took=\S+\n$`)
 
 // migratedRE is the summary of a first -migrate run on an empty database.
-var migratedRE = regexp.MustCompile(`^deleted=0 batches=0 took=\S+ migrated=1,2,3 schema_version=3\n$`)
+var migratedRE = regexp.MustCompile(`^deleted=0 batches=0 took=\S+ migrated=1,2,3,4 schema_version=4\n$`)
 
 func parseDeleted(t testing.TB, stdout string) (deleted, batches int) {
 	t.Helper()
@@ -313,7 +313,7 @@ func TestEveryStopsOnSIGTERM(t *testing.T) {
 
 func TestMigrateRunTwice(t *testing.T) {
 	e := pgtest.New(t)
-	for i, want := range []string{" migrated=1,2,3 schema_version=3\n", " migrated=none schema_version=3\n"} {
+	for i, want := range []string{" migrated=1,2,3,4 schema_version=4\n", " migrated=none schema_version=4\n"} {
 		r := runGC(t, nil, "-driver", "postgres", "-dsn", e.DSN, "-migrate")
 		if r.code != 0 {
 			t.Fatalf("run %d with -migrate: exit %d %s", i+1, r.code, r.stderr)
@@ -347,7 +347,7 @@ func TestMigrateReportsVersions(t *testing.T) {
 		t.Fatalf("-migrate on a new file: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 	r = runGC(t, nil, "-driver", "sqlite", "-dsn", path, "-migrate", "-dry-run")
-	if r.code != 0 || !regexp.MustCompile(`^would_delete=0 dry_run=true took=\S+ migrated=none schema_version=3\n$`).MatchString(r.stdout) {
+	if r.code != 0 || !regexp.MustCompile(`^would_delete=0 dry_run=true took=\S+ migrated=none schema_version=4\n$`).MatchString(r.stdout) {
 		t.Fatalf("-migrate -dry-run when up to date: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 	var out struct {
@@ -358,12 +358,12 @@ func TestMigrateReportsVersions(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.code != 0 {
 		t.Fatalf("-migrate -json: exit %d, stdout %q: %v", r.code, r.stdout, err)
 	}
-	if out.Migrated == nil || len(*out.Migrated) != 0 || out.SchemaVersion == nil || *out.SchemaVersion != 3 {
-		t.Errorf("-migrate -json when up to date = %s, want \"migrated\":[] and \"schema_version\":3", r.stdout)
+	if out.Migrated == nil || len(*out.Migrated) != 0 || out.SchemaVersion == nil || *out.SchemaVersion != 4 {
+		t.Errorf("-migrate -json when up to date = %s, want \"migrated\":[] and \"schema_version\":4", r.stdout)
 	}
 	fresh := filepath.Join(t.TempDir(), "fresh.db")
 	r = runGC(t, nil, "-driver", "sqlite", "-dsn", fresh, "-migrate", "-json")
-	if !strings.Contains(r.stdout, `"migrated":[1,2,3],"schema_version":3`) {
+	if !strings.Contains(r.stdout, `"migrated":[1,2,3,4],"schema_version":4`) {
 		t.Errorf("-migrate -json on a new file = %q, want migrated [1,2,3] and schema_version 3", r.stdout)
 	}
 	r = runGC(t, nil, "-driver", "sqlite", "-dsn", path, "-json")

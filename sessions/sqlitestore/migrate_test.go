@@ -66,17 +66,17 @@ func TestMigrateReportAndDownTo(t *testing.T) {
 	conn := openSQLite(t)
 	ctx := context.Background()
 	rep, err := db.MigrateReport(ctx, conn, db.SQLite)
-	if err != nil || fmt.Sprint(rep.Applied) != "[1 2 3]" || len(rep.RolledBack) != 0 || rep.Version != 3 {
-		t.Fatalf("MigrateReport on an empty database = %+v, %v; want [1 2 3] applied, at 3", rep, err)
+	if err != nil || fmt.Sprint(rep.Applied) != "[1 2 3 4]" || len(rep.RolledBack) != 0 || rep.Version != 4 {
+		t.Fatalf("MigrateReport on an empty database = %+v, %v; want [1 2 3 4] applied, at 4", rep, err)
 	}
-	if rep, err = db.MigrateReport(ctx, conn, db.SQLite); err != nil || len(rep.Applied) != 0 || rep.Version != 3 {
-		t.Fatalf("MigrateReport when up to date = %+v, %v; want nothing applied, at 3", rep, err)
+	if rep, err = db.MigrateReport(ctx, conn, db.SQLite); err != nil || len(rep.Applied) != 0 || rep.Version != 4 {
+		t.Fatalf("MigrateReport when up to date = %+v, %v; want nothing applied, at 4", rep, err)
 	}
 	if _, err := conn.Exec(`INSERT INTO http_sessions (id_hash, data, expires_at, created_at) VALUES (randomblob(32), '{}', 1, 1)`); err != nil {
 		t.Fatal(err)
 	}
-	if rep, err = db.MigrateDownTo(ctx, conn, db.SQLite, 2); err != nil || fmt.Sprint(rep.RolledBack) != "[3]" || len(rep.Applied) != 0 || rep.Version != 2 {
-		t.Fatalf("MigrateDownTo(2) = %+v, %v; want [3] rolled back, at 2", rep, err)
+	if rep, err = db.MigrateDownTo(ctx, conn, db.SQLite, 2); err != nil || fmt.Sprint(rep.RolledBack) != "[4 3]" || len(rep.Applied) != 0 || rep.Version != 2 {
+		t.Fatalf("MigrateDownTo(2) = %+v, %v; want [4 3] rolled back, at 2", rep, err)
 	}
 	if got := testsql.Strings(t, conn, `SELECT CAST(count(*) AS TEXT) FROM http_sessions`); got[0] != "1" {
 		t.Fatalf("after MigrateDownTo(2), http_sessions has %s rows, want the 1 it had", got[0])
