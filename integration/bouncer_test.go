@@ -60,7 +60,7 @@ func TestBouncerHTTP(t *testing.T) {
 func TestBouncerMigrate(t *testing.T) {
 	b, user, name, direct := bouncerSetup(t)
 	admin := openSQL(t, direct)
-	if _, err := admin.Exec(`DROP TABLE http_sessions; DROP TABLE sqlsession_goose_version`); err != nil {
+	if _, err := admin.Exec(`DROP TABLE http_sessions; DROP TABLE http_sessions_retired; DROP TABLE sqlsession_goose_version`); err != nil {
 		t.Fatal(err)
 	}
 	for _, mode := range []string{"cache_statement", "exec", "simple_protocol"} {
@@ -74,7 +74,7 @@ func TestBouncerMigrate(t *testing.T) {
 		}
 	}
 	var tables int
-	if err := admin.QueryRow(`SELECT count(*) FROM pg_tables WHERE tablename IN ('http_sessions', 'sqlsession_goose_version')`).Scan(&tables); err != nil || tables != 0 {
+	if err := admin.QueryRow(`SELECT count(*) FROM pg_tables WHERE tablename IN ('http_sessions', 'http_sessions_retired', 'sqlsession_goose_version')`).Scan(&tables); err != nil || tables != 0 {
 		t.Errorf("refused Migrate created %d tables (err %v)", tables, err)
 	}
 	if err := db.Migrate(context.Background(), admin, db.Postgres); err != nil {
