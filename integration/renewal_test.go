@@ -2,6 +2,8 @@ package integration
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/sqlsession/sqlsession/sessions"
 	"github.com/sqlsession/sqlsession/sessions/cookiesig"
+	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 )
 
 // renewalApp serves the routes of the rotation-grace, reuse, renewal and
@@ -237,4 +240,32 @@ func TestRequireRecentAuth(t *testing.T) {
 			t.Errorf("after SetUser of another user: %d, want 403", code)
 		}
 	})
+}
+
+// failingRetired is a store whose retired-id lookups fail, as one whose
+// database lacks migration 00004 would.
+type failingRetired struct{ sessions.Store }
+
+func (failingRetired) Retired(context.Context, sessions.IDHash, time.Time) (sessionstore.Retired, error) {
+	return sessionstore.Retired{}, errors.New(`relation "http_sessions_retired" does not exist`)
+}
+
+// A failed retired-id lookup costs the request its grace and reuse check,
+// not the request: an unknown cookie still gets a new session, and the
+// failure is logged.
+func TestRetiredLookupFailureIsNotAnError(t *testing.T) {
+	a := newRenewalApp(t, failingRetired{memstoreQuiet()}, sessions.Options{})
+	req, _ := http.NewRequest("GET", a.srv.URL+"/visit", nil)
+	req.AddCookie(&http.Cookie{Name: "sid", Value: url.PathEscape("s:" + cookiesig.Sign("never-stored", secret))})
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || len(res.Cookies()) == 0 {
+		t.Errorf("an unknown cookie with a failing retired lookup got %d and cookies %v; want 200 and a new session", res.StatusCode, res.Cookies())
+	}
+	if !strings.Contains(a.logs.String(), "retired session id failed") {
+		t.Errorf("the failure was not logged:\n%s", a.logs.String())
+	}
 }

@@ -248,8 +248,12 @@ func (m *Manager) load(s *Session) error {
 			s.inflate(s.cookieID, rec)
 			return nil
 		case errors.Is(err, ErrNotFound):
-			if ok, err := m.loadRetired(s, now); ok || err != nil {
-				return err
+			ok, err := m.loadRetired(s, now)
+			if ok {
+				return nil
+			}
+			if err != nil { // the grace and reuse check is lost for this request, not the request
+				m.opts.Logger.ErrorContext(s.r.Context(), "sessions: looking up a retired session id failed; a new session is started", "err", err)
 			}
 			fallthrough
 		case err == nil:
