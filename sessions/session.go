@@ -262,6 +262,13 @@ func (s *Session) write() map[string]json.RawMessage {
 // Like Destroy and Save, it finishes even when ctx is cancelled (a client
 // that hangs up), within Options.StoreTimeout.
 func (s *Session) Regenerate(ctx context.Context) error {
+	return s.renew(ctx, s.rekey)
+}
+
+// renew is what Regenerate and Destroy share: a new id (from user code,
+// so outside the lock), then change, under the lock and on ctx without the
+// caller's cancellation; the event change returns is logged once unlocked.
+func (s *Session) renew(ctx context.Context, change func(ctx context.Context, id string) (event, error)) error {
 	if s == nil {
 		return ErrNoSession
 	}
@@ -272,7 +279,7 @@ func (s *Session) Regenerate(ctx context.Context) error {
 	ctx, cancel := s.m.detach(ctx)
 	defer cancel()
 	s.mu.Lock()
-	ev, err := s.rekey(ctx, id)
+	ev, err := change(ctx, id)
 	s.mu.Unlock()
 	s.log(ctx, ev)
 	return err
@@ -315,22 +322,17 @@ func (s *Session) rekey(ctx context.Context, id string) (event, error) {
 // sets something in it. It finishes even when ctx is cancelled, within
 // Options.StoreTimeout.
 func (s *Session) Destroy(ctx context.Context) error {
-	if s == nil {
-		return ErrNoSession
-	}
-	id, err := s.m.genID(s.r)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := s.m.detach(ctx)
-	defer cancel()
-	s.mu.Lock()
-	var ev event
+	return s.renew(ctx, s.destroy)
+}
+
+// destroy deletes the session's row, if it has one, and makes s a new
+// session with the id id whose cookie is cleared unless it is saved.
+// s.mu is held.
+func (s *Session) destroy(ctx context.Context, id string) (ev event, err error) {
 	if s.stored {
 		live, err := s.m.store.Destroy(ctx, s.hash, s.m.opts.Now())
 		if err != nil {
-			s.mu.Unlock()
-			return fmt.Errorf("sessions: destroy: %w", err)
+			return ev, fmt.Errorf("sessions: destroy: %w", err)
 		}
 		if live { // a log line names only a session that existed
 			ev = s.event("sessions: session destroyed")
@@ -338,9 +340,7 @@ func (s *Session) Destroy(ctx context.Context) error {
 	}
 	s.generate(id, s.m.opts.Now())
 	s.asked.destroy, s.vanished = true, false
-	s.mu.Unlock()
-	s.log(ctx, ev)
-	return nil
+	return ev, nil
 }
 
 // Reload replaces the session's values with those in the store, dropping
