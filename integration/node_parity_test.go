@@ -274,7 +274,9 @@ func TestNodeDeviceInGoList(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := hashOf(b.sessionID())
-	if _, err := in.env.DB.Exec(`UPDATE http_sessions SET last_seen_at = last_seen_at - interval '1 hour' WHERE id_hash = $1`, h[:]); err != nil {
+	// An earlier last seen, as a parameter: Citus refuses a STABLE
+	// timestamptz - interval over a column in an UPDATE.
+	if _, err := in.env.DB.Exec(`UPDATE http_sessions SET last_seen_at = $2 WHERE id_hash = $1`, h[:], time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	before := in.devices("ivy")[h.String()]

@@ -49,28 +49,36 @@ CREATE TABLE http_sessions_import_rejects (
   expire  timestamptz NOT NULL
 );
 
-WITH src AS (
-  SELECT sha256(convert_to(s.sid, 'UTF8')) AS id_hash,
-         s.expire::timestamptz AS expire,
-         CASE WHEN strpos(s.sess::text, '\u') = 0 THEN s.sess::jsonb
-              ELSE pg_temp.sqlsession_import_jsonb(s.sess::text) END AS data
-  FROM "session" AS s
-  WHERE s.expire::timestamptz > now()
-), copied AS (
+-- The live sessions, with sess as jsonb (NULL: jsonb refuses it), in a
+-- temporary table: one statement per target table below, which a
+-- distributed Postgres (Citus) runs where a single statement writing both
+-- fails.
+DROP TABLE IF EXISTS pg_temp.sqlsession_import_src;
+CREATE TEMPORARY TABLE sqlsession_import_src AS
+SELECT sha256(convert_to(s.sid, 'UTF8')) AS id_hash,
+       s.expire::timestamptz AS expire,
+       CASE WHEN strpos(s.sess::text, '\u') = 0 THEN s.sess::jsonb
+            ELSE pg_temp.sqlsession_import_jsonb(s.sess::text) END AS data
+FROM "session" AS s
+WHERE s.expire::timestamptz > now();
+
+INSERT INTO http_sessions_import_rejects (id_hash, expire)
+SELECT src.id_hash, src.expire FROM sqlsession_import_src AS src WHERE src.data IS NULL
+ON CONFLICT (id_hash) DO NOTHING;
+
+WITH copied AS (
   INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id)
   SELECT src.id_hash, src.data, src.expire, now(),
          CASE WHEN jsonb_typeof(src.data -> 'user') IN ('string', 'number') THEN NULLIF(src.data -> 'user' #>> '{}', '') END
-  FROM src
+  FROM sqlsession_import_src AS src
   WHERE jsonb_typeof(src.data) = 'object'
   ON CONFLICT (id_hash) DO NOTHING
   RETURNING 1
-), rejected AS (
-  INSERT INTO http_sessions_import_rejects (id_hash, expire)
-  SELECT src.id_hash, src.expire FROM src WHERE src.data IS NULL
-  ON CONFLICT (id_hash) DO NOTHING
-  RETURNING 1
 )
-SELECT (SELECT count(*) FROM copied) AS copied, (SELECT count(*) FROM rejected) AS skipped_unstorable;
+SELECT (SELECT count(*) FROM copied) AS copied,
+       (SELECT count(*) FROM http_sessions_import_rejects) AS skipped_unstorable;
+
+DROP TABLE sqlsession_import_src;
 
 DO $report$
 DECLARE
