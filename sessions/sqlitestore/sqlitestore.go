@@ -286,24 +286,32 @@ func (s *Store) inTx(ctx context.Context, fn func(q *sqlitedb.Queries) error) er
 	})
 }
 
+// lockedData takes SQLite's write lock with a write to the live row of h
+// (the first statement of Update's and SwapValue's transactions), then
+// reads and decodes it; ErrNotFound when the session is gone or expired.
+func lockedData(ctx context.Context, q *sqlitedb.Queries, h sessionstore.IDHash, now time.Time) (map[string]json.RawMessage, sqlitedb.GetSessionDataRow, error) {
+	n, err := q.LockSession(ctx, sqlitedb.LockSessionParams{IDHash: h[:], Now: ms(now)})
+	if err != nil {
+		return nil, sqlitedb.GetSessionDataRow{}, err
+	}
+	if n == 0 {
+		return nil, sqlitedb.GetSessionDataRow{}, sessionstore.ErrNotFound
+	}
+	stored, err := q.GetSessionData(ctx, h[:])
+	if err != nil {
+		return nil, stored, err
+	}
+	data, err := sessionstore.DecodeData([]byte(stored.Data))
+	return data, stored, err
+}
+
 // Update implements sessionstore.Store. It reads, merges and writes the row in
 // one transaction whose first statement takes SQLite's write lock, so
 // concurrent updates of different keys never lose each other, and checks
 // the merged data against c.MaxBytes before writing it.
 func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstore.Change, now time.Time) error {
 	err := s.inTx(ctx, func(q *sqlitedb.Queries) error {
-		n, err := q.LockSession(ctx, sqlitedb.LockSessionParams{IDHash: h[:], Now: ms(now)})
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return sessionstore.ErrNotFound
-		}
-		stored, err := q.GetSessionData(ctx, h[:])
-		if err != nil {
-			return err
-		}
-		data, err := sessionstore.DecodeData([]byte(stored.Data))
+		data, stored, err := lockedData(ctx, q, h, now)
 		if err != nil {
 			return err
 		}

@@ -24,18 +24,7 @@ func (s *Store) SwapValue(ctx context.Context, h sessionstore.IDHash, key string
 	}
 	var cur json.RawMessage
 	err := s.inTx(ctx, func(q *sqlitedb.Queries) error {
-		n, err := q.LockSession(ctx, sqlitedb.LockSessionParams{IDHash: h[:], Now: ms(now)})
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return sessionstore.ErrNotFound
-		}
-		stored, err := q.GetSessionData(ctx, h[:])
-		if err != nil {
-			return err
-		}
-		data, err := sessionstore.DecodeData([]byte(stored.Data))
+		data, stored, err := lockedData(ctx, q, h, now)
 		if err != nil {
 			return err
 		}
