@@ -20,10 +20,12 @@ import (
 // (expires_at indexed, as in schema 1) is almost never HOT.
 //
 // The touched rows are one per heap page or fewer, so each page's free
-// On Citus (make test-citus) the table stays local to the coordinator
-// (db.Migrate without db.Distribute): a distributed table's statistics
-// live in the workers' backends, which cannot be flushed on demand, and
-// HOT is decided by each shard's heap exactly as here.
+// On Citus (make test-citus) the table is distributed and the statistics
+// are read where the rows live, each shard's on its worker: the touches
+// run with citus.max_cached_conns_per_worker=0, so each worker backend
+// exits (and flushes its statistics) after its statement, and the stride
+// is the shard count times larger, so that each shard's pages hold as
+// few touched rows as the one table's do.
 //
 // The touched rows are one per heap page or fewer, so each page's free
 // space (fillfactor) holds the new versions without pruning: pruning
@@ -50,9 +52,18 @@ func TestTouchesAreHOT(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			pool := singleConnPool(t, e.DSN)
-			touches := touchRun(t, pool, 20_000, 40, 3)
-			hot, upd := hotUpdates(t, pool, touches)
+			citus := pgtest.IsCitus(t, e)
+			stride, params := 40, map[string]string{}
+			if citus {
+				if err := db.Distribute(context.Background(), e.DB); err != nil {
+					t.Fatal(err)
+				}
+				stride *= pgtest.CitusShardCount
+				params["citus.max_cached_conns_per_worker"] = "0"
+			}
+			pool := singleConnPool(t, e.DSN, params)
+			touches := touchRun(t, pool, 20_000, stride, 3)
+			hot, upd := hotUpdates(t, pool, touches, citus)
 			t.Logf("%s: %d of %d updates HOT", tc.name, hot, upd)
 			if upd != touches || !tc.check(hot, upd) {
 				t.Errorf("%s: %d of %d updates HOT (%d touches); want %s", tc.name, hot, upd, touches, tc.want)
@@ -63,7 +74,7 @@ func TestTouchesAreHOT(t *testing.T) {
 
 // singleConnPool is a one-connection pool, so that the statistics of every
 // statement are this backend's, flushed on demand.
-func singleConnPool(t testing.TB, dsn string) *pgxpool.Pool {
+func singleConnPool(t testing.TB, dsn string, params map[string]string) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -72,6 +83,9 @@ func singleConnPool(t testing.TB, dsn string) *pgxpool.Pool {
 	cfg.MaxConns = 1
 	// Commits need not wait for the disk here; HOT or not is the same.
 	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	for k, v := range params {
+		cfg.ConnConfig.RuntimeParams[k] = v
+	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -119,14 +133,21 @@ func flushStats(t testing.TB, pool *pgxpool.Pool) {
 	}
 }
 
-// hotUpdates returns n_tup_hot_upd and n_tup_upd of http_sessions after
-// the statistics of want updates have arrived (or after 10 s).
-func hotUpdates(t testing.TB, pool *pgxpool.Pool, want int64) (hot, upd int64) {
+// hotUpdates returns n_tup_hot_upd and n_tup_upd of http_sessions (on
+// Citus: summed over its shards, read on the workers) after the
+// statistics of want updates have arrived (or after 10 s).
+func hotUpdates(t testing.TB, pool *pgxpool.Pool, want int64, citus bool) (hot, upd int64) {
 	t.Helper()
 	flushStats(t, pool)
+	query := `SELECT pg_stat_clear_snapshot()::text, n_tup_hot_upd, n_tup_upd
+		FROM pg_stat_user_tables WHERE relid = 'http_sessions'::regclass`
+	if citus {
+		query = `SELECT '', coalesce(sum(split_part(result, ',', 1)::bigint), 0), coalesce(sum(split_part(result, ',', 2)::bigint), 0)
+			FROM run_command_on_shards('http_sessions', $$SELECT n_tup_hot_upd || ',' || n_tup_upd FROM pg_stat_user_tables WHERE relid = '%s'::regclass$$)
+			WHERE success`
+	}
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		err := pool.QueryRow(context.Background(), `SELECT pg_stat_clear_snapshot()::text, n_tup_hot_upd, n_tup_upd
-			FROM pg_stat_user_tables WHERE relid = 'http_sessions'::regclass`).Scan(new(string), &hot, &upd)
+		err := pool.QueryRow(context.Background(), query).Scan(new(string), &hot, &upd)
 		if err != nil {
 			t.Fatal(err)
 		}

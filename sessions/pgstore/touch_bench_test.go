@@ -32,7 +32,7 @@ func BenchmarkTouchWAL(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			pool := singleConnPool(b, e.DSN)
+			pool := singleConnPool(b, e.DSN, nil)
 			ctx := context.Background()
 			const n = 100_000
 			base := time.Now().Truncate(15 * time.Minute).Add(24 * time.Hour)
@@ -50,7 +50,7 @@ func BenchmarkTouchWAL(b *testing.B) {
 			}
 			s := pgstore.New(pool)
 			rng := rand.New(rand.NewPCG(1, 2))
-			hot0, upd0 := hotUpdates(b, pool, 0)
+			hot0, upd0 := hotUpdates(b, pool, 0, false)
 			var lsn0, lsn1 int64
 			if err := pool.QueryRow(ctx, `SELECT pg_current_wal_lsn() - '0/0'`).Scan(&lsn0); err != nil {
 				b.Fatal(err)
@@ -66,7 +66,7 @@ func BenchmarkTouchWAL(b *testing.B) {
 			if err := pool.QueryRow(ctx, `SELECT pg_current_wal_lsn() - '0/0'`).Scan(&lsn1); err != nil {
 				b.Fatal(err)
 			}
-			hot, upd := hotUpdates(b, pool, upd0+int64(b.N))
+			hot, upd := hotUpdates(b, pool, upd0+int64(b.N), false)
 			b.ReportMetric(float64(lsn1-lsn0)/float64(b.N), "WAL-B/touch")
 			b.ReportMetric(100*float64(hot-hot0)/float64(upd-upd0), "%HOT")
 		})
