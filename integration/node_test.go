@@ -140,15 +140,13 @@ func startNodeApp(t *testing.T, serverDSN, schema string, extraEnv ...string) st
 }
 
 // goNodeApp is the Go side: the routes of testdata/nodeapp, plus
-// Regenerate, ListUserSessions and DestroyUser.
-func goNodeApp(t *testing.T, store sessions.Store, absolute time.Duration) http.Handler {
+// Regenerate, ListUserSessions and DestroyUser, on a Manager with opts
+// (its Name, Secrets and Logger are the interop tests').
+func goNodeApp(t *testing.T, store sessions.Store, opts sessions.Options) http.Handler {
 	t.Helper()
-	m, err := sessions.New(store, sessions.Options{
-		Name:            cookieName,
-		Secrets:         []string{secret},
-		AbsoluteTimeout: absolute,
-		Logger:          slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-	})
+	opts.Name, opts.Secrets = cookieName, []string{secret}
+	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	m, err := sessions.New(store, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +221,7 @@ func newInteropEnv(t *testing.T, abs time.Duration, nodeEnv ...string) *interop 
 	requireNode(t) // skip before touching the database
 	env := testpg.Migrated(t)
 	nodeURL := startNodeApp(t, testpg.ServerDSN(t), env.Schema, nodeEnv...)
-	srv := httptest.NewServer(goNodeApp(t, pgstore.New(env.Pool), abs))
+	srv := httptest.NewServer(goNodeApp(t, pgstore.New(env.Pool), sessions.Options{AbsoluteTimeout: abs}))
 	t.Cleanup(srv.Close)
 	origin, _ := url.Parse(srv.URL)
 	return &interop{t: t, env: env, node: nodeURL, goURL: srv.URL, origin: origin}

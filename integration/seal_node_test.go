@@ -2,12 +2,8 @@ package integration
 
 import (
 	"encoding/json"
-	"fmt"
-	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 
@@ -15,41 +11,6 @@ import (
 	"github.com/sqlsession/sqlsession/sessions"
 	"github.com/sqlsession/sqlsession/sessions/pgstore"
 )
-
-// goSealApp is the Go side of TestNodeGoSealedValues: /peek, /set and
-// /regenerate of goNodeApp, with value keys.
-func goSealApp(t *testing.T, store sessions.Store, keys []string) http.Handler {
-	t.Helper()
-	m, err := sessions.New(store, sessions.Options{Name: cookieName, Secrets: []string{secret}, ValueKeys: keys,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /peek", func(w http.ResponseWriter, r *http.Request) {
-		var v json.RawMessage
-		if _, err := sessions.FromContext(r.Context()).Get(r.FormValue("k"), &v); err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		_, _ = w.Write(v)
-	})
-	mux.HandleFunc("POST /set", func(w http.ResponseWriter, r *http.Request) {
-		if err := sessions.FromContext(r.Context()).Set(r.FormValue("k"), r.FormValue("v")); err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		fmt.Fprint(w, "ok")
-	})
-	mux.HandleFunc("POST /regenerate", func(w http.ResponseWriter, r *http.Request) {
-		if err := sessions.FromContext(r.Context()).Regenerate(r.Context()); err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		fmt.Fprint(w, "ok")
-	})
-	return m.Handler(mux)
-}
 
 // connect-sqlsession with valueKeys and Go with Options.ValueKeys read
 // each other's sealed values, across a rotation of the id on either side
@@ -60,7 +21,7 @@ func TestNodeGoSealedValues(t *testing.T) {
 	keys := []string{valueKeyNew, valueKeyOld}
 	keysJSON, _ := json.Marshal(keys)
 	nodeURL := startNodeApp(t, testpg.ServerDSN(t), env.Schema, "VALUE_KEYS="+string(keysJSON))
-	srv := httptest.NewServer(goSealApp(t, pgstore.New(env.Pool), keys))
+	srv := httptest.NewServer(goNodeApp(t, pgstore.New(env.Pool), sessions.Options{ValueKeys: keys}))
 	t.Cleanup(srv.Close)
 	origin, _ := url.Parse(srv.URL)
 	in := &interop{t: t, env: env, node: nodeURL, goURL: srv.URL, origin: origin}
@@ -98,7 +59,7 @@ func TestNodeGoSealedValues(t *testing.T) {
 
 	// A Go app with only the old key cannot open what the new key sealed:
 	// an error, not an empty value.
-	old := httptest.NewServer(goSealApp(t, pgstore.New(env.Pool), []string{valueKeyOld}))
+	old := httptest.NewServer(goNodeApp(t, pgstore.New(env.Pool), sessions.Options{ValueKeys: []string{valueKeyOld}}))
 	t.Cleanup(old.Close)
 	if code, body := alice.do("GET", old.URL, "/peek?k=pet", nil); code != 500 || !strings.Contains(body, "does not open") {
 		t.Errorf("old key only: %d %q, want 500 ErrDecrypt", code, body)
