@@ -553,54 +553,6 @@ func (q *Queries) MergedSize(ctx context.Context, arg MergedSizeParams) (MergedS
 	return i, err
 }
 
-const moveSession = `-- name: MoveSession :execrows
-INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id, last_seen_at, ip, user_agent)
-VALUES ($1, $2, $3, $4,
-        $5, $6, $7, $8)
-ON CONFLICT (id_hash) DO UPDATE
-SET data = EXCLUDED.data,
-    expires_at = EXCLUDED.expires_at,
-    created_at = EXCLUDED.created_at,
-    user_id = EXCLUDED.user_id,
-    last_seen_at = EXCLUDED.last_seen_at,
-    ip = EXCLUDED.ip,
-    user_agent = EXCLUDED.user_agent
-WHERE http_sessions.expires_at <= $9
-`
-
-type MoveSessionParams struct {
-	IDHash     []byte
-	Data       json.RawMessage
-	ExpiresAt  time.Time
-	CreatedAt  time.Time
-	UserID     *string
-	LastSeenAt *time.Time
-	Ip         *string
-	UserAgent  *string
-	Now        time.Time
-}
-
-// Second statement of Rekey: the row TakeSession returned, under its new
-// hash. A dead row with that hash is replaced; a live one is left alone
-// (0 rows).
-func (q *Queries) MoveSession(ctx context.Context, arg MoveSessionParams) (int64, error) {
-	result, err := q.db.Exec(ctx, moveSession,
-		arg.IDHash,
-		arg.Data,
-		arg.ExpiresAt,
-		arg.CreatedAt,
-		arg.UserID,
-		arg.LastSeenAt,
-		arg.Ip,
-		arg.UserAgent,
-		arg.Now,
-	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
 const probeTable = `-- name: ProbeTable :exec
 SELECT id_hash, created_at, user_id, last_seen_at, ip, user_agent
 FROM http_sessions
@@ -637,7 +589,7 @@ type TakeSessionRow struct {
 }
 
 // First statement of Rekey's transaction: deletes the row under its old
-// hash and returns it, for MoveSession to insert under the new one. Both
+// hash and returns it, for InsertSession to insert under the new one. Both
 // statements name one id_hash, so each is a single-shard statement on a
 // distributed table.
 func (q *Queries) TakeSession(ctx context.Context, idHash []byte) (TakeSessionRow, error) {

@@ -238,7 +238,7 @@ func merge(ctx context.Context, q *pgdb.Queries, arg pgdb.MergeSessionParams, c 
 }
 
 // Rekey implements sessionstore.Store: in one transaction, the row is
-// deleted under old (TakeSession) and inserted under new (MoveSession).
+// deleted under old (TakeSession) and inserted under new (InsertSession).
 func (s *Store) Rekey(ctx context.Context, old, new sessionstore.IDHash, retire *sessionstore.Retire, now time.Time) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
@@ -249,9 +249,9 @@ func (s *Store) Rekey(ctx context.Context, old, new sessionstore.IDHash, retire 
 		if err != nil {
 			return err
 		}
-		n, err := q.MoveSession(ctx, pgdb.MoveSessionParams{
+		n, err := q.InsertSession(ctx, pgdb.InsertSessionParams{
 			IDHash: new[:], Data: row.Data, ExpiresAt: row.ExpiresAt, CreatedAt: row.CreatedAt,
-			UserID: row.UserID, LastSeenAt: row.LastSeenAt, Ip: row.Ip, UserAgent: row.UserAgent, Now: now,
+			UserID: deref(row.UserID), LastSeenAt: row.LastSeenAt, Ip: deref(row.Ip), UserAgent: deref(row.UserAgent), Now: now,
 		})
 		switch {
 		case err != nil:
@@ -268,6 +268,14 @@ func (s *Store) Rekey(ctx context.Context, old, new sessionstore.IDHash, retire 
 		return fmt.Errorf("pgstore: rekey: %w", err)
 	}
 	return nil
+}
+
+// deref is *p, or "" for nil (NULL, which InsertSession writes for "").
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 // Retired implements sessionstore.Store.

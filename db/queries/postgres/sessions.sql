@@ -87,29 +87,12 @@ RETURNING expires_at;
 
 -- name: TakeSession :one
 -- First statement of Rekey's transaction: deletes the row under its old
--- hash and returns it, for MoveSession to insert under the new one. Both
+-- hash and returns it, for InsertSession to insert under the new one. Both
 -- statements name one id_hash, so each is a single-shard statement on a
 -- distributed table.
 DELETE FROM http_sessions
 WHERE id_hash = sqlc.arg(id_hash)
 RETURNING data, expires_at, created_at, user_id, last_seen_at, ip, user_agent;
-
--- name: MoveSession :execrows
--- Second statement of Rekey: the row TakeSession returned, under its new
--- hash. A dead row with that hash is replaced; a live one is left alone
--- (0 rows).
-INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id, last_seen_at, ip, user_agent)
-VALUES (sqlc.arg(id_hash), sqlc.arg(data), sqlc.arg(expires_at), sqlc.arg(created_at),
-        sqlc.narg(user_id), sqlc.narg(last_seen_at), sqlc.narg(ip), sqlc.narg(user_agent))
-ON CONFLICT (id_hash) DO UPDATE
-SET data = EXCLUDED.data,
-    expires_at = EXCLUDED.expires_at,
-    created_at = EXCLUDED.created_at,
-    user_id = EXCLUDED.user_id,
-    last_seen_at = EXCLUDED.last_seen_at,
-    ip = EXCLUDED.ip,
-    user_agent = EXCLUDED.user_agent
-WHERE http_sessions.expires_at <= sqlc.arg(now);
 
 -- name: DeleteUserSessions :execrows
 -- Every session of the user but the one named by keep (if any): "log out
