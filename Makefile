@@ -164,6 +164,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzUnsign$$' -fuzztime $(FUZZN) ./sessions/cookiesig
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZN) ./sessions
 	$(GO) test -run '^$$' -fuzz '^FuzzStoredMaxAge$$' -fuzztime $(FUZZN) ./sessions
+	$(GO) test -run '^$$' -fuzz '^FuzzAgreesWithEncodingJSON$$' -fuzztime $(FUZZN) ./internal/jsonobj
 
 ## fuzz-all: fuzz plus integration's FuzzCookie and FuzzSet (end to end, on SQLite and Postgres).
 fuzz-all: fuzz

@@ -196,17 +196,21 @@ func addVary(h http.Header, spare []string) {
 	h.Add("Vary", "Cookie")
 }
 
-// storeCtx bounds one store call: the request's values, not its
-// cancellation (a client that hangs up must not lose a write), and
-// Options.StoreTimeout. A request whose own deadline comes sooner runs the
-// call under its own context: that deadline ends it anyway, and no second
-// timer is needed.
-func (s *Session) storeCtx() (context.Context, context.CancelFunc) {
+// storeCtx bounds one of the Session's own store calls (the load, the
+// commit): the request's values, not its cancellation (a client that
+// hangs up must not lose a write), and Options.StoreTimeout, with a timer
+// armed only if the store asks for it (storeContext). A request whose own
+// deadline comes sooner runs the call under its own context: that
+// deadline ends it anyway. Call endStore when the call returns.
+func (s *Session) storeCtx() context.Context {
 	if dl, ok := s.r.Context().Deadline(); ok && time.Until(dl) < s.m.opts.StoreTimeout {
-		return s.r.Context(), func() {}
+		return s.r.Context()
 	}
-	return context.WithTimeout(&s.detached, s.m.opts.StoreTimeout)
+	return s.sctx.begin(s.r.Context(), s.m.opts.StoreTimeout)
 }
+
+// endStore ends a store call begun with storeCtx.
+func (s *Session) endStore() { s.sctx.end() }
 
 // detach returns ctx without its cancellation, bounded by StoreTimeout:
 // for the writes a handler asks for (Destroy, Regenerate, Save), which must
@@ -214,19 +218,6 @@ func (s *Session) storeCtx() (context.Context, context.CancelFunc) {
 func (m *Manager) detach(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), m.opts.StoreTimeout)
 }
-
-// detached is a request's context without its cancellation and deadline:
-// context.WithoutCancel, kept in the Session to spare an allocation.
-type detached struct{ context.Context }
-
-// Deadline reports no deadline.
-func (detached) Deadline() (time.Time, bool) { return time.Time{}, false }
-
-// Done returns nil: a detached context is never cancelled.
-func (detached) Done() <-chan struct{} { return nil }
-
-// Err returns nil.
-func (detached) Err() error { return nil }
 
 // load fills s with the request's session: the stored one its cookie
 // names, or a new one.
@@ -240,12 +231,14 @@ func (m *Manager) load(s *Session) error {
 			HashID(claimedID(raw)), s.r, "")
 	}
 	if s.cookieID != "" {
-		ctx, cancel := s.storeCtx()
-		rec, err := m.store.Load(ctx, HashID(s.cookieID), m.loadTime(now))
-		cancel()
+		h := HashID(s.cookieID)
+		rec, err := m.store.Load(s.storeCtx(), h, m.loadTime(now))
+		s.endStore()
 		switch {
 		case err == nil && !m.pastAbsolute(rec.CreatedAt, now):
-			s.inflate(s.cookieID, rec)
+			if err := s.inflate(s.cookieID, h, rec); err != nil {
+				return fmt.Errorf("sessions: load: %w", err)
+			}
 			return nil
 		case errors.Is(err, ErrNotFound):
 			ok, err := m.loadRetired(s, now)
