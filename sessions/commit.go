@@ -60,7 +60,6 @@ func (s *Session) carryOut(p plan, now time.Time) (ev event, err error) {
 		return ev, nil
 	}
 	ctx := s.storeCtx()
-	defer s.endStore()
 	switch {
 	case p.destroy:
 		if _, err := s.m.store.Destroy(ctx, s.hash, now); err != nil {
@@ -162,7 +161,6 @@ func (s *Session) commitLate(now time.Time) error {
 		return nil
 	}
 	ctx := s.storeCtx()
-	defer s.endStore()
 	ev, _, err := s.save(ctx, now)
 	s.mu.Unlock()
 	s.log(ctx, ev)

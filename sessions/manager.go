@@ -33,6 +33,9 @@ type Manager struct {
 	sealer *sealer
 	// updates queues this process's Updates of one key of one session (update.go).
 	updates keyLocks
+	// deadlines gives the load's and the commit's store calls their
+	// deadlines, one timer per few milliseconds (storectx.go).
+	deadlines deadlines
 }
 
 // New returns a Manager that keeps sessions in store. It returns an error
@@ -198,19 +201,16 @@ func addVary(h http.Header, spare []string) {
 
 // storeCtx bounds one of the Session's own store calls (the load, the
 // commit): the request's values, not its cancellation (a client that
-// hangs up must not lose a write), and Options.StoreTimeout, with a timer
-// armed only if the store asks for it (storeContext). A request whose own
-// deadline comes sooner runs the call under its own context: that
-// deadline ends it anyway. Call endStore when the call returns.
+// hangs up must not lose a write), and Options.StoreTimeout, through a
+// deadline shared with the calls that began within the same few
+// milliseconds (deadlines). A request whose own deadline comes sooner
+// runs the call under its own context: that deadline ends it anyway.
 func (s *Session) storeCtx() context.Context {
 	if dl, ok := s.r.Context().Deadline(); ok && time.Until(dl) < s.m.opts.StoreTimeout {
 		return s.r.Context()
 	}
-	return s.sctx.begin(s.r.Context(), s.m.opts.StoreTimeout)
+	return s.sctx.begin(s.r.Context(), s.m.deadlines.get(s.m.opts.StoreTimeout))
 }
-
-// endStore ends a store call begun with storeCtx.
-func (s *Session) endStore() { s.sctx.end() }
 
 // detach returns ctx without its cancellation, bounded by StoreTimeout:
 // for the writes a handler asks for (Destroy, Regenerate, Save), which must
@@ -233,7 +233,6 @@ func (m *Manager) load(s *Session) error {
 	if s.cookieID != "" {
 		h := HashID(s.cookieID)
 		rec, err := m.store.Load(s.storeCtx(), h, m.loadTime(now))
-		s.endStore()
 		switch {
 		case err == nil && !m.pastAbsolute(rec.CreatedAt, now):
 			if err := s.inflate(s.cookieID, h, rec); err != nil {

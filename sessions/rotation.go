@@ -110,7 +110,6 @@ func (m *Manager) loadRetired(s *Session, now time.Time) (bool, error) {
 		return false, nil
 	}
 	ctx := s.storeCtx()
-	defer s.endStore()
 	id := s.cookieID
 	for range maxSuccessors {
 		ret, err := m.store.Retired(ctx, HashID(id), now)

@@ -2,145 +2,160 @@ package sessions
 
 import (
 	"context"
+	"reflect"
 	"sync"
 	"time"
 )
 
-// storeContext is the context of a Session's own store calls (the load
-// before the handler, the commit after it): the request's values without
-// its cancellation, and a deadline Options.StoreTimeout after the call
-// began. Its timer is armed only when the store asks for Done: a store
-// that never waits (memstore) pays for no timer, and a driver that
-// watches the context (pgx, through context.AfterFunc) is served by its
-// AfterFunc method without a goroutine. A Session's calls run one at a
-// time, so one storeContext, kept in the Session, serves them all.
-type storeContext struct {
-	request  context.Context // the request's context: its values
-	deadline time.Time
+// deadlineTick is how long calls that begin one after another share one
+// deadline: each gets at least Options.StoreTimeout, and at most this
+// much more.
+const deadlineTick = 10 * time.Millisecond
 
-	mu       sync.Mutex
-	detached context.Context // context.WithoutCancel(request), made on the first Value
-	done  chan struct{} // nil until Done is called
-	timer *time.Timer   // closes done at the deadline
-	err   error         // context.DeadlineExceeded once it has passed
-	after []func()      // AfterFunc's functions; an entry is nil once stopped
-	gen   uint64        // counts ended calls, so a stale stop changes nothing
+// deadlines hands out the deadlines of the Manager's store calls. Calls
+// that begin within one deadlineTick share an epoch: one deadline, one
+// done channel and, only once a store asks for Done, one timer. A busy
+// server thus arms a timer per tick, not per call, and a store that never
+// waits (memstore) arms none.
+type deadlines struct {
+	mu  sync.Mutex
+	cur *epoch
 }
 
-// begin readies c for one store call on behalf of parent and returns it.
-func (c *storeContext) begin(request context.Context, timeout time.Duration) context.Context {
-	c.mu.Lock()
-	if c.request != request {
-		c.request, c.detached = request, nil
+// epoch is a deadline shared by the calls that began within one tick.
+type epoch struct {
+	open     time.Time // calls that begin before open+deadlineTick join
+	timeout  time.Duration
+	deadline time.Time
+
+	mu    sync.Mutex
+	done  chan struct{} // nil until Done is asked for
+	err   error         // context.DeadlineExceeded once the deadline passed
+	after []func()      // AfterFunc's functions; an entry is nil once stopped
+}
+
+// get returns the epoch for a call that begins now with timeout.
+func (d *deadlines) get(timeout time.Duration) *epoch {
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e := d.cur; e != nil && e.timeout == timeout && now.Before(e.open.Add(deadlineTick)) && !now.Before(e.open) {
+		return e
 	}
-	c.mu.Unlock()
-	c.deadline = time.Now().Add(timeout)
+	d.cur = &epoch{open: now, timeout: timeout, deadline: now.Add(deadlineTick + timeout)}
+	return d.cur
+}
+
+// doneChan returns the done channel, arming the timer on the first call.
+func (e *epoch) doneChan() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.arm()
+	return e.done
+}
+
+// arm creates done and the timer that closes it, unless done exists.
+// e.mu is held.
+func (e *epoch) arm() {
+	if e.done != nil {
+		return
+	}
+	e.done = make(chan struct{})
+	if d := time.Until(e.deadline); d > 0 {
+		time.AfterFunc(d, e.expire)
+		return
+	}
+	e.err = context.DeadlineExceeded
+	close(e.done)
+}
+
+// expire ends the epoch's calls and runs AfterFunc's functions.
+func (e *epoch) expire() {
+	e.mu.Lock()
+	e.err = context.DeadlineExceeded
+	close(e.done)
+	after := e.after
+	e.after = nil
+	e.mu.Unlock()
+	for _, f := range after {
+		if f != nil {
+			f()
+		}
+	}
+}
+
+// errNow returns the epoch's error: DeadlineExceeded once it has passed.
+func (e *epoch) errNow() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.err == nil && e.done == nil && !time.Now().Before(e.deadline) {
+		return context.DeadlineExceeded // no timer armed: ask the clock
+	}
+	return e.err
+}
+
+// afterFunc runs f at the deadline unless the returned stop runs first.
+func (e *epoch) afterFunc(f func()) (stop func() bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.arm()
+	if e.err != nil {
+		go f()
+		return func() bool { return false }
+	}
+	i := len(e.after)
+	e.after = append(e.after, f)
+	return func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.err != nil || e.after[i] == nil {
+			return false // ran, or already stopped
+		}
+		e.after[i] = nil
+		return true
+	}
+}
+
+// storeContext is the context of a Session's own store calls (the load
+// before the handler, the commit after it): the request's values without
+// its cancellation, and the deadline of the call's epoch (at least
+// Options.StoreTimeout). A driver that watches the context (pgx, through
+// context.AfterFunc) is served by its AfterFunc method, without a
+// goroutine. A Session's calls run one at a time, so one storeContext,
+// kept in the Session, serves them all.
+type storeContext struct {
+	request context.Context // the request's context: its values
+	epoch   *epoch
+}
+
+// begin readies c for one store call on behalf of request.
+func (c *storeContext) begin(request context.Context, e *epoch) context.Context {
+	c.request, c.epoch = request, e
 	return c
 }
 
-// end releases the call's timer; c is ready for the next begin.
-func (c *storeContext) end() {
-	c.mu.Lock()
-	if c.timer != nil {
-		c.timer.Stop()
-	}
-	clear(c.after)
-	c.done, c.timer, c.err, c.after = nil, nil, nil, c.after[:0]
-	c.gen++
-	c.mu.Unlock()
-}
-
 // Deadline reports the call's deadline.
-func (c *storeContext) Deadline() (time.Time, bool) { return c.deadline, true }
+func (c *storeContext) Deadline() (time.Time, bool) { return c.epoch.deadline, true }
 
-// Done returns a channel closed at the deadline, arming the timer on the
-// first call.
-func (c *storeContext) Done() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.arm()
-	return c.done
-}
-
-// arm creates done and its timer, unless they exist. c.mu is held.
-func (c *storeContext) arm() {
-	if c.done != nil {
-		return
-	}
-	c.done = make(chan struct{})
-	if d := time.Until(c.deadline); d > 0 {
-		c.timer = time.AfterFunc(d, c.expire)
-		return
-	}
-	c.err = context.DeadlineExceeded
-	close(c.done)
-}
-
-// expire ends the call at its deadline and runs AfterFunc's functions.
-func (c *storeContext) expire() {
-	c.mu.Lock()
-	if c.err != nil || c.done == nil || time.Now().Before(c.deadline) {
-		c.mu.Unlock() // ended meanwhile (a stopped timer firing late)
-		return
-	}
-	c.err = context.DeadlineExceeded
-	close(c.done)
-	var after []func()
-	for _, f := range c.after {
-		if f != nil {
-			after = append(after, f)
-		}
-	}
-	clear(c.after)
-	c.mu.Unlock()
-	for _, f := range after {
-		f()
-	}
-}
+// Done returns a channel closed at the deadline.
+func (c *storeContext) Done() <-chan struct{} { return c.epoch.doneChan() }
 
 // Err returns context.DeadlineExceeded once the deadline has passed.
-func (c *storeContext) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.err == nil && c.done == nil && !time.Now().Before(c.deadline) {
-		return context.DeadlineExceeded // no timer armed: ask the clock
-	}
-	return c.err
-}
+func (c *storeContext) Err() error { return c.epoch.errNow() }
 
-// Value returns the request context's value for key, through
-// context.WithoutCancel, which hides the request's cancellation from the
-// context package (context.Cause, context.AfterFunc) as well.
+// Value returns the request context's value for key, except the
+// context package's own lookup of a cancelable parent (context.Cause,
+// context.AfterFunc), which must not find the request's cancellation: that
+// lookup returns a context that answers the same key with itself.
 func (c *storeContext) Value(key any) any {
-	c.mu.Lock()
-	if c.detached == nil {
-		c.detached = context.WithoutCancel(c.request)
+	v := c.request.Value(key)
+	if cc, ok := v.(context.Context); ok && reflect.ValueOf(v).Kind() == reflect.Pointer && cc.Value(key) == v {
+		return nil
 	}
-	d := c.detached
-	c.mu.Unlock()
-	return d.Value(key)
+	return v
 }
 
 // AfterFunc runs f once the deadline passes, unless the returned stop is
 // called first (it reports whether it stopped f). context.AfterFunc uses
 // it, so that a driver watching the call's context starts no goroutine.
-func (c *storeContext) AfterFunc(f func()) (stop func() bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.arm()
-	if c.err != nil {
-		go f()
-		return func() bool { return false }
-	}
-	i, gen := len(c.after), c.gen
-	c.after = append(c.after, f)
-	return func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.gen != gen || c.err != nil || c.after[i] == nil {
-			return false // ran, or already stopped
-		}
-		c.after[i] = nil
-		return true
-	}
-}
+func (c *storeContext) AfterFunc(f func()) (stop func() bool) { return c.epoch.afterFunc(f) }

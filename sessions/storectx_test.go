@@ -14,19 +14,20 @@ type ctxKey struct{}
 func TestStoreContextDeadline(t *testing.T) {
 	parent, cancel := context.WithCancel(context.WithValue(context.Background(), ctxKey{}, "v"))
 	cancel() // the client hung up: the store call goes on
+	var d deadlines
 	var c storeContext
-	ctx := c.begin(parent, 30*time.Millisecond)
+	ctx := c.begin(parent, d.get(30*time.Millisecond))
 	if ctx.Value(ctxKey{}) != "v" {
 		t.Error("the request's values are lost")
-	}
-	if err := context.Cause(ctx); err != nil {
-		t.Errorf("Cause = %v before the deadline, with the request cancelled; want nil", err)
 	}
 	if err := ctx.Err(); err != nil {
 		t.Fatalf("Err = %v before the deadline, with the request cancelled; want nil", err)
 	}
-	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > 30*time.Millisecond {
-		t.Errorf("Deadline = %v, %v; want within 30ms", dl, ok)
+	if err := context.Cause(ctx); err != nil {
+		t.Errorf("Cause = %v before the deadline, with the request cancelled; want nil", err)
+	}
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > 30*time.Millisecond+deadlineTick {
+		t.Errorf("Deadline = %v, %v; want within 30ms + a tick", dl, ok)
 	}
 	ran := make(chan struct{})
 	context.AfterFunc(ctx, func() { close(ran) })
@@ -43,48 +44,49 @@ func TestStoreContextDeadline(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("context.AfterFunc's function did not run at the deadline")
 	}
-	c.end()
-	ctx = c.begin(parent, time.Hour) // the next call starts afresh
+	ctx = c.begin(parent, d.get(time.Hour)) // the next call has its own deadline
 	if ctx.Err() != nil {
 		t.Errorf("Err = %v on the next call, want nil", ctx.Err())
 	}
-	c.end()
 }
 
-// context.AfterFunc on a store context is stopped without running, and a
-// stop from an ended call changes nothing in the next one.
+// context.AfterFunc on a store context is stopped without running.
 func TestStoreContextAfterFuncStop(t *testing.T) {
+	var d deadlines
 	var c storeContext
-	ctx := c.begin(context.Background(), 20*time.Millisecond)
+	ctx := c.begin(context.Background(), d.get(20*time.Millisecond))
 	stop := context.AfterFunc(ctx, func() { t.Error("stopped function ran") })
 	if !stop() {
 		t.Error("stop = false before the deadline, want true")
 	}
-	c.end()
-	ctx = c.begin(context.Background(), 20*time.Millisecond)
-	ran := make(chan struct{})
-	context.AfterFunc(ctx, func() { close(ran) })
 	if stop() {
-		t.Error("a stale stop reported stopping the next call's function")
+		t.Error("a second stop = true, want false")
 	}
-	select {
-	case <-ran:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the next call's function did not run")
-	}
-	c.end()
+	<-ctx.Done()
+	time.Sleep(10 * time.Millisecond) // a stopped function would run now
 }
 
-// A call whose store never asks for Done arms no timer.
-func TestStoreContextLazyTimer(t *testing.T) {
-	var c storeContext
-	ctx := c.begin(context.Background(), time.Hour)
-	_ = ctx.Err()
-	if c.timer != nil || c.done != nil {
+// Calls that begin within a tick share a deadline, each getting at least
+// its timeout; one that never asks for Done arms no timer.
+func TestDeadlinesShareATick(t *testing.T) {
+	var d deadlines
+	start := time.Now()
+	a := d.get(time.Second)
+	b := d.get(time.Second)
+	if a != b && time.Since(start) < deadlineTick/2 {
+		t.Error("two calls within a tick got two deadlines")
+	}
+	if a.deadline.Before(start.Add(time.Second)) || a.deadline.After(time.Now().Add(time.Second+deadlineTick)) {
+		t.Errorf("deadline %v after the start, want between 1s and 1s + a tick", a.deadline.Sub(start))
+	}
+	if d.get(2*time.Second) == a {
+		t.Error("a call with another timeout shares the deadline")
+	}
+	if a.done != nil {
 		t.Error("a timer was armed without Done being asked for")
 	}
-	c.end()
-	if n := testing.AllocsPerRun(100, func() { _ = c.begin(context.Background(), time.Hour).Err(); c.end() }); n != 0 {
-		t.Errorf("a call that never asks for Done allocates %v times, want 0", n)
+	var c storeContext
+	if n := testing.AllocsPerRun(100, func() { _ = c.begin(context.Background(), d.get(time.Hour)).Err() }); n > 0.5 {
+		t.Errorf("a call that never asks for Done allocates %v times, want none within a tick", n)
 	}
 }

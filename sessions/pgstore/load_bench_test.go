@@ -3,6 +3,10 @@ package pgstore_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,3 +36,45 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadRequest is one default-configured read request (a Get of
+// one value) through sessions.Manager on this store, serially: the
+// middleware, the store and pgx together, without HTTP. Profile it with
+// -cpuprofile to see what a read costs beyond the round trip.
+func BenchmarkReadRequest(b *testing.B) {
+	e := pgtest.Migrated(b)
+	quiet := slog.New(slog.DiscardHandler)
+	m, err := sessions.New(pgstore.New(e.Pool), sessions.Options{Secrets: []string{"a-benchmark-secret-of-32-bytes!!"}, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	login := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := sessions.FromContext(r.Context())
+		_ = s.Set("user", "alice")
+		_ = s.Set("cart", []int{1, 2, 3})
+		_ = s.Set("theme", "dark")
+	}))
+	rec := httptest.NewRecorder()
+	login.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	cookie, _, _ := strings.Cut(rec.Header().Get("Set-Cookie"), ";")
+	var user string
+	read := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ok, err := sessions.FromContext(r.Context()).Get("user", &user); !ok || err != nil {
+			b.Fatalf("Get: %v, %v", ok, err)
+		}
+	}))
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Cookie", cookie)
+	w := &discard{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		read.ServeHTTP(w, r)
+	}
+}
+
+type discard struct{ h http.Header }
+
+func (w *discard) Header() http.Header         { return w.h }
+func (w *discard) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discard) WriteHeader(int)             {}
