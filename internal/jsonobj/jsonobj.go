@@ -1,5 +1,5 @@
 // Package jsonobj reads the top-level entries of a JSON object without
-// decoding it: each entry's key and the text of its value, as sub-slices of
+// decoding it, and writes one from raw values (AppendObject): each entry's key and the text of its value, as sub-slices of
 // the input, with no allocation unless a key has escapes. A session loaded
 // from the store is read this way, so that a request that reads one value
 // does not decode all of them.
@@ -14,6 +14,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"unicode/utf8"
 )
 
 // maxDepth bounds nesting, as encoding/json does (10,000), so hostile text
@@ -284,4 +286,88 @@ func skipSpace(b []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// ValidValue reports whether b is one JSON value (of any kind), with
+// nothing but white space around it: what json.Valid reports.
+func ValidValue(b []byte) bool {
+	i := skipSpace(b, 0)
+	end, err := skipValue(b, i, 0)
+	return err == nil && skipSpace(b, end) == len(b)
+}
+
+// AppendObject appends the JSON object of the entries of m, keys sorted
+// (as encoding/json writes a map) and escaped as JSON strings, values
+// copied as they are with surrounding white space trimmed. It returns an
+// error, appending nothing, when a value is not valid JSON.
+func AppendObject(dst []byte, m map[string]json.RawMessage) ([]byte, error) {
+	keys := make([]string, 0, len(m))
+	n := 2
+	for k, v := range m {
+		if !ValidValue(v) {
+			return dst, fmt.Errorf("jsonobj: the value of %q is not valid JSON", k)
+		}
+		keys = append(keys, k)
+		n += len(k) + len(v) + 4
+	}
+	slices.Sort(keys)
+	dst = slices.Grow(dst, n)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendString(dst, k)
+		dst = append(dst, ':')
+		dst = append(dst, bytes.TrimSpace(m[k])...)
+	}
+	return append(dst, '}'), nil
+}
+
+// AppendString appends s as a JSON string: quotes, backslashes and control
+// characters escaped, and invalid UTF-8 replaced by U+FFFD, as
+// encoding/json does (without its HTML escaping, which changes no value).
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = append(append(dst, s[start:i]...), escapeASCII(c)...)
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(append(dst, s[start:i]...), `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(append(dst, s[start:]...), '"')
+}
+
+// escapeASCII is the JSON escape of an ASCII character that needs one.
+func escapeASCII(c byte) string {
+	switch c {
+	case '"':
+		return `\"`
+	case '\\':
+		return `\\`
+	case '\n':
+		return `\n`
+	case '\r':
+		return `\r`
+	case '\t':
+		return `\t`
+	}
+	const hex = "0123456789abcdef"
+	return string([]byte{'\\', 'u', '0', '0', hex[c>>4], hex[c&0xf]})
 }

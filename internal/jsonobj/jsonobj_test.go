@@ -96,3 +96,45 @@ func FuzzAgreesWithEncodingJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { agree(t, b) })
 }
+
+// AppendObject writes what encoding/json decodes back to the same entries,
+// and refuses an invalid value.
+func TestAppendObject(t *testing.T) {
+	m := map[string]json.RawMessage{
+		"b": json.RawMessage(` {"x": [1, 2]} `), "a": json.RawMessage(`"<&>"`), "k\"\\\n\x01é\xff": json.RawMessage(`null`), "": json.RawMessage(`1`),
+	}
+	b, err := AppendObject(nil, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]json.RawMessage
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	if len(back) != len(m) || string(back["b"]) != `{"x": [1, 2]}` || string(back["a"]) != `"<&>"` || string(back["k\"\\\n\x01é\ufffd"]) != "null" {
+		t.Errorf("round trip of %s = %q", b, back)
+	}
+	if _, err := AppendObject(nil, map[string]json.RawMessage{"bad": json.RawMessage(`{`)}); err == nil {
+		t.Error("an invalid value was accepted")
+	}
+	if b, _ := AppendObject(nil, nil); string(b) != "{}" {
+		t.Errorf("nil map = %s, want {}", b)
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "a", "\"\\", "\x00\x1f", "é", "\xff", "\u2028"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		var a, b string
+		if err := json.Unmarshal(AppendString(nil, s), &a); err != nil {
+			t.Fatalf("%q: %v", AppendString(nil, s), err)
+		}
+		_ = json.Unmarshal(want, &b)
+		if a != b {
+			t.Fatalf("%q decodes to %q, encoding/json's to %q", s, a, b)
+		}
+	})
+}

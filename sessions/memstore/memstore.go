@@ -8,7 +8,6 @@
 package memstore
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -341,13 +340,11 @@ func (s *Store) CountExpired(ctx context.Context, before time.Time) (int, error)
 // setData makes data the row's, with its JSON text (what Load returns):
 // encoded once per write, so that a Load copies nothing.
 func setData(r *sessionstore.Record, data map[string]json.RawMessage) error {
-	var buf bytes.Buffer
-	e := json.NewEncoder(&buf)
-	e.SetEscapeHTML(false) // the values as Set wrote them
-	if err := e.Encode(data); err != nil {
+	text, err := sessionstore.EncodeData(data)
+	if err != nil {
 		return err
 	}
-	r.Data, r.JSON = data, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	r.Data, r.JSON = data, text
 	return nil
 }
 

@@ -324,12 +324,10 @@ type Store interface {
 }
 
 // EncodeData encodes a session's data as one JSON object, the form the
-// bundled stores keep in their data column. Each value must be valid JSON.
+// bundled stores keep in their data column: keys sorted, values as they
+// are (white space around them trimmed). Each value must be valid JSON.
 func EncodeData(data map[string]json.RawMessage) ([]byte, error) {
-	if data == nil {
-		return []byte("{}"), nil
-	}
-	b, err := json.Marshal(data)
+	b, err := jsonobj.AppendObject(nil, data)
 	if err != nil {
 		return nil, fmt.Errorf("encode session data: %w", err)
 	}
