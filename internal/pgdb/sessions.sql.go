@@ -496,10 +496,10 @@ func (q *Queries) LockUser(ctx context.Context, userID string) error {
 
 const mergeData = `-- name: MergeData :execrows
 UPDATE http_sessions
-SET data = (data - $1::text[]) || $2::jsonb,
+SET data = (data - COALESCE($1::text[], '{}')) || $2::jsonb,
     expires_at = GREATEST(expires_at, $3::timestamptz)
 WHERE id_hash = $4 AND expires_at > $5
-  AND ($6::integer IS NULL OR octet_length(data::text) <= $6::integer)
+  AND ($6::integer < 0 OR octet_length(data::text) <= $6::integer)
 `
 
 type MergeDataParams struct {
@@ -508,7 +508,7 @@ type MergeDataParams struct {
 	ExpiresAt   *time.Time
 	IDHash      []byte
 	Now         time.Time
-	Budget      *int32
+	Budget      int32
 }
 
 // The common write: a request changed values and perhaps extended the
@@ -517,7 +517,7 @@ type MergeDataParams struct {
 // MergeSession, with a cheaper size check: budget is the limit less an
 // upper bound of what the change can add (Store.Update computes it), so a
 // row whose current data fits the budget surely fits the limit after the
-// merge, and the merged data is never measured. A NULL budget: no limit.
+// merge, and the merged data is never measured. A negative budget: no limit.
 // The check is on the row the UPDATE writes (re-checked on the newest
 // version when a concurrent merge committed first), so it is as atomic as
 // MergeSession's. 0 rows: the session is gone, or its data is over the

@@ -223,12 +223,10 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 		return fmt.Errorf("pgstore: update: %w", err)
 	}
 	if budget, ok := leanBudget(c); ok {
-		deleted := c.Deleted
-		if deleted == nil {
-			deleted = []string{}
-		}
-		arg := pgdb.MergeDataParams{DeletedKeys: deleted, Changed: changed, IDHash: h[:], Now: now, Budget: budget}
-		if !c.ExpiresAt.IsZero() { // NULL: GREATEST keeps the stored expiry
+		// nil Deleted: NULL, read as none; a zero ExpiresAt: NULL, which
+		// GREATEST ignores (the stored expiry stays).
+		arg := pgdb.MergeDataParams{DeletedKeys: c.Deleted, Changed: changed, IDHash: h[:], Now: now, Budget: budget}
+		if !c.ExpiresAt.IsZero() {
 			arg.ExpiresAt = &c.ExpiresAt
 		}
 		n, err := retry(func() (int64, error) { return s.q.MergeData(ctx, arg) })
@@ -258,32 +256,31 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 
 // leanBudget says whether c can be written by MergeData (it changes
 // values and the expiry, and no user, device or lifetime) and with what
-// budget: nil when there is no size limit, else c.MaxBytes less an upper
+// budget: -1 when there is no size limit, else c.MaxBytes less an upper
 // bound of the bytes c.Set can add to the data as jsonb prints it (each
 // entry counted whole, as if its key were new; deleted keys only shrink
 // it). Stored data within the budget is then surely within the limit
 // after the merge. A value whose numbers have exponents, which jsonb
 // prints in full (1e9 as 1000000000), has no such bound: MergeSession
 // measures it.
-func leanBudget(c sessionstore.Change) (budget *int32, ok bool) {
+func leanBudget(c sessionstore.Change) (budget int32, ok bool) {
 	if c.UserID != nil || c.Device != nil || c.Lifetime {
-		return nil, false
+		return 0, false
 	}
 	if c.MaxBytes <= 0 {
-		return nil, true
+		return -1, true
 	}
 	left := c.MaxBytes
 	for k, v := range c.Set {
 		if hasExponent(v) {
-			return nil, false
+			return 0, false
 		}
 		left -= sessionstore.EntrySize(k, sessionstore.ValueSize(v))
 	}
 	if left < len("{}") {
-		return nil, false
+		return 0, false
 	}
-	b := maxArg(left)
-	return &b, true
+	return maxArg(left), true
 }
 
 // anyExponent reports whether a value of data has a number with an

@@ -57,16 +57,16 @@ SELECT octet_length(sqlc.arg(data)::jsonb::text)::integer;
 -- MergeSession, with a cheaper size check: budget is the limit less an
 -- upper bound of what the change can add (Store.Update computes it), so a
 -- row whose current data fits the budget surely fits the limit after the
--- merge, and the merged data is never measured. A NULL budget: no limit.
+-- merge, and the merged data is never measured. A negative budget: no limit.
 -- The check is on the row the UPDATE writes (re-checked on the newest
 -- version when a concurrent merge committed first), so it is as atomic as
 -- MergeSession's. 0 rows: the session is gone, or its data is over the
 -- budget; Store.Update then runs MergeSession, which tells them apart.
 UPDATE http_sessions
-SET data = (data - sqlc.arg(deleted_keys)::text[]) || sqlc.arg(changed)::jsonb,
+SET data = (data - COALESCE(sqlc.narg(deleted_keys)::text[], '{}')) || sqlc.arg(changed)::jsonb,
     expires_at = GREATEST(expires_at, sqlc.narg(expires_at)::timestamptz)
 WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now)
-  AND (sqlc.narg(budget)::integer IS NULL OR octet_length(data::text) <= sqlc.narg(budget)::integer);
+  AND (sqlc.arg(budget)::integer < 0 OR octet_length(data::text) <= sqlc.arg(budget)::integer);
 
 -- name: MergeSession :execrows
 -- Writes only what a request changed: removes deleted_keys, then overlays
