@@ -130,7 +130,7 @@ func targets(w io.Writer, peers []peer, res map[string][][]sample) {
 	fmt.Fprintln(w, "\n| target | measured | met? |")
 	fmt.Fprintln(w, "|---|---:|---|")
 	for _, t := range ts {
-		if t.than < 0 {
+		if t.than < 0 || len(res[t.route]) == 0 {
 			fmt.Fprintf(w, "| %s | not run | — |\n", t.what)
 			continue
 		}

@@ -10,6 +10,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,7 +39,24 @@ const (
 	routeNewSession   = "new"           // login: a new session is created
 )
 
-var routes = []string{routeRead, routeWrite, routeRolling, routeRollingEvery, routeNewSession}
+var allRoutes = []string{routeRead, routeWrite, routeRolling, routeRollingEvery, routeNewSession}
+
+// routes are the routes BenchmarkPeers measures: all of them, or those
+// BENCH_ROUTES names (comma-separated, e.g. BENCH_ROUTES=write,new).
+var routes = benchRoutes(os.Getenv("BENCH_ROUTES"))
+
+func benchRoutes(names string) []string {
+	if names == "" {
+		return allRoutes
+	}
+	var rs []string
+	for _, r := range allRoutes {
+		if slices.Contains(strings.Split(names, ","), r) {
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
 
 // statementCounter counts the SQL statements a pool sends.
 type statementCounter struct{ n atomic.Int64 }

@@ -298,6 +298,43 @@ func (q *Queries) GetSessionNow(ctx context.Context, idHash []byte) (GetSessionN
 	return i, err
 }
 
+const insertNewSession = `-- name: InsertNewSession :exec
+INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id, last_seen_at, ip, user_agent)
+VALUES ($1::bytea, $2::jsonb, $3::timestamptz,
+        $4::timestamptz, NULLIF($5::text, ''),
+        $6::timestamptz, NULLIF($7::text, ''), NULLIF($8::text, ''))
+`
+
+type InsertNewSessionParams struct {
+	IDHash     []byte
+	Data       json.RawMessage
+	ExpiresAt  time.Time
+	CreatedAt  time.Time
+	UserID     string
+	LastSeenAt *time.Time
+	Ip         string
+	UserAgent  string
+}
+
+// Creates a session: the plain INSERT … VALUES of a login (one shard on
+// Citus). A row with the same hash fails it with 23505 (unique_violation);
+// only then does Store.Create run InsertSession, which replaces a dead row.
+// ON CONFLICT's speculative insertion would cost every login server CPU
+// for a case that random ids never meet.
+func (q *Queries) InsertNewSession(ctx context.Context, arg InsertNewSessionParams) error {
+	_, err := q.db.Exec(ctx, insertNewSession,
+		arg.IDHash,
+		arg.Data,
+		arg.ExpiresAt,
+		arg.CreatedAt,
+		arg.UserID,
+		arg.LastSeenAt,
+		arg.Ip,
+		arg.UserAgent,
+	)
+	return err
+}
+
 const insertRetired = `-- name: InsertRetired :exec
 INSERT INTO http_sessions_retired (id_hash, successor, user_id, grace_until, expires_at, sealed)
 VALUES ($1, $2, $3, $4, $5, $6)
@@ -455,6 +492,49 @@ SELECT pg_advisory_xact_lock(hashtextextended('sqlsession user ' || $1::text, 0)
 func (q *Queries) LockUser(ctx context.Context, userID string) error {
 	_, err := q.db.Exec(ctx, lockUser, userID)
 	return err
+}
+
+const mergeData = `-- name: MergeData :execrows
+UPDATE http_sessions
+SET data = (data - COALESCE($1::text[], '{}')) || $2::jsonb,
+    expires_at = GREATEST(expires_at, $3::timestamptz)
+WHERE id_hash = $4 AND expires_at > $5
+  AND ($6::integer < 0 OR octet_length(data::text) <= $6::integer)
+`
+
+type MergeDataParams struct {
+	DeletedKeys []string
+	Changed     json.RawMessage
+	ExpiresAt   *time.Time
+	IDHash      []byte
+	Now         time.Time
+	Budget      int32
+}
+
+// The common write: a request changed values and perhaps extended the
+// expiry (forward only), nothing else: no user, device or lifetime, so
+// no other column is named and no CASE is evaluated. Same merge as
+// MergeSession, with a cheaper size check: budget is the limit less an
+// upper bound of what the change can add (Store.Update computes it), so a
+// row whose current data fits the budget surely fits the limit after the
+// merge, and the merged data is never measured. A negative budget: no limit.
+// The check is on the row the UPDATE writes (re-checked on the newest
+// version when a concurrent merge committed first), so it is as atomic as
+// MergeSession's. 0 rows: the session is gone, or its data is over the
+// budget; Store.Update then runs MergeSession, which tells them apart.
+func (q *Queries) MergeData(ctx context.Context, arg MergeDataParams) (int64, error) {
+	result, err := q.db.Exec(ctx, mergeData,
+		arg.DeletedKeys,
+		arg.Changed,
+		arg.ExpiresAt,
+		arg.IDHash,
+		arg.Now,
+		arg.Budget,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const mergeSession = `-- name: MergeSession :execrows

@@ -93,6 +93,9 @@ func TestCitusPerSessionStatementsAreRouted(t *testing.T) {
 			return s.Update(ctx, h, sessionstore.Change{Set: data, Deleted: []string{"b"}, ExpiresAt: now.Add(2 * time.Hour), UserID: &user, MaxBytes: 1000,
 				Device: &sessionstore.Device{LastSeen: now, IP: "192.0.2.1", UserAgent: "test"}}, now)
 		}},
+		{"Update of values only (MergeData)", func() error {
+			return s.Update(ctx, h, sessionstore.Change{Set: data, Deleted: []string{"b"}, ExpiresAt: now.Add(2 * time.Hour), MaxBytes: 1000}, now)
+		}},
 		{"Update over the limit", func() error {
 			big := map[string]json.RawMessage{"big": json.RawMessage(`"` + strings.Repeat("x", 2000) + `"`)}
 			var se *sessionstore.SizeError

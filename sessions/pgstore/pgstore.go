@@ -9,6 +9,7 @@ package pgstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -97,16 +98,18 @@ func (s *Store) Load(ctx context.Context, h sessionstore.IDHash, now time.Time) 
 
 // Create implements sessionstore.Store. The size limit (r.MaxBytes) is
 // checked before the INSERT, on data as jsonb would store it: data that
-// surely fits (sessionstore.Size is an upper bound) costs no statement,
-// and only data near or over the limit is measured by the server
-// (DataSize). The INSERT itself is one VALUES row, routed to one shard on
-// Citus.
+// surely fits (sessionstore.Size is an upper bound, unless a number has an
+// exponent, which jsonb prints in full) costs no statement, and only data
+// near or over the limit is measured by the server (DataSize). The INSERT
+// itself is one VALUES row, routed to one shard on Citus: a plain INSERT
+// (InsertNewSession), or, under a per-user cap, in the cap's transaction,
+// the upsert that replaces a dead row (InsertSession).
 func (s *Store) Create(ctx context.Context, h sessionstore.IDHash, r sessionstore.Record, now time.Time) error {
 	data, err := sessionstore.EncodeData(r.Data)
 	if err != nil {
 		return fmt.Errorf("pgstore: create: %w", err)
 	}
-	if r.MaxBytes > 0 && sessionstore.Size(r.Data) > r.MaxBytes {
+	if r.MaxBytes > 0 && (sessionstore.Size(r.Data) > r.MaxBytes || anyExponent(r.Data)) {
 		if err := s.checkSize(ctx, data, r.MaxBytes); err != nil {
 			return fmt.Errorf("pgstore: create: %w", err)
 		}
@@ -117,17 +120,41 @@ func (s *Store) Create(ctx context.Context, h sessionstore.IDHash, r sessionstor
 	if d := r.Device; d != nil {
 		arg.LastSeenAt, arg.Ip, arg.UserAgent = &d.LastSeen, d.IP, d.UserAgent
 	}
-	err = s.capped(ctx, r.UserID, h, r.MaxPerUser, now, func(q *pgdb.Queries) error {
-		n, err := q.InsertSession(ctx, arg)
-		if err == nil && n == 0 {
-			err = sessionstore.ErrExists
-		}
-		return err
-	})
+	if r.MaxPerUser <= 0 || r.UserID == "" {
+		err = s.insert(ctx, arg)
+	} else {
+		err = s.capped(ctx, r.UserID, h, r.MaxPerUser, now, func(q *pgdb.Queries) error { return upsert(ctx, q, arg) })
+	}
 	if err != nil {
 		return fmt.Errorf("pgstore: create: %w", err)
 	}
 	return nil
+}
+
+// insert creates a session outside a transaction: a plain INSERT, and
+// only when a row already has the hash (23505), the upsert that replaces
+// it if it is dead.
+func (s *Store) insert(ctx context.Context, arg pgdb.InsertSessionParams) error {
+	_, err := retry(func() (struct{}, error) {
+		return struct{}{}, s.q.InsertNewSession(ctx, pgdb.InsertNewSessionParams{
+			IDHash: arg.IDHash, Data: arg.Data, ExpiresAt: arg.ExpiresAt, CreatedAt: arg.CreatedAt,
+			UserID: arg.UserID, LastSeenAt: arg.LastSeenAt, Ip: arg.Ip, UserAgent: arg.UserAgent,
+		})
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		_, err = retry(func() (struct{}, error) { return struct{}{}, upsert(ctx, s.q, arg) })
+	}
+	return err
+}
+
+// upsert runs InsertSession: ErrExists when a live row has the hash.
+func upsert(ctx context.Context, q *pgdb.Queries, arg pgdb.InsertSessionParams) error {
+	n, err := q.InsertSession(ctx, arg)
+	if err == nil && n == 0 {
+		err = sessionstore.ErrExists
+	}
+	return err
 }
 
 // checkSize returns a *sessionstore.SizeError when data, as jsonb text,
@@ -179,14 +206,34 @@ func maxArg(limit int) int32 {
 	return int32(min(limit, math.MaxInt32))
 }
 
-// Update implements sessionstore.Store. The merge and its size check are
-// one UPDATE; when it changes no row, MergedSize says why: the session is
-// gone (ErrNotFound) or the merge would exceed c.MaxBytes (*SizeError). A
-// concurrent change that made room in between is retried.
+// Update implements sessionstore.Store. A change of values and expiry
+// alone (the common write) is MergeData, whose size check measures only
+// the stored data against a budget (the limit less what the change can
+// add: see leanBudget). Any other change, or one that MergeData did not
+// apply (the session is gone, or near the limit), is MergeSession, which
+// checks the merged data itself; when it changes no row, MergedSize says
+// why: the session is gone (ErrNotFound) or the merge would exceed
+// c.MaxBytes (*SizeError). A concurrent change that made room in between
+// is retried.
 func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstore.Change, now time.Time) error {
 	changed, err := sessionstore.EncodeData(c.Set)
 	if err != nil {
 		return fmt.Errorf("pgstore: update: %w", err)
+	}
+	if budget, ok := leanBudget(c); ok {
+		// nil Deleted: NULL, read as none; a zero ExpiresAt: NULL, which
+		// GREATEST ignores (the stored expiry stays).
+		arg := pgdb.MergeDataParams{DeletedKeys: c.Deleted, Changed: changed, IDHash: h[:], Now: now, Budget: budget}
+		if !c.ExpiresAt.IsZero() {
+			arg.ExpiresAt = &c.ExpiresAt
+		}
+		n, err := retry(func() (int64, error) { return s.q.MergeData(ctx, arg) })
+		if err != nil {
+			return fmt.Errorf("pgstore: update: %w", err)
+		}
+		if n > 0 {
+			return nil
+		}
 	}
 	arg := pgdb.MergeSessionParams{
 		DeletedKeys: c.Deleted, Changed: changed, // nil Deleted: NULL, read as none
@@ -203,6 +250,68 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 		return fmt.Errorf("pgstore: update: %w", err)
 	}
 	return nil
+}
+
+// leanBudget says whether c can be written by MergeData (it changes
+// values and the expiry, and no user, device or lifetime) and with what
+// budget: -1 when there is no size limit, else c.MaxBytes less an upper
+// bound of the bytes c.Set can add to the data as jsonb prints it (each
+// entry counted whole, as if its key were new; deleted keys only shrink
+// it). Stored data within the budget is then surely within the limit
+// after the merge. A value whose numbers have exponents, which jsonb
+// prints in full (1e9 as 1000000000), has no such bound: MergeSession
+// measures it.
+func leanBudget(c sessionstore.Change) (budget int32, ok bool) {
+	if c.UserID != nil || c.Device != nil || c.Lifetime {
+		return 0, false
+	}
+	if c.MaxBytes <= 0 {
+		return -1, true
+	}
+	left := c.MaxBytes
+	for k, v := range c.Set {
+		if hasExponent(v) {
+			return 0, false
+		}
+		left -= sessionstore.EntrySize(k, sessionstore.ValueSize(v))
+	}
+	if left < len("{}") {
+		return 0, false
+	}
+	return maxArg(left), true
+}
+
+// anyExponent reports whether a value of data has a number with an
+// exponent (see hasExponent).
+func anyExponent(data map[string]json.RawMessage) bool {
+	for _, v := range data {
+		if hasExponent(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasExponent reports whether the JSON value v has an e or E outside its
+// strings: a number with an exponent, which jsonb stores as numeric and
+// prints without one, so that it can take more bytes than sessionstore.Size
+// counts.
+func hasExponent(v json.RawMessage) bool {
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case 'e', 'E': // after a digit: true and false have an e too
+			if i > 0 && '0' <= v[i-1] && v[i-1] <= '9' {
+				return true
+			}
+		case '"':
+			for i++; i < len(v) && v[i] != '"'; i++ {
+				if v[i] == '\\' {
+					i++
+				}
+			}
+		}
+	}
+	return false
 }
 
 // merge runs MergeSession; when it changes no row, MergedSize says why: the

@@ -15,6 +15,17 @@ SELECT data::text AS data, expires_at, created_at, COALESCE(user_id, '')::text A
 FROM http_sessions
 WHERE id_hash = sqlc.arg(id_hash) AND expires_at > now();
 
+-- name: InsertNewSession :exec
+-- Creates a session: the plain INSERT … VALUES of a login (one shard on
+-- Citus). A row with the same hash fails it with 23505 (unique_violation);
+-- only then does Store.Create run InsertSession, which replaces a dead row.
+-- ON CONFLICT's speculative insertion would cost every login server CPU
+-- for a case that random ids never meet.
+INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id, last_seen_at, ip, user_agent)
+VALUES (sqlc.arg(id_hash)::bytea, sqlc.arg(data)::jsonb, sqlc.arg(expires_at)::timestamptz,
+        sqlc.arg(created_at)::timestamptz, NULLIF(sqlc.arg(user_id)::text, ''),
+        sqlc.narg(last_seen_at)::timestamptz, NULLIF(sqlc.arg(ip)::text, ''), NULLIF(sqlc.arg(user_agent)::text, ''));
+
 -- name: InsertSession :execrows
 -- Creates a session. A dead (expired, not yet reaped) row with the same hash
 -- is replaced; a live one is left alone and 0 rows are reported. It is an
@@ -38,6 +49,24 @@ WHERE http_sessions.expires_at <= sqlc.arg(now);
 -- name: DataSize :one
 -- The bytes data takes as jsonb text: what max_bytes limits.
 SELECT octet_length(sqlc.arg(data)::jsonb::text)::integer;
+
+-- name: MergeData :execrows
+-- The common write: a request changed values and perhaps extended the
+-- expiry (forward only), nothing else: no user, device or lifetime, so
+-- no other column is named and no CASE is evaluated. Same merge as
+-- MergeSession, with a cheaper size check: budget is the limit less an
+-- upper bound of what the change can add (Store.Update computes it), so a
+-- row whose current data fits the budget surely fits the limit after the
+-- merge, and the merged data is never measured. A negative budget: no limit.
+-- The check is on the row the UPDATE writes (re-checked on the newest
+-- version when a concurrent merge committed first), so it is as atomic as
+-- MergeSession's. 0 rows: the session is gone, or its data is over the
+-- budget; Store.Update then runs MergeSession, which tells them apart.
+UPDATE http_sessions
+SET data = (data - COALESCE(sqlc.narg(deleted_keys)::text[], '{}')) || sqlc.arg(changed)::jsonb,
+    expires_at = GREATEST(expires_at, sqlc.narg(expires_at)::timestamptz)
+WHERE id_hash = sqlc.arg(id_hash) AND expires_at > sqlc.arg(now)
+  AND (sqlc.arg(budget)::integer < 0 OR octet_length(data::text) <= sqlc.arg(budget)::integer);
 
 -- name: MergeSession :execrows
 -- Writes only what a request changed: removes deleted_keys, then overlays
