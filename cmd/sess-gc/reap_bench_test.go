@@ -251,14 +251,14 @@ func reapUnderTraffic(b *testing.B, pool *pgxpool.Pool, live sessions.Store, cut
 	idleWaits := sampleWaits(pool)
 	time.Sleep(idleWindow)
 	b.Logf("what the live backends waited for while idle (samples, by statement): %v", idleWaits())
-	lsn0 := walLSN(b, pool)
+	lsn0, ckpt0 := walLSN(b, pool), checkpoints(b, pool)
 	mu.Lock()
 	reaping = true
 	mu.Unlock()
 	waits := sampleWaits(pool)
 	res, err := sessions.Reap(context.Background(), reaper, cut, sessions.ReapOptions{BatchSize: c.batch, WALRate: c.walRate})
-	b.Logf("what the live backends waited for while reaping (samples, by statement): %v; batches %d, paused %s",
-		waits(), res.Batches, res.Paused.Round(time.Millisecond))
+	b.Logf("what the live backends waited for while reaping (samples, by statement): %v; batches %d, paused %s, checkpoints begun %d",
+		waits(), res.Batches, res.Paused.Round(time.Millisecond), checkpoints(b, pool)-ckpt0)
 	stop()
 	wg.Wait()
 	if err != nil {
@@ -309,6 +309,18 @@ func percentiles(d []time.Duration) latencies {
 	}
 	slices.Sort(d)
 	return latencies{p50: d[len(d)/2], p99: d[len(d)*99/100]}
+}
+
+// checkpoints is how many checkpoints the server has begun (timed or
+// requested, by anyone: a checkpoint during a run makes pages changed
+// again after it cost a second full-page image).
+func checkpoints(b *testing.B, pool *pgxpool.Pool) int64 {
+	b.Helper()
+	var n int64
+	if err := pool.QueryRow(context.Background(), `SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter`).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n
 }
 
 func walLSN(b *testing.B, pool *pgxpool.Pool) int64 {
