@@ -193,8 +193,10 @@ func (p *reapPlan) pace(ctx context.Context, res *ReapResult) error {
 	if wait <= 0 {
 		return nil
 	}
-	res.Paused += wait
-	return p.clock.Sleep(ctx, wait)
+	start := p.clock.Now()
+	err := p.clock.Sleep(ctx, wait)
+	res.Paused += p.clock.Now().Sub(start) // less than wait when ctx ended it
+	return err
 }
 
 // Reaper deletes expired sessions in the background, for applications that

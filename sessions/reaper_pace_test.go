@@ -107,6 +107,9 @@ func TestReapWALRateCancelDuringWait(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || res.Deleted != 10 || store.calls != 1 {
 		t.Fatalf("result = %+v, %v after %d batches; want context.Canceled after one batch of 10", res, err, store.calls)
 	}
+	if res.Paused != 0 {
+		t.Errorf("paused %s, want 0: the wait was cut short at once", res.Paused)
+	}
 }
 
 // noMeter is a store that cannot measure WAL.
