@@ -502,6 +502,25 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 	return int(n), nil
 }
 
+// WALPosition implements sessions.WALMeter, for a reaping run paced by a
+// WAL budget (sessions.ReapOptions.WALRate): the server's WAL insert
+// position, in bytes. On Citus it fails with errors.ErrUnsupported: the
+// coordinator's WAL does not show what the workers' deletes wrote.
+func (s *Store) WALPosition(ctx context.Context) (int64, error) {
+	citus, err := s.isCitus(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("pgstore: WAL position: %w", err)
+	}
+	if citus {
+		return 0, fmt.Errorf("pgstore: WAL position on Citus (the workers write the WAL): %w", errors.ErrUnsupported)
+	}
+	pos, err := s.q.WALInsertPosition(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("pgstore: WAL position: %w", err)
+	}
+	return pos, nil
+}
+
 // isCitus reports whether the database has the Citus extension, asking
 // once per Store (a failed look-up is asked again next time).
 func (s *Store) isCitus(ctx context.Context) (bool, error) {
