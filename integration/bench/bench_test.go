@@ -61,6 +61,9 @@ type peer struct {
 	cookies    []string
 	app        string // application_name of its Postgres connections
 	proc       int    // its server process when not this one (node), else 0
+	// cursor, when set, is where the next load continues in cookies;
+	// otherwise every load starts again at the first.
+	cursor *atomic.Int64
 }
 
 // serve puts a Go stack's routes on a loopback http.Server.
@@ -131,6 +134,13 @@ func (p *peer) measure(b *testing.B, route string, cfg config) sample {
 	b.Helper()
 	p.settle(b)
 	p.load(b, route, cfg.workers, cfg.warmup)
+	return p.run(b, route, cfg)
+}
+
+// run loads route for cfg.measure and measures it: throughput, latency,
+// statements and CPU per request.
+func (p *peer) run(b *testing.B, route string, cfg config) sample {
+	b.Helper()
 	s0 := p.statements()
 	pids := p.backends(b)
 	c0 := p.cpu(pids)
@@ -153,7 +163,10 @@ func (p *peer) measure(b *testing.B, route string, cfg config) sample {
 // the sorted latencies.
 func (p *peer) load(b *testing.B, route string, workers int, d time.Duration) (int, time.Duration, []time.Duration) {
 	b.Helper()
-	var next atomic.Int64
+	next := p.cursor
+	if next == nil {
+		next = new(atomic.Int64)
+	}
 	var mu sync.Mutex
 	var all []time.Duration
 	var failed atomic.Value
@@ -248,6 +261,13 @@ func (p *peer) allocsPerRequest(b *testing.B, route string) float64 {
 	return total - testing.AllocsPerRun(200, run)
 }
 
+// benchClient is the load generator's HTTP client: one keep-alive
+// connection per worker.
+func benchClient(workers int) *http.Client {
+	return &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+		MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers, DisableCompression: true}}
+}
+
 // BenchmarkPeers is `make bench`: every stack over real HTTP on loopback,
 // interleaved — round by round, route by route, each stack in turn (the
 // order rotating each round) — so machine noise hits all stacks alike. It
@@ -260,8 +280,7 @@ func BenchmarkPeers(b *testing.B) {
 		peers = append(peers, p)
 	}
 	for i := range peers {
-		peers[i].client = &http.Client{Timeout: time.Minute, Transport: &http.Transport{
-			MaxIdleConnsPerHost: cfg.workers, MaxConnsPerHost: cfg.workers, DisableCompression: true}}
+		peers[i].client = benchClient(cfg.workers)
 		peers[i].login(b, cfg.sessions)
 	}
 	for _, route := range routes { // first load of every route (pools, JIT), not measured
