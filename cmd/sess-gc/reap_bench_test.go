@@ -114,8 +114,8 @@ func (c reapConfig) name() string {
 // defaultReapConfigs are the runs of BenchmarkReapRealistic, each on the
 // next slice of expiries (at most 9 fit before the traffic's sessions).
 var defaultReapConfigs = []reapConfig{
-	{1000, "off", 0}, {100, "off", 0}, {100, "off", 96 << 20}, {100, "lz4", 0}, {100, "lz4", 96 << 20},
-	{1000, "off", 0}, {100, "off", 96 << 20}, {100, "lz4", 0}, {100, "lz4", 96 << 20},
+	{1000, "off", 0}, {1000, "lz4", 0}, {1000, "lz4", 32 << 20}, {1000, "lz4", 16 << 20}, {100, "off", 0},
+	{1000, "off", 0}, {1000, "lz4", 0}, {1000, "lz4", 32 << 20}, {1000, "lz4", 16 << 20},
 }
 
 // reapConfigs are defaultReapConfigs, or those SQLSESSION_REAP_CONFIGS
