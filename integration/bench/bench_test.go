@@ -78,7 +78,7 @@ func serve(b *testing.B, s goStack) peer {
 		b.Fatal(err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	goLabelled(s.name, func() { _ = srv.Serve(ln) }) // its connections' CPU is told apart (servercpu_test.go)
 	b.Cleanup(func() { _ = srv.Close() })
 	var app string
 	if err := s.pool.QueryRow(context.Background(), "SELECT current_setting('application_name')").Scan(&app); err != nil {
@@ -127,6 +127,7 @@ func (p *peer) settle(b *testing.B) {
 type sample struct {
 	rps, p50, p99, sql float64 // req/s, µs, µs, statements per request
 	pgCPU, appCPU      float64 // µs of CPU per request: Postgres; the stack and the client
+	srvCPU             float64 // µs of CPU per request of a Go stack's server goroutines; -1: not measured
 }
 
 // measure settles, warms up, then loads route for cfg.measure.
@@ -143,13 +144,24 @@ func (p *peer) run(b *testing.B, route string, cfg config) sample {
 	b.Helper()
 	s0 := p.statements()
 	pids := p.backends(b)
+	var sc serverCPU
+	if p.inproc != nil {
+		sc.start()
+	}
 	c0 := p.cpu(pids)
 	n, elapsed, lat := p.load(b, route, cfg.workers, cfg.measure)
 	c1 := p.cpu(pids)
+	srv := -1.0
+	if p.inproc != nil {
+		if ns := sc.stop(p.name); ns >= 0 {
+			srv = ns / float64(n) / 1e3
+		}
+	}
 	sql := p.statements() - s0
 	return sample{
 		pgCPU:  float64(c1.pg-c0.pg) / float64(n) / 1e3,
 		appCPU: float64(c1.app-c0.app) / float64(n) / 1e3,
+		srvCPU: srv,
 		rps:    float64(n) / elapsed.Seconds(),
 		p50:    float64(lat[len(lat)/2].Nanoseconds()) / 1e3,
 		p99:    float64(lat[len(lat)*99/100].Nanoseconds()) / 1e3,
