@@ -185,6 +185,9 @@ func TestConcurrentWritesNearTheLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got.Data, err = got.Values(); err != nil {
+		t.Fatal(err)
+	}
 	saved := 0
 	for i, err := range errs {
 		_, stored := got.Data[fmt.Sprintf("k%02d", i)]
