@@ -14,7 +14,7 @@ RACE    ?= -race
 BENCHTIME ?= 1s
 BENCHCOUNT ?= 5
 
-.PHONY: all generate check-generated check-sizes lint test test-quick test-modules test-go-min test-citus deps-check fuzz fuzz-all bench demo screenshots node-deps node-test tidy $(STATICCHECK)
+.PHONY: all generate check-generated check-sizes lint test test-quick test-modules test-go-min test-citus deps-check fuzz fuzz-all bench bench-scale demo screenshots node-deps node-test tidy $(STATICCHECK)
 
 all: check-generated lint test
 
@@ -164,6 +164,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzUnsign$$' -fuzztime $(FUZZN) ./sessions/cookiesig
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZN) ./sessions
 	$(GO) test -run '^$$' -fuzz '^FuzzStoredMaxAge$$' -fuzztime $(FUZZN) ./sessions
+	$(GO) test -run '^$$' -fuzz '^FuzzAgreesWithEncodingJSON$$' -fuzztime $(FUZZN) ./internal/jsonobj
 
 ## fuzz-all: fuzz plus integration's FuzzCookie and FuzzSet (end to end, on SQLite and Postgres).
 fuzz-all: fuzz
@@ -187,6 +188,16 @@ bench: bench-deps
 	cd integration && $(GO) test -run '^$$' -bench '^BenchmarkPeers$$' -benchtime 1x -timeout 30m ./bench
 	$(GO) test -run '^$$' -bench '^BenchmarkMiddlewareRead$$' -benchmem -count 5 ./sessions
 	cd integration && $(GO) test -run '^$$' -bench '^BenchmarkReadQuery$$' -benchtime 1x -timeout 30m ./bench
+
+## bench-scale: read, write and new-session latency and throughput through sqlsession + pgstore
+## over HTTP on tables of 10k, 1M and 10M seeded sessions (BenchmarkScaleCurve, see BENCHMARKS.md
+## "Scale curve"); needs SQLSESSION_TEST_POSTGRES_DSN and ~8 GB free on the server (10M rows are
+## ~5 GB of table, indexes and WAL). About 15 minutes on 2 CPUs, a third of it seeding. Pick sizes
+## with BENCH_SCALE_ROWS=10000,1000000; BENCH_LOCK=/path/to/file waits for an flock on it after
+## seeding, so benchmarks sharing a machine never measure at the same time. Tune with BENCH_ROUNDS (3),
+## BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (2), BENCH_WORKERS (16), BENCH_SEED_WORKERS (2).
+bench-scale:
+	cd integration && $(GO) test -run '^$$' -bench '^BenchmarkScaleCurve$$' -benchtime 1x -timeout 2h ./bench
 
 ## demo: build and run examples/basic (SQLite in ./sqlsession-demo.db, or Postgres when DATABASE_URL is set).
 demo:

@@ -127,6 +127,7 @@ func TestPassiveRequestUndoesNothing(t *testing.T) {
 			t.Errorf("the passive request sent Set-Cookie %q, want none", sc)
 		}
 		rec, err := store.Load(context.Background(), hashOf(c.sessionID()), a.clock.Now())
+		rec.Data, _ = rec.Values() // as a map, whether Load gave a map or JSON text
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -59,8 +59,7 @@ func (s *Session) carryOut(p plan, now time.Time) (ev event, err error) {
 	if !p.destroy && !p.save && !p.touch {
 		return ev, nil
 	}
-	ctx, cancel := s.storeCtx()
-	defer cancel()
+	ctx := s.storeCtx()
 	switch {
 	case p.destroy:
 		if _, err := s.m.store.Destroy(ctx, s.hash, now); err != nil {
@@ -161,8 +160,7 @@ func (s *Session) commitLate(now time.Time) error {
 		}
 		return nil
 	}
-	ctx, cancel := s.storeCtx()
-	defer cancel()
+	ctx := s.storeCtx()
 	ev, _, err := s.save(ctx, now)
 	s.mu.Unlock()
 	s.log(ctx, ev)
@@ -200,8 +198,8 @@ func (s *Session) save(ctx context.Context, now time.Time) (ev event, kept bool,
 // create writes a new session whole. s.mu is held.
 func (s *Session) create(ctx context.Context, now time.Time) (ev event, kept bool, err error) {
 	cookieExp, storeExp := s.expiries(now)
-	data := make(map[string]json.RawMessage, len(s.cur.values)+1)
-	for k, v := range s.cur.values {
+	data := make(map[string]json.RawMessage, s.cur.values.len()+2)
+	for k, v := range s.cur.values.all() {
 		data[k] = v
 	}
 	data[cookieKey] = s.c.storedCookie(s.cur.maxAge, cookieExp, s.secureFlag(), s.sameSite())
@@ -239,13 +237,14 @@ func (s *Session) change(now time.Time) sessionstore.Change {
 		if c.Set == nil {
 			c.Set = make(map[string]json.RawMessage)
 		}
-		for k, v := range s.cur.values {
-			if old, ok := s.saved.values[k]; !ok || !sameJSON(old, v) {
+		cur, saved := s.cur.values.all(), s.saved.values.all()
+		for k, v := range cur {
+			if old, ok := saved[k]; !ok || !sameJSON(old, v) {
 				c.Set[k] = v
 			}
 		}
-		for k := range s.saved.values {
-			if _, ok := s.cur.values[k]; !ok {
+		for k := range saved {
+			if _, ok := cur[k]; !ok {
 				c.Deleted = append(c.Deleted, k)
 			}
 		}

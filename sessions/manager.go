@@ -33,6 +33,9 @@ type Manager struct {
 	sealer *sealer
 	// updates queues this process's Updates of one key of one session (update.go).
 	updates keyLocks
+	// deadlines gives the load's and the commit's store calls their
+	// deadlines, one timer per few milliseconds (storectx.go).
+	deadlines deadlines
 }
 
 // New returns a Manager that keeps sessions in store. It returns an error
@@ -196,16 +199,17 @@ func addVary(h http.Header, spare []string) {
 	h.Add("Vary", "Cookie")
 }
 
-// storeCtx bounds one store call: the request's values, not its
-// cancellation (a client that hangs up must not lose a write), and
-// Options.StoreTimeout. A request whose own deadline comes sooner runs the
-// call under its own context: that deadline ends it anyway, and no second
-// timer is needed.
-func (s *Session) storeCtx() (context.Context, context.CancelFunc) {
+// storeCtx bounds one of the Session's own store calls (the load, the
+// commit): the request's values, not its cancellation (a client that
+// hangs up must not lose a write), and Options.StoreTimeout, through a
+// deadline shared with the calls that began within the same few
+// milliseconds (deadlines). A request whose own deadline comes sooner
+// runs the call under its own context: that deadline ends it anyway.
+func (s *Session) storeCtx() context.Context {
 	if dl, ok := s.r.Context().Deadline(); ok && time.Until(dl) < s.m.opts.StoreTimeout {
-		return s.r.Context(), func() {}
+		return s.r.Context()
 	}
-	return context.WithTimeout(&s.detached, s.m.opts.StoreTimeout)
+	return s.sctx.begin(s.r.Context(), s.m.deadlines.get(s.m.opts.StoreTimeout))
 }
 
 // detach returns ctx without its cancellation, bounded by StoreTimeout:
@@ -214,19 +218,6 @@ func (s *Session) storeCtx() (context.Context, context.CancelFunc) {
 func (m *Manager) detach(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), m.opts.StoreTimeout)
 }
-
-// detached is a request's context without its cancellation and deadline:
-// context.WithoutCancel, kept in the Session to spare an allocation.
-type detached struct{ context.Context }
-
-// Deadline reports no deadline.
-func (detached) Deadline() (time.Time, bool) { return time.Time{}, false }
-
-// Done returns nil: a detached context is never cancelled.
-func (detached) Done() <-chan struct{} { return nil }
-
-// Err returns nil.
-func (detached) Err() error { return nil }
 
 // load fills s with the request's session: the stored one its cookie
 // names, or a new one.
@@ -240,12 +231,13 @@ func (m *Manager) load(s *Session) error {
 			HashID(claimedID(raw)), s.r, "")
 	}
 	if s.cookieID != "" {
-		ctx, cancel := s.storeCtx()
-		rec, err := m.store.Load(ctx, HashID(s.cookieID), m.loadTime(now))
-		cancel()
+		h := HashID(s.cookieID)
+		rec, err := m.store.Load(s.storeCtx(), h, m.loadTime(now))
 		switch {
 		case err == nil && !m.pastAbsolute(rec.CreatedAt, now):
-			s.inflate(s.cookieID, rec)
+			if err := s.inflate(s.cookieID, h, rec); err != nil {
+				return fmt.Errorf("sessions: load: %w", err)
+			}
 			return nil
 		case errors.Is(err, ErrNotFound):
 			ok, err := m.loadRetired(s, now)

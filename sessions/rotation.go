@@ -109,8 +109,7 @@ func (m *Manager) loadRetired(s *Session, now time.Time) (bool, error) {
 	if m.opts.RenewGrace < 0 {
 		return false, nil
 	}
-	ctx, cancel := s.storeCtx()
-	defer cancel()
+	ctx := s.storeCtx()
 	id := s.cookieID
 	for range maxSuccessors {
 		ret, err := m.store.Retired(ctx, HashID(id), now)
@@ -129,7 +128,8 @@ func (m *Manager) loadRetired(s *Session, now time.Time) (bool, error) {
 		if err != nil {
 			return false, nil // not sealed for this id: not its successor
 		}
-		rec, err := m.store.Load(ctx, HashID(next), m.loadTime(now))
+		nextHash := HashID(next)
+		rec, err := m.store.Load(ctx, nextHash, m.loadTime(now))
 		switch {
 		case errors.Is(err, ErrNotFound):
 			id = next // rotated again within the grace: follow it
@@ -139,7 +139,9 @@ func (m *Manager) loadRetired(s *Session, now time.Time) (bool, error) {
 		case rec.UserID != ret.UserID || m.pastAbsolute(rec.CreatedAt, now):
 			return false, nil // a login or logout since: not the same principal
 		}
-		s.inflate(next, rec)
+		if err := s.inflate(next, nextHash, rec); err != nil {
+			return false, fmt.Errorf("sessions: load: %w", err)
+		}
 		s.aliased = true
 		return true, nil
 	}

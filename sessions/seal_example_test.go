@@ -49,8 +49,9 @@ func ExampleOptions_valueKeys() {
 	fmt.Println(body)
 
 	rec, _ := store.Load(context.Background(), hash, time.Time{}) // zero: the real clock
+	raw, _, _ := rec.Value("iban")                                // as the database holds it
 	var stored string
-	_ = json.Unmarshal(rec.Data["iban"], &stored)
+	_ = json.Unmarshal(raw, &stored)
 	fmt.Println(strings.HasPrefix(stored, "enc:v1:"), strings.Contains(stored, "DE89"))
 	// Output:
 	// DE89 3704 0044 0532 0130 00

@@ -52,7 +52,7 @@ func sameBytes(a, b json.RawMessage) bool {
 // session has none stored yet (it is derived from the current id hash).
 // s.mu is held.
 func (s *Session) sealSalt() (salt string, fresh bool, err error) {
-	v, ok := s.cur.values[sealKey]
+	v, ok := s.cur.values.get(sealKey)
 	if !ok {
 		return saltFor(s.hash), true, nil
 	}
@@ -106,7 +106,7 @@ func (s *Session) setSealed(key string, plain json.RawMessage) error {
 	if s.seal == nil {
 		s.seal = &sealState{}
 	}
-	if old, ok := s.cur.values[key]; ok && isSealed(old) && s.m.sealer.current(old) {
+	if old, ok := s.cur.values.get(key); ok && isSealed(old) && s.m.sealer.current(old) {
 		if p, err := s.openValue(key, old); err == nil && sameJSON(p, plain) {
 			return nil
 		}

@@ -21,13 +21,13 @@ var ErrNoSession = errors.New("sessions: no session (is the handler wrapped by M
 // Manager.FromContext). Its methods are safe for concurrent use; those of a
 // nil *Session return ErrNoSession or do nothing.
 type Session struct {
-	m        *Manager
-	r        *http.Request
-	c        *CookieOptions // this request's cookie options: &m.opts.Cookie, or &ownCookie
-	ctx      sessionContext // the handler's request context, carrying s
-	detached detached       // the request's context for store calls
-	w        responseWriter // the handler's ResponseWriter
-	vary     [1]string      // the Vary header's value, when the response had none
+	m    *Manager
+	r    *http.Request
+	c    *CookieOptions // this request's cookie options: &m.opts.Cookie, or &ownCookie
+	ctx  sessionContext // the handler's request context, carrying s
+	sctx storeContext   // the context of the load's and the commit's store calls
+	w    responseWriter // the handler's ResponseWriter
+	vary [1]string      // the Vary header's value, when the response had none
 
 	mu       sync.Mutex
 	id       string
@@ -51,6 +51,7 @@ type Session struct {
 	viaHeader    bool // the request carried Options.Header: answer there, not with a cookie
 	ownCookie    CookieOptions
 	seal         *sealState // Options.ValueKeys: values opened and AEADs derived this request; nil until used
+	doc          storedDoc  // the loaded row's text (values read key by key), kept here to spare an allocation
 }
 
 // asked is what the handler asked for, beyond changing values.
@@ -73,14 +74,13 @@ func (m *Manager) newSession(r *http.Request, c *CookieOptions) *Session {
 		s.c = &s.ownCookie
 	}
 	s.ctx = sessionContext{Context: r.Context(), s: s}
-	s.detached = detached{r.Context()}
 	return s
 }
 
 // generate makes s a new, empty, unsaved session with the id id.
 func (s *Session) generate(id string, now time.Time) {
 	s.id, s.hash, s.startID = id, HashID(id), id
-	s.cur = snap{values: map[string]json.RawMessage{}, maxAge: s.c.defaultMaxAge(now)}
+	s.cur = snap{maxAge: s.c.defaultMaxAge(now)}
 	s.start, s.saved, s.stored, s.own, s.size = s.cur, snap{}, false, false, sizeUnknown
 	s.createdAt, s.storedExpiry = now, time.Time{}
 }
@@ -93,22 +93,35 @@ func (c *CookieOptions) defaultMaxAge(now time.Time) time.Duration {
 	return c.MaxAge
 }
 
-// inflate makes s the stored session rec, named by id.
-func (s *Session) inflate(id string, rec sessionstore.Record) {
-	s.id, s.hash, s.startID = id, HashID(id), id
-	s.setStored(rec)
+// inflate makes s the stored session rec, named by id, whose hash h is.
+func (s *Session) inflate(id string, h IDHash, rec sessionstore.Record) error {
+	if err := s.setStored(rec); err != nil {
+		return err
+	}
+	s.id, s.hash, s.startID = id, h, id
 	s.start = s.cur
+	return nil
 }
 
-// setStored makes rec both the current and the saved state.
-func (s *Session) setStored(rec sessionstore.Record) {
-	cur, complete := snapOf(rec, s.c)
+// setStored makes rec both the current and the saved state. The first
+// load keeps the row's text in s.doc; a later one (Reload) in a new
+// storedDoc, since start may still hold the first.
+func (s *Session) setStored(rec sessionstore.Record) error {
+	doc := &s.doc
+	if doc.text != nil {
+		doc = nil
+	}
+	cur, complete, err := snapOf(rec, s.c, doc)
+	if err != nil {
+		return fmt.Errorf("stored session data: %w", err)
+	}
 	s.cur, s.own, s.size = cur, false, sizeUnknown
 	s.saved, s.stored = cur, true
 	if !complete {
 		s.saved.maxAge = unknownMaxAge // no cookie JSON stored yet: the next save writes it
 	}
 	s.createdAt, s.storedExpiry = rec.CreatedAt, rec.ExpiresAt
+	return nil
 }
 
 // ID returns the session id. It is a secret (a bearer token): never log it
@@ -142,7 +155,7 @@ func (s *Session) Get(key string, dst any) (bool, error) {
 		return false, ErrNoSession
 	}
 	s.mu.Lock()
-	v, ok := s.cur.values[key]
+	v, ok := s.cur.values.get(key)
 	var err error
 	if ok && isSealed(v) {
 		v, err = s.openValue(key, v)
@@ -223,7 +236,7 @@ func (s *Session) Delete(key string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, ok := s.cur.values[key]
+	old, ok := s.cur.values.get(key)
 	if !ok || key == sealKey {
 		return
 	}
@@ -237,10 +250,10 @@ func (s *Session) Delete(key string) {
 // shared with start or saved.
 func (s *Session) write() map[string]json.RawMessage {
 	if !s.own {
-		s.cur.values = cloneValues(s.cur.values)
+		s.cur.values = mapValues(cloneValues(s.cur.values))
 		s.own = true
 	}
-	return s.cur.values
+	return s.cur.values.m
 }
 
 // Regenerate gives the session a new id, keeping its values, so an id an
@@ -363,7 +376,9 @@ func (s *Session) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sessions: reload: %w", err)
 	}
-	s.setStored(rec)
+	if err := s.setStored(rec); err != nil {
+		return fmt.Errorf("sessions: reload: %w", err)
+	}
 	return nil
 }
 

@@ -2,20 +2,20 @@ package sessions
 
 import (
 	"encoding/json"
-	"maps"
-	"reflect"
+	"strconv"
 	"time"
 
+	"github.com/sqlsession/sqlsession/internal/jsonobj"
 	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 )
 
 // snap is what the store keeps of a session: its values, its cookie
-// lifetime and its principal. A values map, once shared between snaps, is
-// never written again (Session.write copies it first), so snaps are
+// lifetime and its principal. Values are shared between snaps and never
+// written once shared (Session.write copies them first), so snaps are
 // compared and copied as plain values.
 type snap struct {
-	values map[string]json.RawMessage // without the reserved "cookie" and metaKey keys
-	maxAge time.Duration              // cookie max age; 0 for a browser-session cookie
+	values values        // without the reserved "cookie" and metaKey keys
+	maxAge time.Duration // cookie max age; 0 for a browser-session cookie
 	user   string
 	meta   meta
 }
@@ -32,11 +32,21 @@ type meta struct {
 	Auth    int64 `json:"auth,omitempty"`    // Session.MarkAuthenticated
 }
 
-// decodeMeta decodes a metaKey entry; one written by other code that does
-// not decode is ignored. (A function of its own, so that only a session
-// that has the entry pays the allocation json.Unmarshal's pointer costs.)
+// decodeMeta decodes a metaKey entry without allocating; an entry written
+// by other code that does not decode is ignored, and so is a field that
+// is not an integer.
 func decodeMeta(b json.RawMessage) (m meta) {
-	_ = json.Unmarshal(b, &m)
+	_ = jsonobj.Each(b, func(k []byte, _ bool, v []byte) bool {
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		switch {
+		case err != nil:
+		case string(k) == "renewed":
+			m.Renewed = n
+		case string(k) == "auth":
+			m.Auth = n
+		}
+		return true
+	})
 	return m
 }
 
@@ -52,57 +62,55 @@ func (a snap) equal(b snap) bool {
 	return a.maxAge == b.maxAge && a.user == b.user && a.meta == b.meta && equalValues(a.values, b.values)
 }
 
-// equalValues compares two value maps: the same map, or the same keys with
-// the same JSON (byte for byte, or equal once decoded, since a database
-// such as Postgres's jsonb re-orders and re-spaces what it stores).
-func equalValues(a, b map[string]json.RawMessage) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	if len(a) == 0 || reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer() {
-		return true
-	}
-	for k, x := range a {
-		y, ok := b[k]
-		if !ok || !sameJSON(x, y) {
-			return false
-		}
-	}
-	return true
-}
-
 // sameJSON reports whether two JSON texts hold the same value
 // (sessionstore.SameJSON).
 func sameJSON(x, y json.RawMessage) bool { return sessionstore.SameJSON(x, y) }
 
-func cloneValues(v map[string]json.RawMessage) map[string]json.RawMessage {
-	if v == nil {
-		return map[string]json.RawMessage{}
-	}
-	return maps.Clone(v)
-}
-
 // snapOf returns what a stored record holds, without its cookie JSON;
 // complete is false when the record has no cookie JSON to read its
-// lifetime from (a session stored by other code).
-func snapOf(rec sessionstore.Record, c *CookieOptions) (s snap, complete bool) {
+// lifetime from (a session stored by other code). A record whose JSON
+// text (Record.JSON) is not a JSON object gives an error. doc, when not
+// nil, is where the text is kept (a Session's own, to spare an
+// allocation).
+func snapOf(rec sessionstore.Record, c *CookieOptions, doc *storedDoc) (s snap, complete bool, err error) {
 	s.user = rec.UserID
-	s.maxAge, complete = storedMaxAge(rec.Data[cookieKey])
+	var cookie, m json.RawMessage
+	var hasMeta bool
+	if rec.Data == nil && rec.JSON != nil {
+		err = jsonobj.Each(rec.JSON, func(k []byte, escaped bool, v []byte) bool {
+			switch {
+			case jsonobj.KeyIs(k, escaped, cookieKey):
+				cookie = v
+			case jsonobj.KeyIs(k, escaped, metaKey):
+				m, hasMeta = v, true
+			}
+			return true
+		})
+		if err != nil {
+			return s, false, err
+		}
+		if doc == nil {
+			doc = new(storedDoc)
+		}
+		*doc = storedDoc{text: rec.JSON}
+		s.values = values{doc: doc}
+	} else {
+		// The record is ours (stores return fresh maps): drop the reserved
+		// entries in place rather than copy every value.
+		cookie = rec.Data[cookieKey]
+		m, hasMeta = rec.Data[metaKey]
+		delete(rec.Data, cookieKey)
+		delete(rec.Data, metaKey)
+		s.values = mapValues(rec.Data)
+	}
+	if hasMeta {
+		s.meta = decodeMeta(m)
+	}
+	s.maxAge, complete = storedMaxAge(cookie)
 	if !complete {
 		s.maxAge = c.MaxAge
 	}
-	s.values = rec.Data
-	// The record is ours (stores return fresh maps): drop the cookie JSON
-	// in place rather than copy every value.
-	delete(s.values, cookieKey)
-	if m, ok := s.values[metaKey]; ok {
-		s.meta = decodeMeta(m)
-		delete(s.values, metaKey)
-	}
-	if s.values == nil {
-		s.values = map[string]json.RawMessage{}
-	}
-	return s, complete
+	return s, complete, nil
 }
 
 // sizeWith returns the size of the session's values (sessionstore.Size)
@@ -113,10 +121,10 @@ func snapOf(rec sessionstore.Record, c *CookieOptions) (s snap, complete bool) {
 // does not grow it.
 func (s *Session) sizeWith(key string, v json.RawMessage) (int, error) {
 	if s.size == sizeUnknown {
-		s.size = sessionstore.Size(s.cur.values)
+		s.size = s.cur.values.size()
 	}
 	n := s.size + sessionstore.EntrySize(key, sessionstore.ValueSize(v))
-	if old, ok := s.cur.values[key]; ok {
+	if old, ok := s.cur.values.get(key); ok {
 		n -= sessionstore.EntrySize(key, sessionstore.ValueSize(old))
 	}
 	reserve := s.m.cookieReserve

@@ -157,7 +157,7 @@ func (s *Session) sealValue(key string, plain json.RawMessage) (json.RawMessage,
 // adopting the salt another request stored first.
 func (s *Session) storeSalt(ctx context.Context) error {
 	s.mu.Lock()
-	_, ok := s.saved.values[sealKey]
+	_, ok := s.saved.values.get(sealKey)
 	h := s.hash
 	if s.seal == nil {
 		s.seal = &sealState{}
@@ -175,7 +175,7 @@ func (s *Session) storeSalt(ctx context.Context) error {
 	defer s.mu.Unlock()
 	saved := cloneValues(s.saved.values)
 	saved[sealKey] = cur
-	s.saved.values = saved
+	s.saved.values = mapValues(saved)
 	s.write()[sealKey] = cur
 	return nil
 }
@@ -221,7 +221,8 @@ func (s *Session) reread(ctx context.Context, key string, attempt int) (json.Raw
 	if err != nil {
 		return nil, err
 	}
-	return rec.Data[key], nil
+	v, _, err := rec.Value(key)
+	return v, err
 }
 
 // keyLocks queues the Updates of one key of one session within a
@@ -296,7 +297,7 @@ func (s *Session) storedValue(ctx context.Context, key string) (json.RawMessage,
 			return nil, err
 		}
 	}
-	v := s.saved.values[key]
+	v, _ := s.saved.values.get(key)
 	s.mu.Unlock()
 	s.log(ctx, ev)
 	return v, nil
@@ -322,7 +323,7 @@ func (s *Session) swap(ctx context.Context, key string, old, b json.RawMessage) 
 	}
 	saved := cloneValues(s.saved.values)
 	saved[key] = b
-	s.saved.values = saved
+	s.saved.values = mapValues(saved)
 	s.write()[key] = b
 	s.size = sizeUnknown
 	return b, true, nil

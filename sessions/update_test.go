@@ -44,7 +44,11 @@ func (hs *harness) stored(cookie, key string) string {
 	if err != nil {
 		hs.t.Fatalf("Load: %v", err)
 	}
-	return string(rec.Data[key])
+	v, _, err := rec.Value(key)
+	if err != nil {
+		hs.t.Fatalf("Load: %v", err)
+	}
+	return string(v)
 }
 
 // Update stores at once: a new session is created with the value, later

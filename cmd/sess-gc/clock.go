@@ -85,3 +85,13 @@ func (c dbClock) CountExpired(ctx context.Context, before time.Time) (int, error
 	}
 	return c.Store.CountExpired(ctx, before)
 }
+
+// WALPosition passes the store's sessions.WALMeter through (-wal-rate),
+// so that the wrapper does not hide it.
+func (c dbClock) WALPosition(ctx context.Context) (int64, error) {
+	m, ok := c.Store.(sessions.WALMeter)
+	if !ok {
+		return 0, fmt.Errorf("%T cannot measure WAL", c.Store)
+	}
+	return m.WALPosition(ctx)
+}

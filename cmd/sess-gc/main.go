@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -53,7 +54,7 @@ func main() {
 const usageText = `sess-gc deletes expired sqlsession sessions (table http_sessions) in batches.
 
 Usage:
-  sess-gc -driver postgres|sqlite -dsn DSN [-once | -every D] [-batch N] [-dry-run] [-migrate] [-vacuum] [-timeout D] [-json]
+  sess-gc -driver postgres|sqlite -dsn DSN [-once | -every D] [-batch N] [-wal-rate R] [-wal-compression M] [-dry-run] [-migrate] [-vacuum] [-timeout D] [-json]
   sess-gc migrations -dump DIR [-driver postgres|sqlite]   (write the goose migration files out)
 
 Examples:
@@ -98,6 +99,10 @@ type config struct {
 	json        bool
 	maxFailures int
 	vacuum      bool
+	walRate     int64 // bytes/s; 0: unpaced
+	// walCompression is the wal_compression sess-gc asks for its own
+	// Postgres sessions ("off": leave the server's).
+	walCompression string
 }
 
 type usageError struct{ msg string }
@@ -113,6 +118,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.BoolVar(&c.once, "once", false, "run once and exit (the default when -every is not given)")
 	fs.DurationVar(&c.every, "every", 0, "run now, then at this interval until SIGINT/SIGTERM (e.g. 5m)")
 	fs.IntVar(&c.batch, "batch", 0, fmt.Sprintf("rows deleted per statement (default %d on Postgres, %d on SQLite)", sessions.DefaultBatchSize, sqliteBatch))
+	fs.Func("wal-rate", "Postgres: pace the batches to at most this much WAL per second, e.g. 64MB (units B, kB, MB, GB; 0: unpaced, the default), so that the application's commits do not queue behind the reaper's WAL; see docs/OPERATIONS.md", func(v string) error {
+		n, err := parseByteRate(v)
+		c.walRate = n
+		return err
+	})
+	fs.StringVar(&c.walCompression, "wal-compression", "lz4", "Postgres: wal_compression for sess-gc's own sessions, when its role may set it (lz4, zstd, pglz, or off to leave the server's); a wal_compression in the DSN wins")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "count the expired sessions, delete nothing")
 	fs.BoolVar(&c.migrate, "migrate", false, "apply sqlsession's migrations first (creates http_sessions; on a Citus coordinator also distributes it by id_hash)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "limit on one run (connecting, migrating and deleting)")
@@ -168,6 +179,10 @@ func validate(c config) error {
 		return usageError{"-timeout must be positive"}
 	case c.maxFailures < 0:
 		return usageError{"-max-failures must be 0 or more"}
+	case !slices.Contains([]string{"lz4", "zstd", "pglz", "off"}, c.walCompression):
+		return usageError{fmt.Sprintf("unknown -wal-compression %q (want lz4, zstd, pglz or off)", c.walCompression)}
+	case c.walRate != 0 && c.driver != "postgres":
+		return usageError{"-wal-rate is for Postgres (SQLite has no shared WAL to pace)"}
 	}
 	return nil
 }
@@ -300,7 +315,7 @@ func reap(ctx, runCtx context.Context, c config, tgt target) (s summary, took ti
 		return s, time.Since(now), nil
 	}
 	pause(ctx, "reap")
-	res, err := sessions.ReapExpired(runCtx, tgt.store, now, c.batch)
+	res, err := sessions.Reap(runCtx, tgt.store, now, sessions.ReapOptions{BatchSize: c.batch, WALRate: c.walRate})
 	s.Deleted, s.Batches = res.Deleted, res.Batches
 	if err != nil {
 		return s, res.Took, explain(err)
@@ -339,6 +354,29 @@ func printSummary(w io.Writer, c config, s summary, took time.Duration) error {
 	}
 	_, err := fmt.Fprintln(w, line+s.migratedText())
 	return err
+}
+
+// parseByteRate parses -wal-rate: a whole number of bytes per second,
+// optionally followed by B, kB, MB or GB (powers of 1024, as PostgreSQL's
+// settings count) and optionally "/s".
+func parseByteRate(v string) (int64, error) {
+	s := strings.TrimSuffix(strings.TrimSpace(v), "/s")
+	units := []struct {
+		suffix string
+		shift  uint
+	}{{"GB", 30}, {"MB", 20}, {"kB", 10}, {"B", 0}}
+	var shift uint
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, shift = strings.TrimSpace(rest), u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)>>shift {
+		return 0, fmt.Errorf("%q is not a rate like 64MB (B, kB, MB or GB per second)", v)
+	}
+	return n << shift, nil
 }
 
 // oneLine folds a multi-line error (pgconn lists every address it tried)

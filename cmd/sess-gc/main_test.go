@@ -100,6 +100,10 @@ func TestUsageErrors(t *testing.T) {
 		"zero batch":       {"-driver", "sqlite", "-dsn", "x", "-batch", "0"},
 		"unknown flag":     {"-driver", "sqlite", "-dsn", "x", "-bogus"},
 		"bad postgres dsn": {"-driver", "postgres", "-dsn", "postgres://%zz"},
+		"bad wal rate":     {"-driver", "postgres", "-dsn", "x", "-wal-rate", "fast"},
+		"wal rate unit":    {"-driver", "postgres", "-dsn", "x", "-wal-rate", "64MiB"},
+		"wal rate sqlite":  {"-driver", "sqlite", "-dsn", "x", "-wal-rate", "64MB"},
+		"wal compression":  {"-driver", "postgres", "-dsn", "x", "-wal-compression", "gzip"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -116,7 +120,7 @@ func TestUsageErrors(t *testing.T) {
 		t.Errorf("empty DATABASE_URL: exit %d, stderr %q", r.code, r.stderr)
 	}
 	r = runGC(t, nil, "-h")
-	if r.code != 0 || !strings.Contains(r.stderr, "Examples:") || !strings.Contains(r.stderr, "-dry-run") {
+	if r.code != 0 || !strings.Contains(r.stderr, "Examples:") || !strings.Contains(r.stderr, "-dry-run") || !strings.Contains(r.stderr, "-wal-rate") {
 		t.Errorf("-h: exit %d, %q", r.code, r.stderr)
 	}
 }
@@ -268,7 +272,11 @@ func TestPostgresConcurrentReapers(t *testing.T) {
 	var wg sync.WaitGroup
 	results := make([]result, 3)
 	for i := range results {
-		wg.Go(func() { results[i] = runGC(t, nil, "-driver", "postgres", "-dsn", e.DSN, "-batch", "200") })
+		args := []string{"-driver", "postgres", "-dsn", e.DSN, "-batch", "200"}
+		if i == 0 { // one of them paced by a WAL budget (large enough not to slow the test)
+			args = append(args, "-wal-rate", "1GB")
+		}
+		wg.Go(func() { results[i] = runGC(t, nil, args...) })
 	}
 	wg.Wait()
 	total := 0
@@ -514,5 +522,20 @@ func stopAndWait(t *testing.T, cmd *exec.Cmd, stderr *bytes.Buffer, when string)
 	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
 		t.Fatalf("sess-gc did not stop on SIGTERM %s", when)
+	}
+}
+
+func TestParseByteRate(t *testing.T) {
+	for in, want := range map[string]int64{
+		"0": 0, "4096": 4096, "512B": 512, "64kB": 64 << 10, "96MB": 96 << 20, "96 MB/s": 96 << 20, "2GB": 2 << 30,
+	} {
+		if got, err := parseByteRate(in); err != nil || got != want {
+			t.Errorf("parseByteRate(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "fast", "-1MB", "1.5MB", "64MiB", "64mb", "9999999999GB"} {
+		if got, err := parseByteRate(in); err == nil {
+			t.Errorf("parseByteRate(%q) = %d, want an error", in, got)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -42,13 +43,15 @@ func offset(i int) time.Duration {
 }
 
 // BenchmarkReapRealistic reaps a realistic 2,000,000-row table (expired
-// rows scattered through the heap, see realRows) with several batch sizes
-// (and the reaper session's wal_compression, and a pause between batches)
-// while live traffic (Load+Touch) runs, and reports the reaper's rows/s,
-// WAL per reaped row, and the traffic's p50/p99 while idle and while
-// reaping. Each run starts after a CHECKPOINT (so every page the reaper
-// changes costs a full-page image, the worst case). Seeding (about a
-// minute) is not timed. It also times sess-gc's table probe and the
+// rows scattered through the heap, see realRows) with several batch sizes,
+// the reaper session's wal_compression and a WAL budget
+// (sessions.ReapOptions.WALRate), see reapConfigs, while live traffic
+// (Load+Touch) runs, and reports the reaper's rows/s, WAL per reaped row,
+// and the traffic's p50/p99 while idle and while reaping; it logs what the
+// live backends waited for in both windows (pg_stat_activity sampled every
+// millisecond). Each run starts after a CHECKPOINT (so every page the
+// reaper changes costs a full-page image, the worst case). Seeding (about
+// a minute) is not timed. It also times sess-gc's table probe and the
 // admin-only Count scan on that table. Run it alone:
 //
 //	SQLSESSION_TEST_POSTGRES_DSN=... go test -run '^$' -bench ReapRealistic -benchtime 1x -timeout 30m ./cmd/sess-gc
@@ -75,15 +78,16 @@ func BenchmarkReapRealistic(b *testing.B) {
 		}
 	})
 	cut := now.Add(-realPast)
-	for _, c := range reapConfigs {
-		b.Run(fmt.Sprintf("batch=%d/wal_compression=%s/pause=%s", c.batch, c.walCompression, c.pause), func(b *testing.B) {
+	for _, c := range reapConfigs(b) {
+		b.Run(c.name(), func(b *testing.B) {
 			pool := reaperPool(b, e.DSN, c.walCompression)
 			for b.Loop() {
 				cut = cut.Add(realSlice)
+				logPages(b, e.Pool, cut)
 				if _, err := e.Pool.Exec(ctx, `CHECKPOINT`); err != nil {
 					b.Fatal(err)
 				}
-				r := reapUnderTraffic(b, pool, live, cut, c.batch, c.pause, now)
+				r := reapUnderTraffic(b, pool, live, cut, c, now)
 				b.ReportMetric(r.rowsPerSec, "rows/s")
 				b.ReportMetric(r.walPerRow, "WAL-B/row")
 				b.ReportMetric(float64(r.idle.p50.Microseconds()), "idle-p50-µs")
@@ -96,15 +100,46 @@ func BenchmarkReapRealistic(b *testing.B) {
 	}
 }
 
-// reapConfigs are the runs of BenchmarkReapRealistic, each on the next
-// slice of expiries (at most 9 fit before the traffic's sessions).
-var reapConfigs = []struct {
+// reapConfig is one run of BenchmarkReapRealistic.
+type reapConfig struct {
 	batch          int
 	walCompression string // the reaper session's wal_compression
-	pause          time.Duration
-}{
-	{1000, "off", 0}, {2000, "off", 0}, {1000, "lz4", 0}, {1000, "off", 10 * time.Millisecond},
-	{1000, "off", 0}, {2000, "off", 0}, {1000, "lz4", 0}, {1000, "off", 10 * time.Millisecond},
+	walRate        int64  // sessions.ReapOptions.WALRate, bytes/s; 0: unpaced
+}
+
+func (c reapConfig) name() string {
+	return fmt.Sprintf("batch=%d/wal_compression=%s/wal_rate=%dMB", c.batch, c.walCompression, c.walRate>>20)
+}
+
+// defaultReapConfigs are the runs of BenchmarkReapRealistic, each on the
+// next slice of expiries (at most 9 fit before the traffic's sessions).
+var defaultReapConfigs = []reapConfig{
+	{1000, "off", 0}, {1000, "lz4", 0}, {1000, "lz4", 32 << 20}, {1000, "lz4", 16 << 20}, {100, "off", 0},
+	{1000, "off", 0}, {1000, "lz4", 0}, {1000, "lz4", 32 << 20}, {1000, "lz4", 16 << 20},
+}
+
+// reapConfigs are defaultReapConfigs, or those SQLSESSION_REAP_CONFIGS
+// lists ("batch/wal_compression/wal_rate_MB" separated by spaces, e.g.
+// "1000/off/0 100/lz4/96"; at most 9).
+func reapConfigs(b *testing.B) []reapConfig {
+	spec := os.Getenv("SQLSESSION_REAP_CONFIGS")
+	if spec == "" {
+		return defaultReapConfigs
+	}
+	var out []reapConfig
+	for _, f := range strings.Fields(spec) {
+		var c reapConfig
+		var mb int64
+		if _, err := fmt.Sscanf(strings.ReplaceAll(f, "/", " "), "%d %s %d", &c.batch, &c.walCompression, &mb); err != nil {
+			b.Fatalf("SQLSESSION_REAP_CONFIGS: %q: %v", f, err)
+		}
+		c.walRate = mb << 20
+		out = append(out, c)
+	}
+	if len(out) > 9 {
+		b.Fatalf("SQLSESSION_REAP_CONFIGS: %d runs, at most 9 fit", len(out))
+	}
+	return out
 }
 
 // reaperPool is sess-gc's connection, with wal_compression set for its
@@ -122,6 +157,19 @@ func reaperPool(b *testing.B, dsn, walCompression string) *pgxpool.Pool {
 	}
 	b.Cleanup(pool.Close)
 	return pool
+}
+
+// logPages logs how many rows expire by cut and on how many heap pages
+// they are: each page costs one full-page image after a checkpoint,
+// whatever order its rows are deleted in.
+func logPages(b *testing.B, pool *pgxpool.Pool, cut time.Time) {
+	b.Helper()
+	var rows, pages int64
+	if err := pool.QueryRow(context.Background(), `SELECT count(*), count(DISTINCT (ctid::text::point)[0])
+		FROM http_sessions WHERE expires_at <= $1`, cut).Scan(&rows, &pages); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("expired by the cut: %d rows on %d heap pages (%.2f rows per page)", rows, pages, float64(rows)/float64(pages))
 }
 
 func seedRealistic(b *testing.B, pool *pgxpool.Pool, now time.Time) {
@@ -177,7 +225,7 @@ type reapRun struct {
 
 // reapUnderTraffic measures the traffic for idleWindow, then reaps every
 // row expiring by cut while the traffic goes on.
-func reapUnderTraffic(b *testing.B, pool *pgxpool.Pool, live sessions.Store, cut time.Time, batch int, pause time.Duration, now time.Time) reapRun {
+func reapUnderTraffic(b *testing.B, pool *pgxpool.Pool, live sessions.Store, cut time.Time, c reapConfig, now time.Time) reapRun {
 	b.Helper()
 	reaper := pgstore.New(pool)
 	ctx, stop := context.WithCancel(context.Background())
@@ -200,14 +248,17 @@ func reapUnderTraffic(b *testing.B, pool *pgxpool.Pool, live sessions.Store, cut
 	for w := range trafficWorkers {
 		wg.Go(func() { traffic(ctx, b, live, w, now, record) })
 	}
+	idleWaits := sampleWaits(pool)
 	time.Sleep(idleWindow)
-	lsn0 := walLSN(b, pool)
+	b.Logf("what the live backends waited for while idle (samples, by statement): %v", idleWaits())
+	lsn0, ckpt0 := walLSN(b, pool), checkpoints(b, pool)
 	mu.Lock()
 	reaping = true
 	mu.Unlock()
 	waits := sampleWaits(pool)
-	res, err := reapPaced(reaper, cut, batch, pause)
-	b.Logf("what the live backends waited for while reaping (samples): %v", waits())
+	res, err := sessions.Reap(context.Background(), reaper, cut, sessions.ReapOptions{BatchSize: c.batch, WALRate: c.walRate})
+	b.Logf("what the live backends waited for while reaping (samples, by statement): %v; batches %d, paused %s, checkpoints begun %d",
+		waits(), res.Batches, res.Paused.Round(time.Millisecond), checkpoints(b, pool)-ckpt0)
 	stop()
 	wg.Wait()
 	if err != nil {
@@ -260,6 +311,18 @@ func percentiles(d []time.Duration) latencies {
 	return latencies{p50: d[len(d)/2], p99: d[len(d)*99/100]}
 }
 
+// checkpoints is how many checkpoints the server has begun (timed or
+// requested, by anyone: a checkpoint during a run makes pages changed
+// again after it cost a second full-page image).
+func checkpoints(b *testing.B, pool *pgxpool.Pool) int64 {
+	b.Helper()
+	var n int64
+	if err := pool.QueryRow(context.Background(), `SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter`).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
 func walLSN(b *testing.B, pool *pgxpool.Pool) int64 {
 	b.Helper()
 	var lsn int64
@@ -269,25 +332,9 @@ func walLSN(b *testing.B, pool *pgxpool.Pool) int64 {
 	return lsn
 }
 
-func reapPaced(s sessions.Store, cut time.Time, batch int, pause time.Duration) (sessions.ReapResult, error) {
-	if pause == 0 {
-		return sessions.ReapExpired(context.Background(), s, cut, batch)
-	}
-	start := time.Now()
-	var res sessions.ReapResult
-	for {
-		n, err := s.DeleteExpired(context.Background(), cut, batch)
-		res.Deleted += n
-		if err != nil || n < batch {
-			res.Took = time.Since(start)
-			return res, err
-		}
-		time.Sleep(pause)
-	}
-}
-
 // sampleWaits samples, every millisecond, what the live traffic's active
-// backends wait for (pg_stat_activity.wait_event; "cpu" when running),
+// backends wait for, by statement (the sqlc query's name, from
+// pg_stat_activity.query) and wait_event ("cpu" when running),
 // until the returned function is called, which returns the counts.
 func sampleWaits(pool *pgxpool.Pool) func() map[string]int {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -295,7 +342,7 @@ func sampleWaits(pool *pgxpool.Pool) func() map[string]int {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for ctx.Err() == nil {
-			rows, err := pool.Query(ctx, `SELECT coalesce(wait_event_type || ':' || wait_event, 'cpu')
+			rows, err := pool.Query(ctx, `SELECT coalesce(substring(query from '-- name: (\w+)'), 'other') || ' ' || coalesce(wait_event_type || ':' || wait_event, 'cpu')
 				FROM pg_stat_activity WHERE application_name = 'live' AND state = 'active'`)
 			if err != nil {
 				return

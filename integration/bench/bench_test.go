@@ -61,6 +61,9 @@ type peer struct {
 	cookies    []string
 	app        string // application_name of its Postgres connections
 	proc       int    // its server process when not this one (node), else 0
+	// cursor, when set, is where the next load continues in cookies;
+	// otherwise every load starts again at the first.
+	cursor *atomic.Int64
 }
 
 // serve puts a Go stack's routes on a loopback http.Server.
@@ -75,7 +78,7 @@ func serve(b *testing.B, s goStack) peer {
 		b.Fatal(err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	goLabelled(s.name, func() { _ = srv.Serve(ln) }) // its connections' CPU is told apart (servercpu_test.go)
 	b.Cleanup(func() { _ = srv.Close() })
 	var app string
 	if err := s.pool.QueryRow(context.Background(), "SELECT current_setting('application_name')").Scan(&app); err != nil {
@@ -124,6 +127,7 @@ func (p *peer) settle(b *testing.B) {
 type sample struct {
 	rps, p50, p99, sql float64 // req/s, µs, µs, statements per request
 	pgCPU, appCPU      float64 // µs of CPU per request: Postgres; the stack and the client
+	srvCPU             float64 // µs of CPU per request of a Go stack's server goroutines; -1: not measured
 }
 
 // measure settles, warms up, then loads route for cfg.measure.
@@ -131,15 +135,33 @@ func (p *peer) measure(b *testing.B, route string, cfg config) sample {
 	b.Helper()
 	p.settle(b)
 	p.load(b, route, cfg.workers, cfg.warmup)
+	return p.run(b, route, cfg)
+}
+
+// run loads route for cfg.measure and measures it: throughput, latency,
+// statements and CPU per request.
+func (p *peer) run(b *testing.B, route string, cfg config) sample {
+	b.Helper()
 	s0 := p.statements()
 	pids := p.backends(b)
+	var sc serverCPU
+	if p.inproc != nil {
+		sc.start()
+	}
 	c0 := p.cpu(pids)
 	n, elapsed, lat := p.load(b, route, cfg.workers, cfg.measure)
 	c1 := p.cpu(pids)
+	srv := -1.0
+	if p.inproc != nil {
+		if ns := sc.stop(p.name); ns >= 0 {
+			srv = ns / float64(n) / 1e3
+		}
+	}
 	sql := p.statements() - s0
 	return sample{
 		pgCPU:  float64(c1.pg-c0.pg) / float64(n) / 1e3,
 		appCPU: float64(c1.app-c0.app) / float64(n) / 1e3,
+		srvCPU: srv,
 		rps:    float64(n) / elapsed.Seconds(),
 		p50:    float64(lat[len(lat)/2].Nanoseconds()) / 1e3,
 		p99:    float64(lat[len(lat)*99/100].Nanoseconds()) / 1e3,
@@ -153,7 +175,10 @@ func (p *peer) measure(b *testing.B, route string, cfg config) sample {
 // the sorted latencies.
 func (p *peer) load(b *testing.B, route string, workers int, d time.Duration) (int, time.Duration, []time.Duration) {
 	b.Helper()
-	var next atomic.Int64
+	next := p.cursor
+	if next == nil {
+		next = new(atomic.Int64)
+	}
 	var mu sync.Mutex
 	var all []time.Duration
 	var failed atomic.Value
@@ -248,6 +273,13 @@ func (p *peer) allocsPerRequest(b *testing.B, route string) float64 {
 	return total - testing.AllocsPerRun(200, run)
 }
 
+// benchClient is the load generator's HTTP client: one keep-alive
+// connection per worker.
+func benchClient(workers int) *http.Client {
+	return &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+		MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers, DisableCompression: true}}
+}
+
 // BenchmarkPeers is `make bench`: every stack over real HTTP on loopback,
 // interleaved — round by round, route by route, each stack in turn (the
 // order rotating each round) — so machine noise hits all stacks alike. It
@@ -260,8 +292,7 @@ func BenchmarkPeers(b *testing.B) {
 		peers = append(peers, p)
 	}
 	for i := range peers {
-		peers[i].client = &http.Client{Timeout: time.Minute, Transport: &http.Transport{
-			MaxIdleConnsPerHost: cfg.workers, MaxConnsPerHost: cfg.workers, DisableCompression: true}}
+		peers[i].client = benchClient(cfg.workers)
 		peers[i].login(b, cfg.sessions)
 	}
 	for _, route := range routes { // first load of every route (pools, JIT), not measured

@@ -1,4 +1,5 @@
-// Package bench holds the #11 benchmarks of BENCHMARKS.md, run by `make bench`:
+// Package bench holds the HTTP benchmarks of BENCHMARKS.md: those of #11,
+// run by `make bench`, and the scale curve of #21:
 //
 //   - BenchmarkPeers: the raw-pgx ceiling, sqlsession+pgstore,
 //     alexedwards/scs+pgxstore, gorilla/sessions with a Postgres store and
@@ -8,8 +9,12 @@
 //     targets of #11.
 //   - BenchmarkReadQuery: sqlc's GetSession against the lean session read
 //     and each of their differences alone.
+//   - BenchmarkScaleCurve (`make bench-scale`): sqlsession + pgstore's
+//     read, write and new session over real HTTP on tables of 10k, 1M and
+//     10M sessions seeded server-side, interleaved size by size: how the
+//     cost grows with the table.
 //
-// Both print their results and run once:
+// Each prints its results and runs once:
 //
 //	SQLSESSION_TEST_POSTGRES_DSN=... go test -run '^$' -bench Peers -benchtime 1x ./bench
 package bench

@@ -723,3 +723,16 @@ func (q *Queries) TouchSession(ctx context.Context, arg TouchSessionParams) (int
 	}
 	return result.RowsAffected(), nil
 }
+
+const wALInsertPosition = `-- name: WALInsertPosition :one
+SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint AS position
+`
+
+// The server's WAL insert position in bytes, read around each batch of a
+// reaping run paced by a WAL budget (sessions.ReapOptions.WALRate).
+func (q *Queries) WALInsertPosition(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, wALInsertPosition)
+	var position int64
+	err := row.Scan(&position)
+	return position, err
+}

@@ -33,25 +33,35 @@ type Signer struct {
 // key is one secret's keyed HMAC states, reused across calls.
 type key struct{ pool sync.Pool }
 
+// macState is one keyed HMAC with the buffers a signature needs, so that
+// signing allocates nothing once the pool holds a state.
+type macState struct {
+	h   hash.Hash
+	in  []byte // the value, copied: Write takes a []byte through an interface
+	sum [sha256.Size]byte
+}
+
 // NewSigner returns a Signer for secrets; the first one signs.
 func NewSigner(secrets ...string) *Signer {
 	s := &Signer{keys: make([]*key, len(secrets))}
 	for i, secret := range secrets {
 		k := []byte(secret)
-		s.keys[i] = &key{pool: sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}}
+		s.keys[i] = &key{pool: sync.Pool{New: func() any { return &macState{h: hmac.New(sha256.New, k)} }}}
 	}
 	return s
 }
 
 // mac writes the encoded signature of value into dst and returns it.
 func (k *key) mac(dst *[64]byte, value string) []byte {
-	h := k.pool.Get().(hash.Hash)
-	h.Reset()
-	_, _ = h.Write([]byte(value)) // a string-to-bytes conversion the compiler does not copy for Write
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	k.pool.Put(h)
-	base64.RawStdEncoding.Encode(dst[:sigLen], sum[:])
+	st := k.pool.Get().(*macState)
+	st.h.Reset()
+	st.in = append(st.in[:0], value...)
+	_, _ = st.h.Write(st.in)
+	st.h.Sum(st.sum[:0])
+	base64.RawStdEncoding.Encode(dst[:sigLen], st.sum[:])
+	if cap(st.in) <= 4096 { // keep no hostile cookie's worth of memory
+		k.pool.Put(st)
+	}
 	return dst[:sigLen]
 }
 

@@ -84,7 +84,7 @@ func (s *Store) Load(ctx context.Context, h sessionstore.IDHash, now time.Time) 
 	if !ok {
 		return sessionstore.Record{}, fmt.Errorf("memstore: load: %w", sessionstore.ErrNotFound)
 	}
-	r.Data = copyData(r.Data)
+	r.Data = nil // r.JSON, which no one writes into, is the data
 	return r, nil
 }
 
@@ -100,7 +100,10 @@ func (s *Store) Create(ctx context.Context, h sessionstore.IDHash, r sessionstor
 	if err := checkSize(r.Data, r.MaxBytes); err != nil {
 		return fmt.Errorf("memstore: create: %w", err)
 	}
-	r.Data, r.MaxBytes = copyData(r.Data), 0
+	r.MaxBytes = 0
+	if err := setData(&r, copyData(r.Data)); err != nil {
+		return fmt.Errorf("memstore: create: %w", err)
+	}
 	s.rows[h] = r
 	s.evict(r.UserID, h, r.MaxPerUser, now)
 	return nil
@@ -179,7 +182,10 @@ func (s *Store) Update(ctx context.Context, h sessionstore.IDHash, c sessionstor
 	if err := c.CheckSize(sessionstore.Size(data), sessionstore.Size(r.Data)); err != nil {
 		return fmt.Errorf("memstore: update: %w", err)
 	}
-	r.Data, r.ExpiresAt = data, c.NextExpiry(r.ExpiresAt)
+	if err := setData(&r, data); err != nil {
+		return fmt.Errorf("memstore: update: %w", err)
+	}
+	r.ExpiresAt = c.NextExpiry(r.ExpiresAt)
 	if c.UserID != nil {
 		r.UserID = *c.UserID
 	}
@@ -329,6 +335,17 @@ func (s *Store) CountExpired(ctx context.Context, before time.Time) (int, error)
 		}
 	}
 	return n, nil
+}
+
+// setData makes data the row's, with its JSON text (what Load returns):
+// encoded once per write, so that a Load copies nothing.
+func setData(r *sessionstore.Record, data map[string]json.RawMessage) error {
+	text, err := sessionstore.EncodeData(data)
+	if err != nil {
+		return err
+	}
+	r.Data, r.JSON = data, text
+	return nil
 }
 
 func copyData(in map[string]json.RawMessage) map[string]json.RawMessage {

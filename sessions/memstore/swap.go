@@ -35,7 +35,9 @@ func (s *Store) SwapValue(ctx context.Context, h sessionstore.IDHash, key string
 	if err := (sessionstore.Change{MaxBytes: maxBytes}).CheckSize(sessionstore.Size(data), sessionstore.Size(r.Data)); err != nil {
 		return nil, false, fmt.Errorf("memstore: swap value: %w", err)
 	}
-	r.Data = data
+	if err := setData(&r, data); err != nil {
+		return nil, false, fmt.Errorf("memstore: swap value: %w", err)
+	}
 	s.rows[h] = r
 	return new, true, nil
 }

@@ -91,11 +91,9 @@ func (s *Store) Load(ctx context.Context, h sessionstore.IDHash, now time.Time) 
 	if err != nil {
 		return sessionstore.Record{}, fmt.Errorf("pgstore: load: %w", err)
 	}
-	data, err := sessionstore.DecodeData([]byte(row.Data))
-	if err != nil {
-		return sessionstore.Record{}, fmt.Errorf("pgstore: load: %w", err)
-	}
-	return sessionstore.Record{Data: data, CreatedAt: row.CreatedAt.UTC(), ExpiresAt: row.ExpiresAt.UTC(), UserID: row.UserID}, nil
+	// The text as the database returned it: the Manager reads the keys a
+	// request asks for, and checks that it is a JSON object.
+	return sessionstore.Record{JSON: []byte(row.Data), CreatedAt: row.CreatedAt.UTC(), ExpiresAt: row.ExpiresAt.UTC(), UserID: row.UserID}, nil
 }
 
 // Create implements sessionstore.Store. The size limit (r.MaxBytes) is
@@ -502,6 +500,25 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 		return 0, fmt.Errorf("pgstore: delete expired: %w", err)
 	}
 	return int(n), nil
+}
+
+// WALPosition implements sessions.WALMeter, for a reaping run paced by a
+// WAL budget (sessions.ReapOptions.WALRate): the server's WAL insert
+// position, in bytes. On Citus it fails with errors.ErrUnsupported: the
+// coordinator's WAL does not show what the workers' deletes wrote.
+func (s *Store) WALPosition(ctx context.Context) (int64, error) {
+	citus, err := s.isCitus(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("pgstore: WAL position: %w", err)
+	}
+	if citus {
+		return 0, fmt.Errorf("pgstore: WAL position on Citus (the workers write the WAL): %w", errors.ErrUnsupported)
+	}
+	pos, err := s.q.WALInsertPosition(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("pgstore: WAL position: %w", err)
+	}
+	return pos, nil
 }
 
 // isCitus reports whether the database has the Citus extension, asking

@@ -23,6 +23,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/sqlsession/sqlsession/internal/jsonobj"
 )
 
 // ErrNotFound is returned when a session does not exist or has expired.
@@ -80,6 +82,13 @@ type Record struct {
 	// Data is the session's JSON object, one entry per top-level key. The
 	// reserved key "cookie" holds the express-session cookie JSON.
 	Data map[string]json.RawMessage
+	// JSON, in a Record that Load returns, may hold the session's JSON
+	// object as text instead of Data (which is then nil), as the database
+	// returned it: the Manager reads only the keys a request asks for,
+	// without decoding the others. Nothing writes into it, so a Store may
+	// return text it keeps. Create always receives Data. Values and Value
+	// read a Record either way.
+	JSON []byte
 	// CreatedAt is when the session was first saved (for the absolute
 	// timeout).
 	CreatedAt time.Time
@@ -100,6 +109,28 @@ type Record struct {
 	// sessions: in the same transaction as the write, the user's oldest
 	// sessions beyond MaxPerUser (this one counted, never deleted) go.
 	MaxPerUser int
+}
+
+// Values returns the record's data as a map: Data, or JSON decoded.
+func (r Record) Values() (map[string]json.RawMessage, error) {
+	if r.Data != nil || r.JSON == nil {
+		return r.Data, nil
+	}
+	return DecodeData(r.JSON)
+}
+
+// Value returns the value of one key of the record's data, and whether it
+// is there, decoding nothing else when the data is JSON text.
+func (r Record) Value(key string) (json.RawMessage, bool, error) {
+	if r.Data != nil || r.JSON == nil {
+		v, ok := r.Data[key]
+		return v, ok, nil
+	}
+	v, ok, err := jsonobj.Lookup(r.JSON, key)
+	if err != nil {
+		return nil, false, fmt.Errorf("decode session data: %w", err)
+	}
+	return v, ok, nil
 }
 
 // Device is what the latest request of a session said about its client,
@@ -293,12 +324,10 @@ type Store interface {
 }
 
 // EncodeData encodes a session's data as one JSON object, the form the
-// bundled stores keep in their data column. Each value must be valid JSON.
+// bundled stores keep in their data column: keys sorted, values as they
+// are (white space around them trimmed). Each value must be valid JSON.
 func EncodeData(data map[string]json.RawMessage) ([]byte, error) {
-	if data == nil {
-		return []byte("{}"), nil
-	}
-	b, err := json.Marshal(data)
+	b, err := jsonobj.AppendObject(nil, data)
 	if err != nil {
 		return nil, fmt.Errorf("encode session data: %w", err)
 	}

@@ -212,11 +212,9 @@ func (s *Store) Load(ctx context.Context, h sessionstore.IDHash, now time.Time) 
 	if err != nil {
 		return sessionstore.Record{}, fmt.Errorf("sqlitestore: load: %w", err)
 	}
-	data, err := sessionstore.DecodeData([]byte(row.Data))
-	if err != nil {
-		return sessionstore.Record{}, fmt.Errorf("sqlitestore: load: %w", err)
-	}
-	return sessionstore.Record{Data: data, CreatedAt: fromMS(row.CreatedAt), ExpiresAt: fromMS(row.ExpiresAt), UserID: row.UserID}, nil
+	// The text as the database returned it: the Manager reads the keys a
+	// request asks for, and checks that it is a JSON object.
+	return sessionstore.Record{JSON: []byte(row.Data), CreatedAt: fromMS(row.CreatedAt), ExpiresAt: fromMS(row.ExpiresAt), UserID: row.UserID}, nil
 }
 
 // Create implements sessionstore.Store. An expired row with the same hash is

@@ -150,6 +150,9 @@ func TestNoLockErrorsUnderConcurrency(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if r.Data, err = r.Values(); err != nil {
+			t.Fatal(err)
+		}
 		if len(r.Data) != 1+workers/8 {
 			t.Errorf("session %d has %d keys, want %d", g, len(r.Data), 1+workers/8)
 		}

@@ -105,6 +105,12 @@ func load(t *testing.T, s sessionstore.Store, h sessionstore.IDHash, now time.Ti
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
+	if r.Data != nil && r.JSON != nil {
+		t.Errorf("Load returned both Data and JSON; want one of them")
+	}
+	if r.Data, err = r.Values(); err != nil {
+		t.Fatalf("Load: the JSON text it returned: %v", err)
+	}
 	return r
 }
 

@@ -188,6 +188,11 @@ WHERE id_hash = ANY (ARRAY(
 ))
   AND expires_at <= sqlc.arg(before)::timestamptz;
 
+-- name: WALInsertPosition :one
+-- The server's WAL insert position in bytes, read around each batch of a
+-- reaping run paced by a WAL budget (sessions.ReapOptions.WALRate).
+SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint AS position;
+
 -- name: IsCitus :one
 -- Whether the database has the Citus extension (pgstore then reaps with
 -- DeleteExpiredBatchByKey).

@@ -1,0 +1,161 @@
+package sessions
+
+import (
+	"context"
+	"reflect"
+	"sync"
+	"time"
+)
+
+// deadlineTick is how long calls that begin one after another share one
+// deadline: each gets at least Options.StoreTimeout, and at most this
+// much more.
+const deadlineTick = 10 * time.Millisecond
+
+// deadlines hands out the deadlines of the Manager's store calls. Calls
+// that begin within one deadlineTick share an epoch: one deadline, one
+// done channel and, only once a store asks for Done, one timer. A busy
+// server thus arms a timer per tick, not per call, and a store that never
+// waits (memstore) arms none.
+type deadlines struct {
+	mu  sync.Mutex
+	cur *epoch
+}
+
+// epoch is a deadline shared by the calls that began within one tick.
+type epoch struct {
+	open     time.Time // calls that begin before open+deadlineTick join
+	timeout  time.Duration
+	deadline time.Time
+
+	mu    sync.Mutex
+	done  chan struct{} // nil until Done is asked for
+	err   error         // context.DeadlineExceeded once the deadline passed
+	after []func()      // AfterFunc's functions; an entry is nil once stopped
+}
+
+// get returns the epoch for a call that begins now with timeout.
+func (d *deadlines) get(timeout time.Duration) *epoch {
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e := d.cur; e != nil && e.timeout == timeout && now.Before(e.open.Add(deadlineTick)) && !now.Before(e.open) {
+		return e
+	}
+	d.cur = &epoch{open: now, timeout: timeout, deadline: now.Add(deadlineTick + timeout)}
+	return d.cur
+}
+
+// doneChan returns the done channel, arming the timer on the first call.
+func (e *epoch) doneChan() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.arm()
+	return e.done
+}
+
+// arm creates done and the timer that closes it, unless done exists.
+// e.mu is held.
+func (e *epoch) arm() {
+	if e.done != nil {
+		return
+	}
+	e.done = make(chan struct{})
+	if d := time.Until(e.deadline); d > 0 {
+		time.AfterFunc(d, e.expire)
+		return
+	}
+	e.err = context.DeadlineExceeded
+	close(e.done)
+}
+
+// expire ends the epoch's calls and runs AfterFunc's functions.
+func (e *epoch) expire() {
+	e.mu.Lock()
+	e.err = context.DeadlineExceeded
+	close(e.done)
+	after := e.after
+	e.after = nil
+	e.mu.Unlock()
+	for _, f := range after {
+		if f != nil {
+			f()
+		}
+	}
+}
+
+// errNow returns the epoch's error: DeadlineExceeded once it has passed.
+func (e *epoch) errNow() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.err == nil && e.done == nil && !time.Now().Before(e.deadline) {
+		return context.DeadlineExceeded // no timer armed: ask the clock
+	}
+	return e.err
+}
+
+// afterFunc runs f at the deadline unless the returned stop runs first.
+func (e *epoch) afterFunc(f func()) (stop func() bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.arm()
+	if e.err != nil {
+		go f()
+		return func() bool { return false }
+	}
+	i := len(e.after)
+	e.after = append(e.after, f)
+	return func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.err != nil || e.after[i] == nil {
+			return false // ran, or already stopped
+		}
+		e.after[i] = nil
+		return true
+	}
+}
+
+// storeContext is the context of a Session's own store calls (the load
+// before the handler, the commit after it): the request's values without
+// its cancellation, and the deadline of the call's epoch (at least
+// Options.StoreTimeout). A driver that watches the context (pgx, through
+// context.AfterFunc) is served by its AfterFunc method, without a
+// goroutine. A Session's calls run one at a time, so one storeContext,
+// kept in the Session, serves them all.
+type storeContext struct {
+	request context.Context // the request's context: its values
+	epoch   *epoch
+}
+
+// begin readies c for one store call on behalf of request.
+func (c *storeContext) begin(request context.Context, e *epoch) context.Context {
+	c.request, c.epoch = request, e
+	return c
+}
+
+// Deadline reports the call's deadline.
+func (c *storeContext) Deadline() (time.Time, bool) { return c.epoch.deadline, true }
+
+// Done returns a channel closed at the deadline.
+func (c *storeContext) Done() <-chan struct{} { return c.epoch.doneChan() }
+
+// Err returns context.DeadlineExceeded once the deadline has passed.
+func (c *storeContext) Err() error { return c.epoch.errNow() }
+
+// Value returns the request context's value for key, except the
+// context package's own lookup of a cancelable parent (context.Cause,
+// context.AfterFunc), which must not find the request's cancellation: that
+// lookup returns a context that answers the same key with itself.
+func (c *storeContext) Value(key any) any {
+	v := c.request.Value(key)
+	if cc, ok := v.(context.Context); ok && reflect.ValueOf(v).Kind() == reflect.Pointer && cc.Value(key) == v {
+		return nil
+	}
+	return v
+}
+
+// AfterFunc runs f once the deadline passes, unless the returned stop is
+// called first (it reports whether it stopped f). context.AfterFunc uses
+// it, so that a driver watching the call's context starts no goroutine.
+func (c *storeContext) AfterFunc(f func()) (stop func() bool) { return c.epoch.afterFunc(f) }
