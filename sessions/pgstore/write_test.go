@@ -190,7 +190,10 @@ func TestConcurrentWritesNearTheLimit(t *testing.T) {
 	}
 	saved := 0
 	for i, err := range errs {
-		_, stored := got.Data[fmt.Sprintf("k%02d", i)]
+		_, stored, verr := got.Value(fmt.Sprintf("k%02d", i))
+		if verr != nil {
+			t.Fatal(verr)
+		}
 		var se *sessionstore.SizeError
 		switch {
 		case err == nil && stored:
