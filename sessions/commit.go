@@ -59,7 +59,7 @@ func (s *Session) carryOut(p plan, now time.Time) (ev event, err error) {
 	if !p.destroy && !p.save && !p.touch {
 		return ev, nil
 	}
-	ctx := s.storeCtx()
+	ctx := s.storeCtx(now)
 	switch {
 	case p.destroy:
 		if _, err := s.m.store.Destroy(ctx, s.hash, now); err != nil {
@@ -146,12 +146,13 @@ func (s *Session) touch(ctx context.Context, now time.Time) error {
 
 // commitLate saves changes made after the response started; no cookie can
 // be sent any more.
-func (s *Session) commitLate(now time.Time) error {
+func (s *Session) commitLate() error {
 	s.mu.Lock()
 	if s.asked.unset || s.vanished || s.stored && s.cur.equal(s.saved) {
 		s.mu.Unlock()
 		return nil
 	}
+	now := s.m.opts.Now()
 	if !s.stored {
 		modified := s.id != s.startID || !s.cur.equal(s.start)
 		s.mu.Unlock()
@@ -160,7 +161,7 @@ func (s *Session) commitLate(now time.Time) error {
 		}
 		return nil
 	}
-	ctx := s.storeCtx()
+	ctx := s.storeCtx(now)
 	ev, _, err := s.save(ctx, now)
 	s.mu.Unlock()
 	s.log(ctx, ev)

@@ -205,11 +205,15 @@ func addVary(h http.Header, spare []string) {
 // deadline shared with the calls that began within the same few
 // milliseconds (deadlines). A request whose own deadline comes sooner
 // runs the call under its own context: that deadline ends it anyway.
-func (s *Session) storeCtx() context.Context {
+// now is the Manager's clock reading, reused when that is the real clock.
+func (s *Session) storeCtx(now time.Time) context.Context {
 	if dl, ok := s.r.Context().Deadline(); ok && time.Until(dl) < s.m.opts.StoreTimeout {
 		return s.r.Context()
 	}
-	return s.sctx.begin(s.r.Context(), s.m.deadlines.get(s.m.opts.StoreTimeout))
+	if !s.m.realClock {
+		now = time.Now()
+	}
+	return s.sctx.begin(s.r.Context(), s.m.deadlines.get(now, s.m.opts.StoreTimeout))
 }
 
 // detach returns ctx without its cancellation, bounded by StoreTimeout:
@@ -232,7 +236,7 @@ func (m *Manager) load(s *Session) error {
 	}
 	if s.cookieID != "" {
 		h := HashID(s.cookieID)
-		rec, err := m.store.Load(s.storeCtx(), h, m.loadTime(now))
+		rec, err := m.store.Load(s.storeCtx(now), h, m.loadTime(now))
 		switch {
 		case err == nil && !m.pastAbsolute(rec.CreatedAt, now):
 			if err := s.inflate(s.cookieID, h, rec); err != nil {

@@ -109,7 +109,7 @@ func (m *Manager) loadRetired(s *Session, now time.Time) (bool, error) {
 	if m.opts.RenewGrace < 0 {
 		return false, nil
 	}
-	ctx := s.storeCtx()
+	ctx := s.storeCtx(now)
 	id := s.cookieID
 	for range maxSuccessors {
 		ret, err := m.store.Retired(ctx, HashID(id), now)

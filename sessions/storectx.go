@@ -34,9 +34,9 @@ type epoch struct {
 	after []func()      // AfterFunc's functions; an entry is nil once stopped
 }
 
-// get returns the epoch for a call that begins now with timeout.
-func (d *deadlines) get(timeout time.Duration) *epoch {
-	now := time.Now()
+// get returns the epoch for a call that begins now (on the real clock)
+// with timeout.
+func (d *deadlines) get(now time.Time, timeout time.Duration) *epoch {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if e := d.cur; e != nil && e.timeout == timeout && now.Before(e.open.Add(deadlineTick)) && !now.Before(e.open) {

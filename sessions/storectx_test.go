@@ -16,7 +16,7 @@ func TestStoreContextDeadline(t *testing.T) {
 	cancel() // the client hung up: the store call goes on
 	var d deadlines
 	var c storeContext
-	ctx := c.begin(parent, d.get(30*time.Millisecond))
+	ctx := c.begin(parent, d.get(time.Now(), 30*time.Millisecond))
 	if ctx.Value(ctxKey{}) != "v" {
 		t.Error("the request's values are lost")
 	}
@@ -44,7 +44,7 @@ func TestStoreContextDeadline(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("context.AfterFunc's function did not run at the deadline")
 	}
-	ctx = c.begin(parent, d.get(time.Hour)) // the next call has its own deadline
+	ctx = c.begin(parent, d.get(time.Now(), time.Hour)) // the next call has its own deadline
 	if ctx.Err() != nil {
 		t.Errorf("Err = %v on the next call, want nil", ctx.Err())
 	}
@@ -54,7 +54,7 @@ func TestStoreContextDeadline(t *testing.T) {
 func TestStoreContextAfterFuncStop(t *testing.T) {
 	var d deadlines
 	var c storeContext
-	ctx := c.begin(context.Background(), d.get(20*time.Millisecond))
+	ctx := c.begin(context.Background(), d.get(time.Now(), 20*time.Millisecond))
 	stop := context.AfterFunc(ctx, func() { t.Error("stopped function ran") })
 	if !stop() {
 		t.Error("stop = false before the deadline, want true")
@@ -71,22 +71,22 @@ func TestStoreContextAfterFuncStop(t *testing.T) {
 func TestDeadlinesShareATick(t *testing.T) {
 	var d deadlines
 	start := time.Now()
-	a := d.get(time.Second)
-	b := d.get(time.Second)
+	a := d.get(time.Now(), time.Second)
+	b := d.get(time.Now(), time.Second)
 	if a != b && time.Since(start) < deadlineTick/2 {
 		t.Error("two calls within a tick got two deadlines")
 	}
 	if a.deadline.Before(start.Add(time.Second)) || a.deadline.After(time.Now().Add(time.Second+deadlineTick)) {
 		t.Errorf("deadline %v after the start, want between 1s and 1s + a tick", a.deadline.Sub(start))
 	}
-	if d.get(2*time.Second) == a {
+	if d.get(time.Now(), 2*time.Second) == a {
 		t.Error("a call with another timeout shares the deadline")
 	}
 	if a.done != nil {
 		t.Error("a timer was armed without Done being asked for")
 	}
 	var c storeContext
-	if n := testing.AllocsPerRun(100, func() { _ = c.begin(context.Background(), d.get(time.Hour)).Err() }); n > 0.5 {
+	if n := testing.AllocsPerRun(100, func() { _ = c.begin(context.Background(), d.get(time.Now(), time.Hour)).Err() }); n > 0.5 {
 		t.Errorf("a call that never asks for Done allocates %v times, want none within a tick", n)
 	}
 }

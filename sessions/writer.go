@@ -87,7 +87,7 @@ func (w *responseWriter) Flush() { _ = w.FlushError() }
 func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if !w.committed {
 		w.committed = true
-		if err := w.s.commitLate(w.m.opts.Now()); err != nil {
+		if err := w.s.commitLate(); err != nil {
 			w.m.opts.Logger.ErrorContext(w.r.Context(), "sqlsession: save before hijack failed", "err", err)
 		}
 	}
@@ -105,7 +105,7 @@ func (w *responseWriter) finish() {
 	case !w.committed:
 		w.commit() // the handler wrote nothing: net/http sends 200 after us
 	default:
-		if err := w.s.commitLate(w.m.opts.Now()); err != nil {
+		if err := w.s.commitLate(); err != nil {
 			w.m.opts.Logger.ErrorContext(w.r.Context(), "sqlsession: saving changes made after the response started failed", "err", err, "path", w.r.URL.Path)
 		}
 	}
