@@ -125,7 +125,7 @@ func targets(w io.Writer, peers []peer, res map[string][][]sample) {
 	row := func(what string, got, want float64) {
 		verdict := "**yes**"
 		if got < want {
-			verdict = fmt.Sprintf("no: %.0f%% short", (1-got/want)*100)
+			verdict = fmt.Sprintf("no: %.1f%% short", (1-got/want)*100)
 		}
 		fmt.Fprintf(w, "| %s | %.2f× | %s |\n", what, got, verdict)
 	}
