@@ -172,7 +172,7 @@ fuzz-all: fuzz
 	cd integration && $(GO) test -run '^$$' -fuzz '^FuzzSet$$' -fuzztime 2000x .
 
 ## bench: peer benchmarks on Postgres (see BENCHMARKS.md); needs SQLSESSION_TEST_POSTGRES_DSN.
-## (the #11 set, see below; `make bench-deps` installs its express peer)
+## (the #21 targets, see below; `make bench-deps` installs its express peer)
 
 ## bench-deps: the npm packages of the express-session + connect-pg-simple peer of make bench.
 BENCH_NODE_DIR = integration/bench/testdata/expressapp

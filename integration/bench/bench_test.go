@@ -283,7 +283,7 @@ func benchClient(workers int) *http.Client {
 // BenchmarkPeers is `make bench`: every stack over real HTTP on loopback,
 // interleaved — round by round, route by route, each stack in turn (the
 // order rotating each round) — so machine noise hits all stacks alike. It
-// prints Markdown tables of the medians and the #11 targets. Run it with
+// prints Markdown tables of the medians and the #21 targets. Run it with
 // -benchtime 1x; BENCH_ROUNDS, BENCH_SECONDS, BENCH_WORKERS tune it.
 func BenchmarkPeers(b *testing.B) {
 	cfg := loadConfig()

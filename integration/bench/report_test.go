@@ -66,7 +66,7 @@ var routeTitles = map[string]string{
 }
 
 // report prints the run's Markdown: how it ran, one table per route, the
-// #11 targets.
+// #21 targets.
 func report(w io.Writer, b *testing.B, cfg config, peers []peer, res map[string][][]sample, allocs map[string][]float64) {
 	fmt.Fprintf(w, "\n<!-- BenchmarkPeers output, %s -->\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(w, "Machine: %s.\n\n", machine(b))
