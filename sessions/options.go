@@ -162,6 +162,8 @@ type Options struct {
 	// DefaultMaxDataBytes. Session.Set returns ErrTooLarge beyond it.
 	MaxDataBytes int
 	// StoreTimeout bounds each store call the middleware makes; default 5s.
+	// The load and the commit share deadlines between calls that begin
+	// within 10 ms of each other, so one of them may run up to 10 ms longer.
 	StoreTimeout time.Duration
 	// ErrorHandler answers a request whose session could not be loaded or
 	// saved. Default: log with Logger and respond 500 without details.
