@@ -57,17 +57,7 @@ var taskCount = regexp.MustCompile(`Task Count: (\d+)`)
 // Count: 1", on the shard of the session's id_hash.
 func TestCitusPerSessionStatementsAreRouted(t *testing.T) {
 	e := pgtest.Citus(t)
-	rec := &recorder{}
-	cfg, err := pgxpool.ParseConfig(e.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.Tracer = rec
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool, rec := recordedPool(t, e.DSN)
 	s := pgstore.New(pool)
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Microsecond)

@@ -24,13 +24,11 @@ import (
 
 var queryName = regexp.MustCompile(`-- name: (\w+)`)
 
-// tracedStore is a Store on a fresh schema whose pool records every
-// statement it sends; names returns (and forgets) their sqlc names.
-func tracedStore(t *testing.T) (*pgstore.Store, *pgtest.Env, func() []string) {
+// recordedPool is a pool on dsn whose statements rec records.
+func recordedPool(t *testing.T, dsn string) (*pgxpool.Pool, *recorder) {
 	t.Helper()
-	e := pgtest.Migrated(t)
 	rec := &recorder{}
-	cfg, err := pgxpool.ParseConfig(e.DSN)
+	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,6 +38,15 @@ func tracedStore(t *testing.T) (*pgstore.Store, *pgtest.Env, func() []string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
+	return pool, rec
+}
+
+// tracedStore is a Store on a fresh schema whose pool records every
+// statement it sends; names returns (and forgets) their sqlc names.
+func tracedStore(t *testing.T) (*pgstore.Store, *pgtest.Env, func() []string) {
+	t.Helper()
+	e := pgtest.Migrated(t)
+	pool, rec := recordedPool(t, e.DSN)
 	return pgstore.New(pool), e, func() []string {
 		var names []string
 		for _, c := range rec.take() {
