@@ -213,7 +213,9 @@ func (s *Session) storeCtx(now time.Time) context.Context {
 	if !s.m.realClock {
 		now = time.Now()
 	}
-	return s.sctx.begin(s.r.Context(), s.m.deadlines.get(now, s.m.opts.StoreTimeout))
+	// A context of its own per call: a driver may read it after the call
+	// returns (database/sql's awaitDone goroutine does).
+	return &storeContext{request: s.r.Context(), epoch: s.m.deadlines.get(now, s.m.opts.StoreTimeout)}
 }
 
 // detach returns ctx without its cancellation, bounded by StoreTimeout:

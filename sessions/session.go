@@ -25,7 +25,6 @@ type Session struct {
 	r    *http.Request
 	c    *CookieOptions // this request's cookie options: &m.opts.Cookie, or &ownCookie
 	ctx  sessionContext // the handler's request context, carrying s
-	sctx storeContext   // the context of the load's and the commit's store calls
 	w    responseWriter // the handler's ResponseWriter
 	vary [1]string      // the Vary header's value, when the response had none
 

@@ -121,17 +121,11 @@ func (e *epoch) afterFunc(f func()) (stop func() bool) {
 // its cancellation, and the deadline of the call's epoch (at least
 // Options.StoreTimeout). A driver that watches the context (pgx, through
 // context.AfterFunc) is served by its AfterFunc method, without a
-// goroutine. A Session's calls run one at a time, so one storeContext,
-// kept in the Session, serves them all.
+// goroutine. Each call gets its own: a driver may still read it after the
+// call returned (database/sql's awaitDone goroutine does).
 type storeContext struct {
 	request context.Context // the request's context: its values
 	epoch   *epoch
-}
-
-// begin readies c for one store call on behalf of request.
-func (c *storeContext) begin(request context.Context, e *epoch) context.Context {
-	c.request, c.epoch = request, e
-	return c
 }
 
 // Deadline reports the call's deadline.

@@ -15,8 +15,7 @@ func TestStoreContextDeadline(t *testing.T) {
 	parent, cancel := context.WithCancel(context.WithValue(context.Background(), ctxKey{}, "v"))
 	cancel() // the client hung up: the store call goes on
 	var d deadlines
-	var c storeContext
-	ctx := c.begin(parent, d.get(time.Now(), 30*time.Millisecond))
+	ctx := (&storeContext{request: parent, epoch: d.get(time.Now(), 30*time.Millisecond)})
 	if ctx.Value(ctxKey{}) != "v" {
 		t.Error("the request's values are lost")
 	}
@@ -44,7 +43,7 @@ func TestStoreContextDeadline(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("context.AfterFunc's function did not run at the deadline")
 	}
-	ctx = c.begin(parent, d.get(time.Now(), time.Hour)) // the next call has its own deadline
+	ctx = (&storeContext{request: parent, epoch: d.get(time.Now(), time.Hour)}) // the next call has its own deadline
 	if ctx.Err() != nil {
 		t.Errorf("Err = %v on the next call, want nil", ctx.Err())
 	}
@@ -53,8 +52,7 @@ func TestStoreContextDeadline(t *testing.T) {
 // context.AfterFunc on a store context is stopped without running.
 func TestStoreContextAfterFuncStop(t *testing.T) {
 	var d deadlines
-	var c storeContext
-	ctx := c.begin(context.Background(), d.get(time.Now(), 20*time.Millisecond))
+	ctx := (&storeContext{request: context.Background(), epoch: d.get(time.Now(), 20*time.Millisecond)})
 	stop := context.AfterFunc(ctx, func() { t.Error("stopped function ran") })
 	if !stop() {
 		t.Error("stop = false before the deadline, want true")
@@ -85,8 +83,9 @@ func TestDeadlinesShareATick(t *testing.T) {
 	if a.done != nil {
 		t.Error("a timer was armed without Done being asked for")
 	}
-	var c storeContext
-	if n := testing.AllocsPerRun(100, func() { _ = c.begin(context.Background(), d.get(time.Now(), time.Hour)).Err() }); n > 0.5 {
-		t.Errorf("a call that never asks for Done allocates %v times, want none within a tick", n)
+	e := d.get(time.Now(), time.Hour)
+	c := &storeContext{request: context.Background(), epoch: e}
+	if n := testing.AllocsPerRun(100, func() { _ = c.Err(); _ = d.get(time.Now(), time.Hour) }); n > 0.5 {
+		t.Errorf("a call that never asks for Done allocates %v times for its deadline, want none within a tick", n)
 	}
 }
