@@ -25,6 +25,12 @@ func TestReapWithWALRate(t *testing.T) {
 	store := pgstore.New(e.Pool)
 	var _ sessions.WALMeter = store
 	before, err := store.WALPosition(ctx)
+	if pgtest.IsCitus(t, e) { // the workers write the WAL: a budget is refused
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Errorf("WALPosition on Citus: %v, want errors.ErrUnsupported", err)
+		}
+		return
+	}
 	if err != nil || before <= 0 {
 		t.Fatalf("WALPosition = %d, %v", before, err)
 	}
