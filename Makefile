@@ -153,7 +153,7 @@ deps-check:
 	cd integration && $(GO) test -count=1 -run '^TestPostgresServiceDownloads$$' -v .
 
 ## fuzz: a short, bounded run of the fuzz targets of the small packages (part of
-## make test): FuzzUnsign (cookie signatures) and the two of package sessions, which
+## make test): FuzzUnsign (cookie signatures) and the three of package sessions, which
 ## share one instrumented build. Bounded by executions, not time: a time bound makes
 ## the fuzzing coordinator fail with "context deadline exceeded" on a loaded machine.
 ## The seed corpora of every fuzz target, integration's FuzzCookie and FuzzSet
@@ -164,6 +164,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzUnsign$$' -fuzztime $(FUZZN) ./sessions/cookiesig
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZN) ./sessions
 	$(GO) test -run '^$$' -fuzz '^FuzzStoredMaxAge$$' -fuzztime $(FUZZN) ./sessions
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeValue$$' -fuzztime $(FUZZN) ./sessions
 	$(GO) test -run '^$$' -fuzz '^FuzzAgreesWithEncodingJSON$$' -fuzztime $(FUZZN) ./internal/jsonobj
 
 ## fuzz-all: fuzz plus integration's FuzzCookie and FuzzSet (end to end, on SQLite and Postgres).

@@ -1,7 +1,6 @@
 package sessions
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sqlsession/sqlsession/internal/jsonobj"
 	"github.com/sqlsession/sqlsession/sessions/sessionstore"
 )
 
@@ -333,13 +333,11 @@ func storedMaxAge(raw json.RawMessage) (time.Duration, bool) {
 	if raw == nil {
 		return 0, false
 	}
-	v, flat := flatField(raw, "originalMaxAge")
-	if !flat { // not the flat object express-session writes: decode it fully
-		var fields map[string]json.RawMessage // exact key match, as JavaScript reads it
-		if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
-			return 0, false
-		}
-		v = fields["originalMaxAge"]
+	// Keys matched as JSON.parse reads them: escapes decoded, the last of
+	// duplicates winning.
+	v, _, err := jsonobj.Lookup(raw, "originalMaxAge")
+	if err != nil {
+		return 0, false // not a JSON object
 	}
 	if len(v) == 0 || string(v) == "null" {
 		return 0, true // a browser-session cookie
@@ -349,65 +347,4 @@ func storedMaxAge(raw json.RawMessage) (time.Duration, bool) {
 		return 0, true
 	}
 	return time.Duration(ms) * time.Millisecond, true
-}
-
-// flatField returns the raw value of key in a JSON object whose values are
-// all scalars and whose keys have no escapes, without allocating; flat is
-// false for anything else, which the caller decodes in full.
-func flatField(obj []byte, key string) (value []byte, flat bool) {
-	i := skipSpace(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
-		return nil, false
-	}
-	for i = skipSpace(obj, i+1); i < len(obj) && obj[i] != '}'; {
-		k, next, ok := scanString(obj, i)
-		if i = skipSpace(obj, next); !ok || bytes.IndexByte(k, '\\') >= 0 || i >= len(obj) || obj[i] != ':' {
-			return nil, false
-		}
-		start := skipSpace(obj, i+1)
-		end := start
-		if end < len(obj) && (obj[end] == '{' || obj[end] == '[') {
-			return nil, false
-		}
-		if end < len(obj) && obj[end] == '"' {
-			if _, end, ok = scanString(obj, end); !ok {
-				return nil, false
-			}
-		} else {
-			for end < len(obj) && strings.IndexByte(",} \t\r\n{[\"", obj[end]) < 0 {
-				end++
-			}
-		}
-		if string(k) == key {
-			value = obj[start:end]
-		}
-		if i = skipSpace(obj, end); i < len(obj) && obj[i] == ',' {
-			i = skipSpace(obj, i+1)
-		}
-	}
-	return value, i < len(obj)
-}
-
-// scanString returns the contents of the JSON string starting at obj[i]
-// and the index after its closing quote.
-func scanString(obj []byte, i int) (s []byte, next int, ok bool) {
-	if i >= len(obj) || obj[i] != '"' {
-		return nil, i, false
-	}
-	for j := i + 1; j < len(obj); j++ {
-		switch obj[j] {
-		case '\\':
-			j++
-		case '"':
-			return obj[i+1 : j], j + 1, true
-		}
-	}
-	return nil, i, false
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
 }

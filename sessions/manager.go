@@ -215,7 +215,15 @@ func (s *Session) storeCtx(now time.Time) context.Context {
 	}
 	// A context of its own per call: a driver may read it after the call
 	// returns (database/sql's awaitDone goroutine does).
-	return &storeContext{request: s.r.Context(), epoch: s.m.deadlines.get(now, s.m.opts.StoreTimeout)}
+	var c *storeContext
+	if s.calls < len(s.callCtx) {
+		c = &s.callCtx[s.calls]
+		s.calls++
+	} else {
+		c = new(storeContext)
+	}
+	*c = storeContext{request: s.r.Context(), epoch: s.m.deadlines.get(now, s.m.opts.StoreTimeout)}
+	return c
 }
 
 // detach returns ctx without its cancellation, bounded by StoreTimeout:

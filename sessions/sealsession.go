@@ -169,7 +169,7 @@ func (m *Manager) GetValue(info SessionInfo, key string, dst any) (bool, error) 
 			return true, fmt.Errorf("sessions: get value %q: %w", key, err)
 		}
 	}
-	if err := json.Unmarshal(v, dst); err != nil {
+	if err := decodeValue(v, dst); err != nil {
 		return true, fmt.Errorf("sessions: get value %q: %w", key, err)
 	}
 	return true, nil

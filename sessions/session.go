@@ -51,6 +51,12 @@ type Session struct {
 	ownCookie    CookieOptions
 	seal         *sealState // Options.ValueKeys: values opened and AEADs derived this request; nil until used
 	doc          storedDoc  // the loaded row's text (values read key by key), kept here to spare an allocation
+
+	// The contexts of the first store calls (the load, the commit), kept
+	// here to spare allocations; each serves one call and is never
+	// written again, since a driver may read it after the call returned.
+	callCtx [2]storeContext
+	calls   int // how many of callCtx are taken
 }
 
 // asked is what the handler asked for, beyond changing values.
@@ -166,7 +172,7 @@ func (s *Session) Get(key string, dst any) (bool, error) {
 	if err != nil {
 		return true, fmt.Errorf("sessions: get %q: %w", key, err)
 	}
-	if err := json.Unmarshal(v, dst); err != nil {
+	if err := decodeValue(v, dst); err != nil {
 		return true, fmt.Errorf("sessions: get %q: %w", key, err)
 	}
 	return true, nil

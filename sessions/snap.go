@@ -77,22 +77,24 @@ func snapOf(rec sessionstore.Record, c *CookieOptions, doc *storedDoc) (s snap, 
 	var cookie, m json.RawMessage
 	var hasMeta bool
 	if rec.Data == nil && rec.JSON != nil {
+		if doc == nil {
+			doc = new(storedDoc)
+		}
+		*doc = storedDoc{text: rec.JSON}
 		err = jsonobj.Each(rec.JSON, func(k []byte, escaped bool, v []byte) bool {
 			switch {
 			case jsonobj.KeyIs(k, escaped, cookieKey):
 				cookie = v
 			case jsonobj.KeyIs(k, escaped, metaKey):
 				m, hasMeta = v, true
+			default:
+				doc.note(k, escaped, v)
 			}
 			return true
 		})
 		if err != nil {
 			return s, false, err
 		}
-		if doc == nil {
-			doc = new(storedDoc)
-		}
-		*doc = storedDoc{text: rec.JSON}
 		s.values = values{doc: doc}
 	} else {
 		// The record is ours (stores return fresh maps): drop the reserved

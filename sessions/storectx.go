@@ -14,9 +14,9 @@ const deadlineTick = 10 * time.Millisecond
 
 // deadlines hands out the deadlines of the Manager's store calls. Calls
 // that begin within one deadlineTick share an epoch: one deadline, one
-// done channel and, only once a store asks for Done, one timer. A busy
-// server thus arms a timer per tick, not per call, and a store that never
-// waits (memstore) arms none.
+// done channel and one timer. A busy server thus arms a timer per tick,
+// not per call, and Err never reads the clock (the timer sets it, as a
+// context.WithDeadline's does).
 type deadlines struct {
 	mu  sync.Mutex
 	cur *epoch
@@ -29,7 +29,7 @@ type epoch struct {
 	deadline time.Time
 
 	mu    sync.Mutex
-	done  chan struct{} // nil until Done is asked for
+	done  chan struct{} // closed at the deadline
 	err   error         // context.DeadlineExceeded once the deadline passed
 	after []func()      // AfterFunc's functions; an entry is nil once stopped
 }
@@ -42,32 +42,14 @@ func (d *deadlines) get(now time.Time, timeout time.Duration) *epoch {
 	if e := d.cur; e != nil && e.timeout == timeout && now.Before(e.open.Add(deadlineTick)) && !now.Before(e.open) {
 		return e
 	}
-	d.cur = &epoch{open: now, timeout: timeout, deadline: now.Add(deadlineTick + timeout)}
-	return d.cur
+	e := &epoch{open: now, timeout: timeout, deadline: now.Add(deadlineTick + timeout), done: make(chan struct{})}
+	time.AfterFunc(e.deadline.Sub(now), e.expire)
+	d.cur = e
+	return e
 }
 
-// doneChan returns the done channel, arming the timer on the first call.
-func (e *epoch) doneChan() <-chan struct{} {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.arm()
-	return e.done
-}
-
-// arm creates done and the timer that closes it, unless done exists.
-// e.mu is held.
-func (e *epoch) arm() {
-	if e.done != nil {
-		return
-	}
-	e.done = make(chan struct{})
-	if d := time.Until(e.deadline); d > 0 {
-		time.AfterFunc(d, e.expire)
-		return
-	}
-	e.err = context.DeadlineExceeded
-	close(e.done)
-}
+// doneChan returns the done channel.
+func (e *epoch) doneChan() <-chan struct{} { return e.done }
 
 // expire ends the epoch's calls and runs AfterFunc's functions.
 func (e *epoch) expire() {
@@ -84,13 +66,11 @@ func (e *epoch) expire() {
 	}
 }
 
-// errNow returns the epoch's error: DeadlineExceeded once it has passed.
+// errNow returns the epoch's error: DeadlineExceeded once its timer has
+// fired.
 func (e *epoch) errNow() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.err == nil && e.done == nil && !time.Now().Before(e.deadline) {
-		return context.DeadlineExceeded // no timer armed: ask the clock
-	}
 	return e.err
 }
 
@@ -98,7 +78,6 @@ func (e *epoch) errNow() error {
 func (e *epoch) afterFunc(f func()) (stop func() bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.arm()
 	if e.err != nil {
 		go f()
 		return func() bool { return false }

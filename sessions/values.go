@@ -3,6 +3,7 @@ package sessions
 import (
 	"encoding/json"
 	"maps"
+	"math"
 	"reflect"
 
 	"github.com/sqlsession/sqlsession/internal/jsonobj"
@@ -26,6 +27,52 @@ type values struct {
 type storedDoc struct {
 	text    []byte
 	decoded map[string]json.RawMessage // nil until all is needed; never written after
+
+	// The offsets of the first maxIndexed values, noted by the load's
+	// validating pass, so that Get does not scan the text again; a
+	// session with more values is searched with jsonobj.Lookup.
+	index   [maxIndexed]docEntry
+	entries int // how many values the text has (index holds the first maxIndexed)
+}
+
+// maxIndexed is how many values a load notes the place of.
+const maxIndexed = 8
+
+// docEntry is where one value's key and text are in storedDoc.text.
+type docEntry struct {
+	keyStart, keyEnd, valueStart, valueEnd int32
+	escaped                                bool // the key has escapes or non-ASCII bytes
+}
+
+// note records the place of a value (not a reserved entry) in the text;
+// key and value are sub-slices of it.
+func (d *storedDoc) note(key []byte, escaped bool, value []byte) {
+	if d.entries < maxIndexed && len(d.text) <= math.MaxInt32 {
+		k, v := offset(d.text, key), offset(d.text, value)
+		d.index[d.entries] = docEntry{int32(k), int32(k + len(key)), int32(v), int32(v + len(value)), escaped}
+	}
+	d.entries++
+}
+
+// offset returns where sub, a sub-slice of text, starts in it.
+func offset(text, sub []byte) int {
+	return cap(text) - cap(sub)
+}
+
+// lookup returns the value of key (the last entry of it, as
+// encoding/json decodes duplicates).
+func (d *storedDoc) lookup(key string) (json.RawMessage, bool) {
+	if d.entries > maxIndexed || len(d.text) > math.MaxInt32 {
+		x, ok, _ := jsonobj.Lookup(d.text, key) // validated at load: no error
+		return x, ok
+	}
+	for i := d.entries - 1; i >= 0; i-- {
+		e := &d.index[i]
+		if jsonobj.KeyIs(d.text[e.keyStart:e.keyEnd], e.escaped, key) {
+			return d.text[e.valueStart:e.valueEnd:e.valueEnd], true
+		}
+	}
+	return nil, false
 }
 
 // mapValues returns values holding m.
@@ -40,8 +87,7 @@ func (v values) get(key string) (json.RawMessage, bool) {
 	if key == cookieKey || key == metaKey {
 		return nil, false
 	}
-	x, ok, _ := jsonobj.Lookup(v.doc.text, key) // validated at load: no error
-	return x, ok
+	return v.doc.lookup(key)
 }
 
 // all returns the values as a map, which the caller must not write.

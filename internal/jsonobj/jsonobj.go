@@ -11,9 +11,11 @@ package jsonobj
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"unicode/utf8"
 )
@@ -191,23 +193,52 @@ func scanString(b []byte, i int) (s []byte, escaped bool, next int, err error) {
 	if i >= len(b) || b[i] != '"' {
 		return nil, false, i, syntax(i, "want a string")
 	}
-	for j := i + 1; j < len(b); j++ {
+	for j := plainRun(b, i+1); j < len(b); j = plainRun(b, j) {
 		switch c := b[j]; {
 		case c == '"':
 			return b[i+1 : j], escaped, j + 1, nil
 		case c < 0x20:
 			return nil, false, j, syntax(j, "control character in a string")
 		case c >= 0x80:
-			escaped = true
+			escaped, j = true, j+1
 		case c == '\\':
 			n, err := escape(b, j)
 			if err != nil {
 				return nil, false, j, err
 			}
-			escaped, j = true, j+n-1
+			escaped, j = true, j+n
 		}
 	}
 	return nil, false, len(b), syntax(len(b), "unterminated string")
+}
+
+// Masks of every byte of a word: its lowest and its highest bit.
+const (
+	lowBits  = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
+// plainRun returns the index of the first byte from b[j] on that a string
+// scan must look at (a quote, a backslash, a control character or a
+// non-ASCII byte), or len(b): it reads 8 bytes at a time. In a word w, a
+// byte of w^'"' or w^'\\' is zero, or a byte of w is under 0x20, exactly
+// where a subtraction sets a byte's high bit without a borrow; a borrow
+// sets high bits only above such a byte, so the lowest high bit set names
+// the first one.
+func plainRun(b []byte, j int) int {
+	for ; j+8 <= len(b); j += 8 {
+		w := binary.LittleEndian.Uint64(b[j:])
+		q, bs := w^(lowBits*'"'), w^(lowBits*'\\')
+		if m := ((q-lowBits)&^q | (bs-lowBits)&^bs | (w - lowBits*0x20) | w) & highBits; m != 0 {
+			return j + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; j < len(b); j++ {
+		if c := b[j]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+			return j
+		}
+	}
+	return j
 }
 
 // escape returns the length of the escape sequence at b[j] ('\\').

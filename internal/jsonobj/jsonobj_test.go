@@ -138,3 +138,27 @@ func FuzzAppendString(f *testing.F) {
 		}
 	})
 }
+
+// plainRun stops at the first byte a string scan must look at, wherever
+// it is in the word, and whatever plain or special bytes follow it.
+func TestPlainRunFindsTheFirstSpecialByte(t *testing.T) {
+	for _, special := range []byte{'"', '\\', 0x00, 0x1f, 0x80, 0xff} {
+		for _, after := range []byte{'a', '"', 0x00, 0xff} {
+			for pos := range 20 {
+				b := bytes.Repeat([]byte{'a'}, 20)
+				b[pos] = special
+				for k := pos + 1; k < len(b); k += 3 {
+					b[k] = after
+				}
+				if got := plainRun(b, 0); got != pos {
+					t.Errorf("plainRun(%q) = %d, want %d", b, got, pos)
+				}
+			}
+		}
+	}
+	for _, c := range []byte{' ', '!', '#', '[', ']', 0x7f} {
+		if got := plainRun(bytes.Repeat([]byte{c}, 19), 0); got != 19 {
+			t.Errorf("plainRun of only %q bytes = %d, want 19", c, got)
+		}
+	}
+}
