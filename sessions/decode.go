@@ -5,6 +5,30 @@ import (
 	"strconv"
 )
 
+// encodeSimple returns the JSON of v, exactly as json.Marshal writes it,
+// when v is a string of printable ASCII that needs no escape (json.Marshal
+// escapes <, > and & too), an int, an int64 or a bool: the values most
+// sessions hold, which every store keeps as they are (see storable).
+func encodeSimple(v any) (json.RawMessage, bool) {
+	switch x := v.(type) {
+	case string:
+		for i := 0; i < len(x); i++ {
+			if c := x[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+				return nil, false
+			}
+		}
+		b := make([]byte, 0, len(x)+2)
+		return append(append(append(b, '"'), x...), '"'), true
+	case int:
+		return strconv.AppendInt(nil, int64(x), 10), true
+	case int64:
+		return strconv.AppendInt(nil, x, 10), true
+	case bool:
+		return strconv.AppendBool(nil, x), true
+	}
+	return nil, false
+}
+
 // decodeValue JSON-decodes a stored value (valid JSON) into dst, as
 // json.Unmarshal does. The common cases of a session read, a plain ASCII
 // string, an integer or a boolean into a *string, *int, *int64 or *bool,

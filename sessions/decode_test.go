@@ -64,3 +64,29 @@ func FuzzDecodeValue(f *testing.F) {
 		}
 	})
 }
+
+// encodeSimple writes what json.Marshal writes, and only values every store
+// keeps as they are.
+func TestEncodeSimpleMatchesEncodingJSON(t *testing.T) {
+	for _, v := range []any{"alice", "", "a b~", "<script>", "a&b", `q"`, `b\\`, "tab\t", "\x7f", "café", "\xff",
+		0, -1, 42, int64(-9223372036854775808), int(9223372036854775807), true, false, 1.5, int32(7), nil, []int{1}} {
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := encodeSimple(v)
+		if ok && string(got) != string(want) {
+			t.Errorf("encodeSimple(%#v) = %s, json.Marshal gives %s", v, got, want)
+		}
+		if ok {
+			if kept, err := storable(got, 1<<20); err != nil || string(kept) != string(got) {
+				t.Errorf("encodeSimple(%#v) = %s, which a store changes (%s) or refuses (%v)", v, got, kept, err)
+			}
+		}
+	}
+	for _, v := range []any{"alice", 42, int64(-7), true} {
+		if _, ok := encodeSimple(v); !ok {
+			t.Errorf("encodeSimple(%#v) leaves it to encoding/json", v)
+		}
+	}
+}

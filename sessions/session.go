@@ -227,6 +227,9 @@ func (m *Manager) encodeValue(key string, v any) (json.RawMessage, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
+	if b, ok := encodeSimple(v); ok {
+		return b, nil
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err

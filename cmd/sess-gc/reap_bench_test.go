@@ -80,7 +80,7 @@ func BenchmarkReapRealistic(b *testing.B) {
 	cut := now.Add(-realPast)
 	for _, c := range reapConfigs(b) {
 		b.Run(c.name(), func(b *testing.B) {
-			pool := reaperPool(b, e.DSN, c.walCompression)
+			pool := reaperPool(b, e.DSN, c.walCompression, c.syncCommit)
 			for b.Loop() {
 				cut = cut.Add(realSlice)
 				logPages(b, e.Pool, cut)
@@ -105,22 +105,27 @@ type reapConfig struct {
 	batch          int
 	walCompression string // the reaper session's wal_compression
 	walRate        int64  // sessions.ReapOptions.WALRate, bytes/s; 0: unpaced
+	syncCommit     string // the reaper session's synchronous_commit; "" for the server's
 }
 
 func (c reapConfig) name() string {
-	return fmt.Sprintf("batch=%d/wal_compression=%s/wal_rate=%dMB", c.batch, c.walCompression, c.walRate>>20)
+	name := fmt.Sprintf("batch=%d/wal_compression=%s/wal_rate=%dMB", c.batch, c.walCompression, c.walRate>>20)
+	if c.syncCommit != "" {
+		name += "/synchronous_commit=" + c.syncCommit
+	}
+	return name
 }
 
 // defaultReapConfigs are the runs of BenchmarkReapRealistic, each on the
 // next slice of expiries (at most 9 fit before the traffic's sessions).
 var defaultReapConfigs = []reapConfig{
-	{1000, "off", 0}, {1000, "lz4", 0}, {1000, "lz4", 32 << 20}, {1000, "lz4", 16 << 20}, {100, "off", 0},
-	{1000, "off", 0}, {1000, "lz4", 0}, {1000, "lz4", 32 << 20}, {1000, "lz4", 16 << 20},
+	{1000, "off", 0, ""}, {1000, "lz4", 0, ""}, {1000, "lz4", 32 << 20, ""}, {1000, "lz4", 16 << 20, ""}, {100, "off", 0, ""},
+	{1000, "off", 0, ""}, {1000, "lz4", 0, ""}, {1000, "lz4", 32 << 20, ""}, {1000, "lz4", 16 << 20, ""},
 }
 
 // reapConfigs are defaultReapConfigs, or those SQLSESSION_REAP_CONFIGS
-// lists ("batch/wal_compression/wal_rate_MB" separated by spaces, e.g.
-// "1000/off/0 100/lz4/96"; at most 9).
+// lists ("batch/wal_compression/wal_rate_MB[/synchronous_commit]"
+// separated by spaces, e.g. "1000/off/0 100/lz4/96/off"; at most 9).
 func reapConfigs(b *testing.B) []reapConfig {
 	spec := os.Getenv("SQLSESSION_REAP_CONFIGS")
 	if spec == "" {
@@ -130,7 +135,12 @@ func reapConfigs(b *testing.B) []reapConfig {
 	for _, f := range strings.Fields(spec) {
 		var c reapConfig
 		var mb int64
-		if _, err := fmt.Sscanf(strings.ReplaceAll(f, "/", " "), "%d %s %d", &c.batch, &c.walCompression, &mb); err != nil {
+		parts := strings.Split(f, "/")
+		if len(parts) == 4 {
+			c.syncCommit = parts[3]
+			parts = parts[:3]
+		}
+		if _, err := fmt.Sscanf(strings.Join(parts, " "), "%d %s %d", &c.batch, &c.walCompression, &mb); err != nil {
 			b.Fatalf("SQLSESSION_REAP_CONFIGS: %q: %v", f, err)
 		}
 		c.walRate = mb << 20
@@ -143,14 +153,18 @@ func reapConfigs(b *testing.B) []reapConfig {
 }
 
 // reaperPool is sess-gc's connection, with wal_compression set for its
-// session (a superuser, or a role granted SET on it, may do that).
-func reaperPool(b *testing.B, dsn, walCompression string) *pgxpool.Pool {
+// session (a superuser, or a role granted SET on it, may do that), and
+// synchronous_commit when syncCommit is not empty.
+func reaperPool(b *testing.B, dsn, walCompression, syncCommit string) *pgxpool.Pool {
 	b.Helper()
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		b.Fatal(err)
 	}
 	cfg.ConnConfig.RuntimeParams["wal_compression"] = walCompression
+	if syncCommit != "" {
+		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = syncCommit
+	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)

@@ -298,6 +298,32 @@ func (q *Queries) GetSessionNow(ctx context.Context, idHash []byte) (GetSessionN
 	return i, err
 }
 
+const insertNewAnonymousSession = `-- name: InsertNewAnonymousSession :exec
+INSERT INTO http_sessions (id_hash, data, expires_at, created_at)
+VALUES ($1::bytea, $2::jsonb, $3::timestamptz,
+        $4::timestamptz)
+`
+
+type InsertNewAnonymousSessionParams struct {
+	IDHash    []byte
+	Data      json.RawMessage
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// InsertNewSession for a session with no user and no device record (most
+// new sessions): four parameters instead of eight, which spares the
+// server about 2.5 µs of CPU per login (BENCHMARKS.md).
+func (q *Queries) InsertNewAnonymousSession(ctx context.Context, arg InsertNewAnonymousSessionParams) error {
+	_, err := q.db.Exec(ctx, insertNewAnonymousSession,
+		arg.IDHash,
+		arg.Data,
+		arg.ExpiresAt,
+		arg.CreatedAt,
+	)
+	return err
+}
+
 const insertNewSession = `-- name: InsertNewSession :exec
 INSERT INTO http_sessions (id_hash, data, expires_at, created_at, user_id, last_seen_at, ip, user_agent)
 VALUES ($1::bytea, $2::jsonb, $3::timestamptz,

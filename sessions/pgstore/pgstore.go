@@ -131,11 +131,17 @@ func (s *Store) Create(ctx context.Context, h sessionstore.IDHash, r sessionstor
 	return nil
 }
 
-// insert creates a session outside a transaction: a plain INSERT, and
+// insert creates a session outside a transaction: a plain INSERT (of
+// four columns when the session has no user and no device record), and
 // only when a row already has the hash (23505), the upsert that replaces
 // it if it is dead.
 func (s *Store) insert(ctx context.Context, arg pgdb.InsertSessionParams) error {
 	_, err := retry(func() (struct{}, error) {
+		if arg.UserID == "" && arg.LastSeenAt == nil && arg.Ip == "" && arg.UserAgent == "" {
+			return struct{}{}, s.q.InsertNewAnonymousSession(ctx, pgdb.InsertNewAnonymousSessionParams{
+				IDHash: arg.IDHash, Data: arg.Data, ExpiresAt: arg.ExpiresAt, CreatedAt: arg.CreatedAt,
+			})
+		}
 		return struct{}{}, s.q.InsertNewSession(ctx, pgdb.InsertNewSessionParams{
 			IDHash: arg.IDHash, Data: arg.Data, ExpiresAt: arg.ExpiresAt, CreatedAt: arg.CreatedAt,
 			UserID: arg.UserID, LastSeenAt: arg.LastSeenAt, Ip: arg.Ip, UserAgent: arg.UserAgent,

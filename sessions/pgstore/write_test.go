@@ -79,7 +79,23 @@ func TestWriteStatements(t *testing.T) {
 	if err := s.Create(ctx, h, rec, now); err != nil {
 		t.Fatal(err)
 	}
-	wantStatements(t, "Create", names(), "InsertNewSession")
+	wantStatements(t, "Create", names(), "InsertNewAnonymousSession")
+	owned := rec
+	owned.UserID = "u0"
+	if err := s.Create(ctx, sessionstore.HashID("statements of u0"), owned, now); err != nil {
+		t.Fatal(err)
+	}
+	wantStatements(t, "Create with a user", names(), "InsertNewSession")
+	device := rec
+	device.Device = &sessionstore.Device{LastSeen: now, IP: "192.0.2.1"}
+	if err := s.Create(ctx, sessionstore.HashID("statements of a device"), device, now); err != nil {
+		t.Fatal(err)
+	}
+	wantStatements(t, "Create with a device record", names(), "InsertNewSession")
+	var users, devices int
+	if err := e.Pool.QueryRow(ctx, `SELECT count(user_id), count(ip) FROM http_sessions`).Scan(&users, &devices); err != nil || users != 1 || devices != 1 {
+		t.Errorf("after three logins: %d rows with a user, %d with an ip (%v); want 1 and 1", users, devices, err)
+	}
 	set := func(v string) sessionstore.Change {
 		return sessionstore.Change{Set: map[string]json.RawMessage{"n": json.RawMessage(v)}, ExpiresAt: now.Add(2 * time.Hour), MaxBytes: 1000}
 	}
@@ -107,7 +123,7 @@ func TestWriteStatements(t *testing.T) {
 	}
 	wantStatements(t, "an Update past the limit", names(), "MergeData", "MergeSession", "MergedSize")
 	var n string
-	if err := e.Pool.QueryRow(ctx, `SELECT data->>'n' FROM http_sessions`).Scan(&n); err != nil || n != strings.Repeat("n", 180) {
+	if err := e.Pool.QueryRow(ctx, `SELECT data->>'n' FROM http_sessions WHERE id_hash = $1`, h[:]).Scan(&n); err != nil || n != strings.Repeat("n", 180) {
 		t.Errorf("after the refused Update, n = %q (%v), want the 180 bytes stored before", n, err)
 	}
 }
@@ -128,7 +144,7 @@ func TestCreateOverDeadRow(t *testing.T) {
 	if err := s.Create(ctx, h, fresh, now); err != nil {
 		t.Fatalf("Create over a dead row: %v", err)
 	}
-	wantStatements(t, "Create over a dead row", names(), "InsertNewSession", "InsertSession")
+	wantStatements(t, "Create over a dead row", names(), "InsertNewAnonymousSession", "InsertSession")
 	var data string
 	if err := e.Pool.QueryRow(ctx, `SELECT data::text FROM http_sessions`).Scan(&data); err != nil || data != `{"new": 2}` {
 		t.Errorf("the row after Create over a dead one: %s (%v), want the new data", data, err)
