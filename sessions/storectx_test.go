@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -74,8 +75,8 @@ func TestDeadlinesShareATick(t *testing.T) {
 	if a != b && time.Since(start) < deadlineTick/2 {
 		t.Error("two calls within a tick got two deadlines")
 	}
-	if a.deadline.Before(start.Add(time.Second)) || a.deadline.After(time.Now().Add(time.Second+deadlineTick)) {
-		t.Errorf("deadline %v after the start, want between 1s and 1s + a tick", a.deadline.Sub(start))
+	if dl, _ := a.ctx.Deadline(); dl.Before(start.Add(time.Second)) || dl.After(time.Now().Add(time.Second+deadlineTick)) {
+		t.Errorf("deadline %v after the start, want between 1s and 1s + a tick", dl.Sub(start))
 	}
 	if d.get(time.Now(), 2*time.Second) == a {
 		t.Error("a call with another timeout shares the deadline")
@@ -84,5 +85,28 @@ func TestDeadlinesShareATick(t *testing.T) {
 	c := &storeContext{request: context.Background(), epoch: e}
 	if n := testing.AllocsPerRun(100, func() { _ = c.Err(); _ = d.get(time.Now(), time.Hour) }); n > 0.5 {
 		t.Errorf("a call allocates %v times for its deadline, want none within a tick", n)
+	}
+}
+
+// A driver's watch of a store context (pgx: context.AfterFunc) registers
+// with the epoch's context: it starts no goroutine, whatever the request's
+// context is.
+func TestStoreContextWatchStartsNoGoroutine(t *testing.T) {
+	var d deadlines
+	parent, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	before := runtime.NumGoroutine()
+	var stops []func() bool
+	for range 100 {
+		ctx := &storeContext{request: parent, epoch: d.get(time.Now(), time.Hour)}
+		stops = append(stops, context.AfterFunc(ctx, func() { t.Error("ran before the deadline") }))
+	}
+	if n := runtime.NumGoroutine() - before; n > 5 {
+		t.Errorf("100 watches of store contexts started %d goroutines, want none", n)
+	}
+	for _, stop := range stops {
+		if !stop() {
+			t.Error("stop = false before the deadline, want true")
+		}
 	}
 }
