@@ -59,17 +59,27 @@ func offset(text, sub []byte) int {
 	return cap(text) - cap(sub)
 }
 
+// indexed reports whether index holds the place of every value.
+func (d *storedDoc) indexed() bool {
+	return d.entries <= maxIndexed && len(d.text) <= math.MaxInt32
+}
+
+// entry returns the key (as Each gives it) and the value of index[i].
+func (d *storedDoc) entry(i int) (key []byte, escaped bool, value json.RawMessage) {
+	e := &d.index[i]
+	return d.text[e.keyStart:e.keyEnd], e.escaped, d.text[e.valueStart:e.valueEnd:e.valueEnd]
+}
+
 // lookup returns the value of key (the last entry of it, as
 // encoding/json decodes duplicates).
 func (d *storedDoc) lookup(key string) (json.RawMessage, bool) {
-	if d.entries > maxIndexed || len(d.text) > math.MaxInt32 {
+	if !d.indexed() {
 		x, ok, _ := jsonobj.Lookup(d.text, key) // validated at load: no error
 		return x, ok
 	}
 	for i := d.entries - 1; i >= 0; i-- {
-		e := &d.index[i]
-		if jsonobj.KeyIs(d.text[e.keyStart:e.keyEnd], e.escaped, key) {
-			return d.text[e.valueStart:e.valueEnd:e.valueEnd], true
+		if k, escaped, v := d.entry(i); jsonobj.KeyIs(k, escaped, key) {
+			return v, true
 		}
 	}
 	return nil, false
@@ -101,9 +111,17 @@ func (v values) all() map[string]json.RawMessage {
 	return v.doc.decoded
 }
 
-// decode returns the entries of the text but the reserved ones.
+// decode returns the entries of the text but the reserved ones: from the
+// index when it holds them all, else from another pass over the text.
 func (d *storedDoc) decode() map[string]json.RawMessage {
-	m := map[string]json.RawMessage{}
+	m := make(map[string]json.RawMessage, d.entries)
+	if d.indexed() {
+		for i := range d.entries {
+			k, escaped, v := d.entry(i)
+			m[jsonobj.Key(k, escaped)] = v // in order: the last of duplicates wins
+		}
+		return m
+	}
 	_ = jsonobj.Each(d.text, func(k []byte, escaped bool, x []byte) bool { // validated at load
 		if key := jsonobj.Key(k, escaped); key != cookieKey && key != metaKey {
 			m[key] = x
