@@ -182,13 +182,16 @@ bench-deps:
 	cd $(BENCH_NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
 ## (1) every stack over real HTTP, interleaved, medians + targets; (2) the middleware alone
-## against a bare handler; (3) sqlc's GetSession vs the lean read. Each prints Markdown or
-## benchmark lines (keep them: make bench | tee bench.out). About 8 minutes on 2 CPUs.
-## Tune with BENCH_ROUNDS (9), BENCH_SECONDS (1), BENCH_WORKERS (16), BENCH_QUERY_SECONDS (1).
+## against a bare handler; (3) sqlc's GetSession vs the lean read; (4) the Postgres CPU of each
+## login, read and write statement against the ceiling's, one at a time. Each prints Markdown or
+## benchmark lines (keep them: make bench | tee bench.out). About 9 minutes on 2 CPUs.
+## Tune with BENCH_ROUNDS (9), BENCH_SECONDS (1), BENCH_WORKERS (16), BENCH_QUERY_SECONDS (1),
+## BENCH_STATEMENTS (2000).
 bench: bench-deps
 	cd integration && $(GO) test -run '^$$' -bench '^BenchmarkPeers$$' -benchtime 1x -timeout 30m ./bench
 	$(GO) test -run '^$$' -bench '^BenchmarkMiddlewareRead$$' -benchmem -count 5 ./sessions
 	cd integration && $(GO) test -run '^$$' -bench '^BenchmarkReadQuery$$' -benchtime 1x -timeout 30m ./bench
+	cd integration && $(GO) test -run '^$$' -bench '^BenchmarkStatementCPU$$' -benchtime 1x -timeout 30m ./bench
 
 ## bench-scale: read, write and new-session latency and throughput through sqlsession + pgstore
 ## over HTTP on tables of 10k, 1M and 10M seeded sessions (BenchmarkScaleCurve, see BENCHMARKS.md

@@ -9,6 +9,9 @@
 //     targets of #11.
 //   - BenchmarkReadQuery: sqlc's GetSession against the lean session read
 //     and each of their differences alone.
+//   - BenchmarkStatementCPU: the Postgres server CPU of each of
+//     sqlsession's login, read and write statements against the
+//     ceiling's, one statement at a time.
 //   - BenchmarkScaleCurve (`make bench-scale`): sqlsession + pgstore's
 //     read, write and new session over real HTTP on tables of 10k, 1M and
 //     10M sessions seeded server-side, interleaved size by size: how the

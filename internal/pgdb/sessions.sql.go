@@ -313,7 +313,7 @@ type InsertNewAnonymousSessionParams struct {
 
 // InsertNewSession for a session with no user and no device record (most
 // new sessions): four parameters instead of eight, which spares the
-// server about 2.5 µs of CPU per login (BENCHMARKS.md).
+// server 2-2.5 µs of CPU per login (BenchmarkStatementCPU, BENCHMARKS.md).
 func (q *Queries) InsertNewAnonymousSession(ctx context.Context, arg InsertNewAnonymousSessionParams) error {
 	_, err := q.db.Exec(ctx, insertNewAnonymousSession,
 		arg.IDHash,

@@ -29,7 +29,7 @@ VALUES (sqlc.arg(id_hash)::bytea, sqlc.arg(data)::jsonb, sqlc.arg(expires_at)::t
 -- name: InsertNewAnonymousSession :exec
 -- InsertNewSession for a session with no user and no device record (most
 -- new sessions): four parameters instead of eight, which spares the
--- server about 2.5 µs of CPU per login (BENCHMARKS.md).
+-- server 2-2.5 µs of CPU per login (BenchmarkStatementCPU, BENCHMARKS.md).
 INSERT INTO http_sessions (id_hash, data, expires_at, created_at)
 VALUES (sqlc.arg(id_hash)::bytea, sqlc.arg(data)::jsonb, sqlc.arg(expires_at)::timestamptz,
         sqlc.arg(created_at)::timestamptz);
