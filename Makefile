@@ -183,8 +183,9 @@ bench-deps:
 
 ## (1) every stack over real HTTP, interleaved, medians + targets; (2) the middleware alone
 ## against a bare handler; (3) sqlc's GetSession vs the lean read; (4) the Postgres CPU of each
-## login, read and write statement against the ceiling's, one at a time. Each prints Markdown or
-## benchmark lines (keep them: make bench | tee bench.out). About 9 minutes on 2 CPUs.
+## login, read and write statement against the ceiling's, one at a time; (5) the same for the login and
+## the write on the table with each part of its schema taken away. Each prints Markdown or
+## benchmark lines (keep them: make bench | tee bench.out). About 10 minutes on 2 CPUs.
 ## Tune with BENCH_ROUNDS (9), BENCH_SECONDS (1), BENCH_WORKERS (16), BENCH_QUERY_SECONDS (1),
 ## BENCH_STATEMENTS (2000).
 bench: bench-deps
@@ -192,6 +193,7 @@ bench: bench-deps
 	$(GO) test -run '^$$' -bench '^BenchmarkMiddlewareRead$$' -benchmem -count 5 ./sessions
 	cd integration && $(GO) test -run '^$$' -bench '^BenchmarkReadQuery$$' -benchtime 1x -timeout 30m ./bench
 	cd integration && $(GO) test -run '^$$' -bench '^BenchmarkStatementCPU$$' -benchtime 1x -timeout 30m ./bench
+	cd integration && $(GO) test -run '^$$' -bench '^BenchmarkSchemaCost$$' -benchtime 1x -timeout 30m ./bench
 
 ## bench-scale: read, write and new-session latency and throughput through sqlsession + pgstore
 ## over HTTP on tables of 10k, 1M and 10M seeded sessions (BenchmarkScaleCurve, see BENCHMARKS.md

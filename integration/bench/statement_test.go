@@ -79,12 +79,37 @@ func statementVariants(conn *pgx.Conn, hot [][]byte) []statementVariant {
 // synchronous_commit off (so no commit waits for a flush), the server
 // process's CPU from /proc/PID/schedstat around blocks of
 // BENCH_STATEMENTS statements (2,000), every variant in turn in each of
-// BENCH_ROUNDS rounds (9), medians printed as Markdown. Reads and writes
-// go to 64 live rows holding loginDoc. Run it with -benchtime 1x.
+// BENCH_ROUNDS rounds (9), medians printed as Markdown with the WAL bytes
+// each statement writes. Reads and writes go to 64 live rows holding
+// loginDoc. Run it with -benchtime 1x.
 func BenchmarkStatementCPU(b *testing.B) {
 	e := testpg.Migrated(b)
 	ctx := context.Background()
-	cfg, err := pgx.ParseConfig(e.DSN)
+	conn, pid := statementConn(b, e.DSN)
+	hot := make([][]byte, 64)
+	for i := range hot {
+		h := sha256.Sum256(fmt.Appendf(nil, "statement %d", i))
+		hot[i] = h[:]
+		if _, err := conn.Exec(ctx, `INSERT INTO http_sessions (id_hash, data, expires_at, created_at) VALUES ($1, $2::jsonb, now() + interval '1 day', now())`, h[:], loginDoc); err != nil {
+			b.Fatal(err)
+		}
+	}
+	vs := statementVariants(conn, hot)
+	cpu, wal := measureStatementsWAL(b, conn, pid, vs, []string{"http_sessions"},
+		int(envNumber("BENCH_ROUNDS", 9)), int(envNumber("BENCH_STATEMENTS", 2000)))
+	fmt.Printf("\n<!-- BenchmarkStatementCPU output, %s -->\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Println("| statement | µs of server CPU (median) | WAL bytes | per round (µs) |")
+	fmt.Println("|---|---:|---:|---|")
+	for i, v := range vs {
+		fmt.Printf("| %s | %.1f | %.0f | %s |\n", v.name, median(cpu[i]), median(wal[i]), joinRounded(cpu[i]))
+	}
+}
+
+// statementConn is one connection to dsn with synchronous_commit off, and
+// its server process's pid.
+func statementConn(b *testing.B, dsn string) (*pgx.Conn, int) {
+	ctx := context.Background()
+	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -98,53 +123,47 @@ func BenchmarkStatementCPU(b *testing.B) {
 	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
 		b.Fatal(err)
 	}
-	hot := make([][]byte, 64)
-	for i := range hot {
-		h := sha256.Sum256(fmt.Appendf(nil, "statement %d", i))
-		hot[i] = h[:]
-		if _, err := conn.Exec(ctx, `INSERT INTO http_sessions (id_hash, data, expires_at, created_at) VALUES ($1, $2::jsonb, now() + interval '1 day', now())`, h[:], loginDoc); err != nil {
-			b.Fatal(err)
-		}
-	}
-	vs := statementVariants(conn, hot)
-	perStatement := measureStatements(b, conn, pid, vs)
-	fmt.Printf("\n<!-- BenchmarkStatementCPU output, %s -->\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Println("| statement | µs of server CPU (median) | per round |")
-	fmt.Println("|---|---:|---|")
-	for i, v := range vs {
-		fmt.Printf("| %s | %.1f | %s |\n", v.name, median(perStatement[i]), joinRounded(perStatement[i]))
-	}
+	return conn, pid
 }
 
-// measureStatements runs the variants in interleaved rounds and returns,
-// per variant, the server CPU per statement of each round, in µs.
-func measureStatements(b *testing.B, conn *pgx.Conn, pid int, vs []statementVariant) [][]float64 {
+// measureStatementsWAL runs the variants in interleaved rounds of n
+// statements each (every round starts with a VACUUM of tables) and
+// returns, per variant and round, the server CPU per statement in µs and
+// the WAL bytes per statement.
+func measureStatementsWAL(b *testing.B, conn *pgx.Conn, pid int, vs []statementVariant, tables []string, rounds, n int) (cpu, wal [][]float64) {
 	ctx := context.Background()
-	rounds := int(envNumber("BENCH_ROUNDS", 9))
-	n := int(envNumber("BENCH_STATEMENTS", 2000))
 	stat := fmt.Sprintf("/proc/%d/schedstat", pid)
-	out := make([][]float64, len(vs))
+	cpu, wal = make([][]float64, len(vs)), make([][]float64, len(vs))
+	lsn := func() (pos int64) {
+		if err := conn.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn() - '0/0'").Scan(&pos); err != nil {
+			b.Fatal(err)
+		}
+		return pos
+	}
 	for b.Loop() {
 		for round := range rounds {
-			if _, err := conn.Exec(ctx, "VACUUM http_sessions"); err != nil {
-				b.Fatal(err)
+			for _, t := range tables {
+				if _, err := conn.Exec(ctx, "VACUUM "+t); err != nil {
+					b.Fatal(err)
+				}
 			}
 			for k := range vs {
 				i := (k + round) % len(vs)
 				if err := vs[i].run(ctx, 0); err != nil { // warm: the statement is prepared
 					b.Fatalf("%s: %v", vs[i].name, err)
 				}
-				start := schedNanos(stat)
+				startWAL, start := lsn(), schedNanos(stat)
 				for j := range n {
 					if err := vs[i].run(ctx, j); err != nil {
 						b.Fatalf("%s: %v", vs[i].name, err)
 					}
 				}
-				out[i] = append(out[i], float64(schedNanos(stat)-start)/1e3/float64(n))
+				cpu[i] = append(cpu[i], float64(schedNanos(stat)-start)/1e3/float64(n))
+				wal[i] = append(wal[i], float64(lsn()-startWAL)/float64(n))
 			}
 		}
 	}
-	return out
+	return cpu, wal
 }
 
 // joinRounded lists xs with one decimal, separated by " · ".
