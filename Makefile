@@ -182,7 +182,7 @@ bench-deps:
 	cd $(BENCH_NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
 ## (1) every stack over real HTTP, interleaved, medians + targets; (2) the middleware alone
-## against a bare handler; (3) sqlc's GetSession vs the lean read; (4) the Postgres CPU of each
+## against a bare handler (read, login, write); (3) sqlc's GetSession vs the lean read; (4) the Postgres CPU of each
 ## login, read and write statement against the ceiling's, one at a time; (5) the same for the login and
 ## the write on the table with each part of its schema taken away. Each prints Markdown or
 ## benchmark lines (keep them: make bench | tee bench.out). About 10 minutes on 2 CPUs.
@@ -190,7 +190,7 @@ bench-deps:
 ## BENCH_STATEMENTS (2000).
 bench: bench-deps
 	cd integration && $(GO) test -run '^$$' -bench '^BenchmarkPeers$$' -benchtime 1x -timeout 30m ./bench
-	$(GO) test -run '^$$' -bench '^BenchmarkMiddlewareRead$$' -benchmem -count 5 ./sessions
+	$(GO) test -run '^$$' -bench '^BenchmarkMiddleware(Read|Write)$$' -benchmem -count 5 ./sessions
 	cd integration && $(GO) test -run '^$$' -bench '^BenchmarkReadQuery$$' -benchtime 1x -timeout 30m ./bench
 	cd integration && $(GO) test -run '^$$' -bench '^BenchmarkStatementCPU$$' -benchtime 1x -timeout 30m ./bench
 	cd integration && $(GO) test -run '^$$' -bench '^BenchmarkSchemaCost$$' -benchtime 1x -timeout 30m ./bench

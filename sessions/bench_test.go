@@ -63,6 +63,56 @@ func BenchmarkMiddlewareRead(b *testing.B) {
 	}
 }
 
+// BenchmarkMiddlewareWrite is the middleware's own cost on the two other
+// requests of BenchmarkPeers, on an in-memory store: a login (a new
+// session with one value) and a write (a stored session's value read and
+// changed), against the bare handler.
+func BenchmarkMiddlewareWrite(b *testing.B) {
+	quiet := slog.New(slog.DiscardHandler)
+	m, err := sessions.New(memstore.NewWithOptions(memstore.Options{Logger: quiet}), sessions.Options{Secrets: []string{secret}, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	login := func(w http.ResponseWriter, r *http.Request) {
+		if s := sessions.FromContext(r.Context()); s != nil {
+			_ = s.Set("user", "u")
+		}
+	}
+	write := func(w http.ResponseWriter, r *http.Request) {
+		if s := sessions.FromContext(r.Context()); s != nil {
+			var n int
+			_, _ = s.Get("n", &n)
+			_ = s.Set("n", n+1)
+		}
+	}
+	rec := httptest.NewRecorder()
+	m.Handler(http.HandlerFunc(login)).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	cookie, _, _ := strings.Cut(rec.Header().Get("Set-Cookie"), ";")
+	for _, c := range []struct {
+		name   string
+		h      http.Handler
+		cookie string
+	}{
+		{"login/bare", http.HandlerFunc(login), ""}, {"login/sessions", m.Handler(http.HandlerFunc(login)), ""},
+		{"write/bare", http.HandlerFunc(write), cookie}, {"write/sessions", m.Handler(http.HandlerFunc(write)), cookie},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			r := httptest.NewRequest("GET", "/", nil)
+			if c.cookie != "" {
+				r.Header.Set("Cookie", c.cookie)
+			}
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			start := cpuTime()
+			for b.Loop() {
+				clear(w.h)
+				c.h.ServeHTTP(w, r)
+			}
+			b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
 // BenchmarkSetMany is one request that sets 8,000 small keys: each Set
 // costs the size of its own value (a running total), not a rescan of the
 // session, so this grows linearly (issue #13: 8,000 Sets took 5-14 s when

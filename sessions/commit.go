@@ -21,7 +21,7 @@ func (s *Session) commit(now time.Time, h http.Header) error {
 	p := decide(s.facts(now))
 	ev, err := s.carryOut(p, now)
 	if err == nil && !s.vanished {
-		s.respond(p, h)
+		s.respond(p, h, now)
 	}
 	s.mu.Unlock()
 	s.log(s.r.Context(), ev)
@@ -75,8 +75,8 @@ func (s *Session) carryOut(p plan, now time.Time) (ev event, err error) {
 
 // respond sets the headers that carry the session's id (or clear it) to
 // the client, as p says: Set-Cookie, or Options.Header for a client that
-// sent its token there. s.mu is held.
-func (s *Session) respond(p plan, h http.Header) {
+// sent its token there; now is the commit's clock reading. s.mu is held.
+func (s *Session) respond(p plan, h http.Header, now time.Time) {
 	var value string
 	switch {
 	case p.setCookie:
@@ -87,7 +87,7 @@ func (s *Session) respond(p plan, h http.Header) {
 	if s.viaHeader {
 		h.Set(s.m.opts.Header, value)
 	} else {
-		h.Add("Set-Cookie", s.cookieHeader(value, p.clearCookie))
+		h.Add("Set-Cookie", s.cookieHeader(value, p.clearCookie, now))
 	}
 	addCacheControl(h, s.m.opts.CacheControl)
 	if p.clearCookie && s.m.opts.ClearSiteData {

@@ -163,66 +163,57 @@ func cookieValue(lines []string, name string) (value string, ok bool) {
 	return value, ok
 }
 
-// encodeCookieValue is encodeURIComponent of the signed value, as
-// express-session (through the cookie package) writes it.
-func encodeCookieValue(s string) string {
-	var b strings.Builder
+// appendCookieValue appends encodeURIComponent of the signed value to b,
+// as express-session (through the cookie package) writes it.
+func appendCookieValue(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.!~*'()", c) >= 0 {
-			b.WriteByte(c)
+			b = append(b, c)
 			continue
 		}
-		b.WriteByte('%')
-		b.WriteByte("0123456789ABCDEF"[c>>4])
-		b.WriteByte("0123456789ABCDEF"[c&15])
+		b = append(b, '%', "0123456789ABCDEF"[c>>4], "0123456789ABCDEF"[c&15])
 	}
-	return b.String()
+	return b
 }
 
 // cookieHeader serialises the Set-Cookie value carrying value ("" and
-// clear: an already expired cookie that deletes it). A persistent cookie
-// carries the row's stored expiry, never a later one.
-func (s *Session) cookieHeader(value string, clear bool) string {
+// clear: an already expired cookie that deletes it), in one allocation.
+// A persistent cookie carries the row's stored expiry, never a later one,
+// and a Max-Age counted from now, the commit's clock reading.
+func (s *Session) cookieHeader(value string, clear bool, now time.Time) string {
 	c := s.c
-	var b strings.Builder
-	b.WriteString(s.m.opts.Name)
-	b.WriteByte('=')
-	b.WriteString(encodeCookieValue(value))
-	b.WriteString("; Path=")
-	b.WriteString(c.Path)
+	b := make([]byte, 0, 256) // on the stack: only the string below is allocated
+	b = append(append(b, s.m.opts.Name...), '=')
+	b = appendCookieValue(b, value)
+	b = append(append(b, "; Path="...), c.Path...)
 	if c.Domain != "" {
-		b.WriteString("; Domain=")
-		b.WriteString(c.Domain)
+		b = append(append(b, "; Domain="...), c.Domain...)
 	}
 	switch {
 	case clear:
-		b.WriteString("; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0")
+		b = append(b, "; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0"...)
 	case s.cur.maxAge > 0:
-		b.WriteString("; Expires=")
-		b.WriteString(s.storedExpiry.UTC().Format(http.TimeFormat))
-		secs := int(s.storedExpiry.Sub(s.m.opts.Now()).Round(time.Second) / time.Second)
-		b.WriteString("; Max-Age=")
-		b.WriteString(strconv.Itoa(max(secs, 0)))
+		b = s.storedExpiry.UTC().AppendFormat(append(b, "; Expires="...), http.TimeFormat)
+		secs := int64(s.storedExpiry.Sub(now).Round(time.Second) / time.Second)
+		b = strconv.AppendInt(append(b, "; Max-Age="...), max(secs, 0), 10)
 	}
 	if !c.DisableHTTPOnly {
-		b.WriteString("; HttpOnly")
+		b = append(b, "; HttpOnly"...)
 	}
 	if s.secureFlag() {
-		b.WriteString("; Secure")
+		b = append(b, "; Secure"...)
 	}
 	if c.Partitioned {
-		b.WriteString("; Partitioned")
+		b = append(b, "; Partitioned"...)
 	}
 	if p := priorityAttr[c.Priority]; p != "" {
-		b.WriteString("; Priority=")
-		b.WriteString(p)
+		b = append(append(b, "; Priority="...), p...)
 	}
 	if v := sameSiteAttr[s.sameSite()]; v != "" {
-		b.WriteString("; SameSite=")
-		b.WriteString(v)
+		b = append(append(b, "; SameSite="...), v...)
 	}
-	return b.String()
+	return string(b)
 }
 
 var (
@@ -284,40 +275,58 @@ func (m *Manager) clientIP(r *http.Request) string {
 	return ""
 }
 
-// storedCookie is the express-session cookie JSON kept under the reserved
-// key "cookie" of the session's data.
-type storedCookie struct {
-	OriginalMaxAge *int64  `json:"originalMaxAge"`
-	Partitioned    bool    `json:"partitioned,omitempty"`
-	Priority       string  `json:"priority,omitempty"`
-	Expires        *string `json:"expires"`
-	Secure         bool    `json:"secure"`
-	HTTPOnly       bool    `json:"httpOnly"`
-	Domain         *string `json:"domain,omitempty"`
-	Path           string  `json:"path"`
-	SameSite       any     `json:"sameSite,omitempty"`
-}
-
 // cookieKey is the reserved data key holding the cookie JSON.
 const cookieKey = "cookie"
 
-// storedCookie returns the cookie JSON stored with the values.
+// storedCookie returns the cookie JSON stored with the values: the
+// express-session cookie object, byte for byte as json.Marshal writes it
+// (TestStoredCookieIsJSONMarshal), in one allocation.
 func (c *CookieOptions) storedCookie(maxAge time.Duration, expires time.Time, secure bool, sameSite http.SameSite) json.RawMessage {
-	sc := storedCookie{Secure: secure, HTTPOnly: !c.DisableHTTPOnly, Path: c.Path, Partitioned: c.Partitioned, Priority: c.Priority}
+	b := make([]byte, 0, 160)
+	b = append(b, `{"originalMaxAge":`...)
 	if maxAge > 0 {
-		ms := maxAge.Milliseconds()
-		sc.OriginalMaxAge = &ms
-		e := expires.UTC().Format("2006-01-02T15:04:05.000Z")
-		sc.Expires = &e
+		b = strconv.AppendInt(b, maxAge.Milliseconds(), 10)
+	} else {
+		b = append(b, "null"...)
 	}
+	if c.Partitioned {
+		b = append(b, `,"partitioned":true`...)
+	}
+	if c.Priority != "" {
+		b = appendJSONString(append(b, `,"priority":`...), c.Priority)
+	}
+	if maxAge > 0 {
+		b = expires.UTC().AppendFormat(append(b, `,"expires":"`...), "2006-01-02T15:04:05.000Z")
+		b = append(b, '"')
+	} else {
+		b = append(b, `,"expires":null`...)
+	}
+	b = strconv.AppendBool(append(b, `,"secure":`...), secure)
+	b = strconv.AppendBool(append(b, `,"httpOnly":`...), !c.DisableHTTPOnly)
 	if c.Domain != "" {
-		sc.Domain = &c.Domain
+		b = appendJSONString(append(b, `,"domain":`...), c.Domain)
 	}
-	if v := sameSiteAttr[sameSite]; v != "" {
-		sc.SameSite = strings.ToLower(v)
+	b = appendJSONString(append(b, `,"path":`...), c.Path)
+	if v := sameSiteJSON[sameSite]; v != "" {
+		b = append(append(append(b, `,"sameSite":"`...), v...), '"')
 	}
-	b, _ := json.Marshal(sc) // plain struct: cannot fail
-	return b
+	return append(b, '}')
+}
+
+// sameSiteJSON is the cookie JSON's sameSite, as express-session stores it.
+var sameSiteJSON = map[http.SameSite]string{http.SameSiteLaxMode: "lax", http.SameSiteStrictMode: "strict", http.SameSiteNoneMode: "none"}
+
+// appendJSONString appends s as json.Marshal writes a string: as it is
+// when every byte is printable ASCII that JSON and json.Marshal's HTML
+// escaping leave alone, else through json.Marshal.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string: cannot fail
+			return append(b, q...)
+		}
+	}
+	return append(append(append(b, '"'), s...), '"')
 }
 
 // reserve is an upper bound of the bytes the cookie JSON takes in a stored

@@ -2,6 +2,8 @@ package sessions
 
 import (
 	"encoding/json"
+	"math"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -64,7 +66,7 @@ func FuzzVerify(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	good := encodeCookieValue("s:" + m.signer.Sign("some-id_123"))
+	good := string(appendCookieValue(nil, "s:"+m.signer.Sign("some-id_123")))
 	for _, seed := range []string{good, good + "x", good[:len(good)-3], "s%3Aa.b", "s:abc.def", "s%3A%41.x", "s%3Aid.%2", "s%3A.abc"} {
 		f.Add(seed)
 	}
@@ -86,4 +88,59 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("verify(%q) = %q, the full decode says %q", raw, got, want)
 		}
 	})
+}
+
+// marshalledCookie is the express-session cookie object as a struct, the
+// reference storedCookie must match byte for byte.
+type marshalledCookie struct {
+	OriginalMaxAge *int64  `json:"originalMaxAge"`
+	Partitioned    bool    `json:"partitioned,omitempty"`
+	Priority       string  `json:"priority,omitempty"`
+	Expires        *string `json:"expires"`
+	Secure         bool    `json:"secure"`
+	HTTPOnly       bool    `json:"httpOnly"`
+	Domain         *string `json:"domain,omitempty"`
+	Path           string  `json:"path"`
+	SameSite       string  `json:"sameSite,omitempty"`
+}
+
+// storedCookie writes what json.Marshal of the cookie object writes, for
+// every combination of attributes, including strings JSON or
+// json.Marshal's HTML escaping must escape.
+func TestStoredCookieIsJSONMarshal(t *testing.T) {
+	expires := time.Date(2031, 7, 9, 10, 11, 12, 345_000_000, time.FixedZone("x", 3600))
+	n := 0
+	for _, maxAge := range []time.Duration{0, 90 * time.Minute, time.Duration(math.MaxInt64)} {
+		for _, path := range []string{"/", "/a b", "/<&>", `/"q"\`, "/ü\x7f\x01"} {
+			for _, domain := range []string{"", "example.com", "ex&mple.com"} {
+				for _, priority := range []string{"", "high", "h<i"} {
+					for _, ss := range []http.SameSite{http.SameSiteDefaultMode, http.SameSiteLaxMode, http.SameSiteStrictMode, http.SameSiteNoneMode} {
+						for flags := range 8 {
+							c := CookieOptions{Path: path, Domain: domain, Priority: priority, Partitioned: flags&1 != 0, DisableHTTPOnly: flags&2 != 0}
+							secure := flags&4 != 0
+							want := marshalledCookie{Partitioned: c.Partitioned, Priority: priority, Secure: secure, HTTPOnly: !c.DisableHTTPOnly, Path: path, SameSite: strings.ToLower(sameSiteAttr[ss])}
+							if maxAge > 0 {
+								ms, e := maxAge.Milliseconds(), expires.UTC().Format("2006-01-02T15:04:05.000Z")
+								want.OriginalMaxAge, want.Expires = &ms, &e
+							}
+							if domain != "" {
+								want.Domain = &domain
+							}
+							wantJSON, err := json.Marshal(want)
+							if err != nil {
+								t.Fatal(err)
+							}
+							if got := c.storedCookie(maxAge, expires, secure, ss); string(got) != string(wantJSON) {
+								t.Fatalf("storedCookie(%v, %+v, secure %v, %v)\n got %s\nwant %s", maxAge, c, secure, ss, got, wantJSON)
+							}
+							n++
+						}
+					}
+				}
+			}
+		}
+	}
+	if n != 3*5*3*3*4*8 {
+		t.Fatalf("compared %d combinations", n)
+	}
 }

@@ -332,7 +332,8 @@ func ValidValue(b []byte) bool {
 // copied as they are with surrounding white space trimmed. It returns an
 // error, appending nothing, when a value is not valid JSON.
 func AppendObject(dst []byte, m map[string]json.RawMessage) ([]byte, error) {
-	keys := make([]string, 0, len(m))
+	var small [8]string // a session's few keys sort without an allocation
+	keys := small[:0]
 	n := 2
 	for k, v := range m {
 		if !ValidValue(v) {
