@@ -14,7 +14,7 @@ RACE    ?= -race
 BENCHTIME ?= 1s
 BENCHCOUNT ?= 5
 
-.PHONY: all generate check-generated check-sizes lint test test-quick test-modules test-go-min test-citus deps-check fuzz fuzz-all bench bench-scale demo screenshots node-deps node-test tidy $(STATICCHECK)
+.PHONY: all generate check-generated check-sizes lint test test-quick test-modules bench-smoke test-go-min test-citus deps-check fuzz fuzz-all bench bench-scale demo screenshots node-deps node-test tidy $(STATICCHECK)
 
 all: check-generated lint test
 
@@ -70,14 +70,19 @@ node-test: node-deps
 		cd node/connect-sqlsession && npm test --silent -- --test-reporter=spec; fi
 
 ## test: every test of every module (see MODULES), with -race, connect-sqlsession's
-## node tests, and a short fuzz run. It ends with one line per group of tests that
+## node tests, a short fuzz run, and every in-memory benchmark once (bench-smoke). It ends with one line per group of tests that
 ## did not run (no Postgres, PgBouncer, Node, …: see internal/testskip) and, when
 ## SQLSESSION_TEST_POSTGRES_DSN is set and psql is installed, the peak number of
 ## connections the run held on that server (.ci/pgpeak; at most PG_MAX_CONNS).
 test:
 	@$(TEST_START); status=0; \
-	$(MAKE) --no-print-directory test-modules node-test fuzz || status=$$?; \
+	$(MAKE) --no-print-directory test-modules node-test fuzz bench-smoke || status=$$?; \
 	$(TEST_END); exit $$status
+
+## bench-smoke: the benchmarks that need no database, one iteration each, so that a
+## broken benchmark fails make test instead of the next make bench.
+bench-smoke:
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./sessions ./internal/jsonobj
 
 ## test-quick: the same go tests without -race, without fuzzing and without the
 ## Node store's unit tests: a check while working (the same summary at the end).
