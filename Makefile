@@ -70,7 +70,8 @@ node-test: node-deps
 		cd node/connect-sqlsession && npm test --silent -- --test-reporter=spec; fi
 
 ## test: every test of every module (see MODULES), with -race, connect-sqlsession's
-## node tests, a short fuzz run, and every in-memory benchmark once (bench-smoke). It ends with one line per group of tests that
+## node tests, a short fuzz run, and every in-memory benchmark once (bench-smoke).
+## It ends with one line per group of tests that
 ## did not run (no Postgres, PgBouncer, Node, …: see internal/testskip) and, when
 ## SQLSESSION_TEST_POSTGRES_DSN is set and psql is installed, the peak number of
 ## connections the run held on that server (.ci/pgpeak; at most PG_MAX_CONNS).
@@ -187,9 +188,10 @@ bench-deps:
 	cd $(BENCH_NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
 ## (1) every stack over real HTTP, interleaved, medians + targets; (2) the middleware alone
-## against a bare handler (read, login, write); (3) sqlc's GetSession vs the lean read; (4) the Postgres CPU of each
-## login, read and write statement against the ceiling's, one at a time; (5) the same for the login and
-## the write on the table with each part of its schema taken away. Each prints Markdown or
+## against a bare handler (read, login, write); (3) sqlc's GetSession vs the lean read;
+## (4) the Postgres CPU of each login, read and write statement against the ceiling's, one at
+## a time; (5) the same for the login and the write on the table with each part of its
+## schema taken away. Each prints Markdown or
 ## benchmark lines (keep them: make bench | tee bench.out). About 10 minutes on 2 CPUs.
 ## Tune with BENCH_ROUNDS (9), BENCH_SECONDS (1), BENCH_WORKERS (16), BENCH_QUERY_SECONDS (1),
 ## BENCH_STATEMENTS (2000).
