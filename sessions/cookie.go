@@ -316,15 +316,11 @@ func (c *CookieOptions) storedCookie(maxAge time.Duration, expires time.Time, se
 // sameSiteJSON is the cookie JSON's sameSite, as express-session stores it.
 var sameSiteJSON = map[http.SameSite]string{http.SameSiteLaxMode: "lax", http.SameSiteStrictMode: "strict", http.SameSiteNoneMode: "none"}
 
-// appendJSONString appends s as json.Marshal writes a string: as it is
-// when every byte is printable ASCII that JSON and json.Marshal's HTML
-// escaping leave alone, else through json.Marshal.
+// appendJSONString appends s as json.Marshal writes a string.
 func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string: cannot fail
-			return append(b, q...)
-		}
+	if !marshalsAsIs(s) {
+		q, _ := json.Marshal(s) // a string: cannot fail
+		return append(b, q...)
 	}
 	return append(append(append(b, '"'), s...), '"')
 }

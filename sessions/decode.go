@@ -12,10 +12,8 @@ import (
 func encodeSimple(v any) (json.RawMessage, bool) {
 	switch x := v.(type) {
 	case string:
-		for i := 0; i < len(x); i++ {
-			if c := x[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-				return nil, false
-			}
+		if !marshalsAsIs(x) {
+			return nil, false
 		}
 		b := make([]byte, 0, len(x)+2)
 		return append(append(append(b, '"'), x...), '"'), true
@@ -27,6 +25,18 @@ func encodeSimple(v any) (json.RawMessage, bool) {
 		return strconv.AppendBool(nil, x), true
 	}
 	return nil, false
+}
+
+// marshalsAsIs reports whether json.Marshal writes s as it is between
+// quotes: every byte printable ASCII that neither JSON nor json.Marshal's
+// HTML escaping escapes.
+func marshalsAsIs(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeValue JSON-decodes a stored value (valid JSON) into dst, as
