@@ -287,7 +287,7 @@ func benchClient(workers int) *http.Client {
 // -benchtime 1x; BENCH_ROUNDS, BENCH_SECONDS, BENCH_WORKERS tune it.
 func BenchmarkPeers(b *testing.B) {
 	cfg := loadConfig()
-	peers := []peer{serve(b, ceilingStack(b)), serve(b, sqlsessionStack(b)), serve(b, scsStack(b)), serve(b, gorillaStack(b))}
+	peers := []peer{serve(b, ceilingStack(b)), serve(b, sqlsessionStack(b)), serve(b, scsStack(b)), serve(b, gorillaStack(b)), serve(b, ownSQLStack(b))}
 	if p, ok := expressStack(b); ok {
 		peers = append(peers, p)
 	}

@@ -3,10 +3,12 @@
 //
 //   - BenchmarkPeers: the raw-pgx ceiling, sqlsession+pgstore,
 //     alexedwards/scs+pgxstore, gorilla/sessions with a Postgres store and
-//     express-session+connect-pg-simple (node, testdata/expressapp), each
-//     over real HTTP on loopback against the same Postgres, interleaved
-//     round by round; it prints Markdown tables of the medians and the
-//     targets of #11.
+//     express-session+connect-pg-simple (node, testdata/expressapp), and
+//     raw pgx sending sqlsession's own statements, each over real HTTP on
+//     loopback against the same Postgres, interleaved round by round; it
+//     prints Markdown tables of the medians, the targets of #21, and
+//     sqlsession's distance to the ceiling split between its statements
+//     and its Go side.
 //   - BenchmarkReadQuery: sqlc's GetSession against the lean session read
 //     and each of their differences alone.
 //   - BenchmarkStatementCPU: the Postgres server CPU of each of

@@ -110,6 +110,31 @@ func report(w io.Writer, b *testing.B, cfg config, peers []peer, res map[string]
 		}
 	}
 	targets(w, peers, res)
+	split(w, peers, res)
+}
+
+// split divides sqlsession's distance to the ceiling on each route in two,
+// with the stack that sends sqlsession's statements from raw pgx
+// (ownSQLStack): the statements and the stored document (ceiling → that
+// stack), and the library's Go side (that stack → sqlsession); per
+// request, the medians of the rounds' Postgres and app+client CPU.
+func split(w io.Writer, peers []peer, res map[string][][]sample) {
+	idx := func(name string) int { return slices.IndexFunc(peers, func(p peer) bool { return p.name == name }) }
+	ceil, own, ours := 0, idx(ownSQLName), slices.IndexFunc(peers, func(p peer) bool { return strings.HasPrefix(p.name, "sqlsession") })
+	if own < 0 || ours < 0 {
+		return
+	}
+	fmt.Fprintln(w, "\n#### sqlsession's distance to the ceiling, in two (this run)")
+	fmt.Fprintln(w, "\n| route | × ceiling: sqlsession's statements from raw pgx | × ceiling: sqlsession | PG CPU µs/req: ceiling / statements / sqlsession | app+client CPU µs/req: ceiling / statements / sqlsession |")
+	fmt.Fprintln(w, "|---|---:|---:|---|---|")
+	for _, route := range routes {
+		ss := res[route]
+		cpu := func(f func(sample) float64) string {
+			return fmt.Sprintf("%.0f / %.0f / %.0f", median(field(ss[ceil], f)), median(field(ss[own], f)), median(field(ss[ours], f)))
+		}
+		fmt.Fprintf(w, "| %s | %.2f | %.2f | %s | %s |\n", route, ratio(ss[own], ss[ceil]), ratio(ss[ours], ss[ceil]),
+			cpu(func(s sample) float64 { return s.pgCPU }), cpu(func(s sample) float64 { return s.appCPU }))
+	}
 }
 
 // targets prints issue #21's targets against this run: throughput
