@@ -117,32 +117,37 @@ func report(w io.Writer, b *testing.B, cfg config, peers []peer, res map[string]
 // with the stack that sends sqlsession's statements from raw pgx
 // (ownSQLStack): the statements and the stored document (ceiling → that
 // stack), and the library's Go side (that stack → sqlsession); per
-// request, the medians of the rounds' Postgres and app+client CPU.
+// request, the medians of the rounds' Postgres, server and app+client CPU.
 func split(w io.Writer, peers []peer, res map[string][][]sample) {
-	idx := func(name string) int { return slices.IndexFunc(peers, func(p peer) bool { return p.name == name }) }
-	ceil, own, ours := 0, idx(ownSQLName), slices.IndexFunc(peers, func(p peer) bool { return strings.HasPrefix(p.name, "sqlsession") })
+	ceil, own, ours := 0, peerIndex(peers, ownSQLName), peerIndex(peers, "sqlsession")
 	if own < 0 || ours < 0 {
 		return
 	}
 	fmt.Fprintln(w, "\n#### sqlsession's distance to the ceiling, in two (this run)")
-	fmt.Fprintln(w, "\n| route | × ceiling: sqlsession's statements from raw pgx | × ceiling: sqlsession | PG CPU µs/req: ceiling / statements / sqlsession | app+client CPU µs/req: ceiling / statements / sqlsession |")
-	fmt.Fprintln(w, "|---|---:|---:|---|---|")
+	fmt.Fprintln(w, "\n| route | × ceiling: sqlsession's statements from raw pgx | × ceiling: sqlsession | PG CPU µs/req | server CPU µs/req | app+client CPU µs/req |")
+	fmt.Fprintln(w, "|---|---:|---:|---|---|---|")
 	for _, route := range routes {
 		ss := res[route]
-		cpu := func(f func(sample) float64) string {
+		cpu := func(f func(sample) float64) string { // ceiling / statements / sqlsession
 			return fmt.Sprintf("%.0f / %.0f / %.0f", median(field(ss[ceil], f)), median(field(ss[own], f)), median(field(ss[ours], f)))
 		}
-		fmt.Fprintf(w, "| %s | %.2f | %.2f | %s | %s |\n", route, ratio(ss[own], ss[ceil]), ratio(ss[ours], ss[ceil]),
-			cpu(func(s sample) float64 { return s.pgCPU }), cpu(func(s sample) float64 { return s.appCPU }))
+		fmt.Fprintf(w, "| %s | %.2f | %.2f | %s | %s | %s |\n", route, ratio(ss[own], ss[ceil]), ratio(ss[ours], ss[ceil]),
+			cpu(func(s sample) float64 { return s.pgCPU }), cpu(func(s sample) float64 { return s.srvCPU }),
+			cpu(func(s sample) float64 { return s.appCPU }))
 	}
+	fmt.Fprintln(w, "\nEach CPU cell: ceiling / sqlsession's statements from raw pgx / sqlsession (server CPU: -1 when a -cpuprofile of the whole run replaced the per-measurement profiles).")
+}
+
+// peerIndex is the index of the first peer whose name starts with prefix,
+// or -1.
+func peerIndex(peers []peer, prefix string) int {
+	return slices.IndexFunc(peers, func(p peer) bool { return strings.HasPrefix(p.name, prefix) })
 }
 
 // targets prints issue #21's targets against this run: throughput
 // ratios (medians of per-round ratios) and the server CPU of a read.
 func targets(w io.Writer, peers []peer, res map[string][][]sample) {
-	idx := func(prefix string) int {
-		return slices.IndexFunc(peers, func(p peer) bool { return strings.HasPrefix(p.name, prefix) })
-	}
+	idx := func(prefix string) int { return peerIndex(peers, prefix) }
 	ceil, ours, scs, gorilla := idx("ceiling"), idx("sqlsession"), idx("scs"), idx("gorilla")
 	fmt.Fprintln(w, "\n#### #21 targets (this run)")
 	fmt.Fprintln(w, "\n| target | measured | met? |")
